@@ -1,0 +1,649 @@
+//! The brand config: a TOML file naming the plugins, the shops that use them,
+//! their credentials, granted egress hosts and API base overrides, and limits.
+//!
+//! Loading happens in two passes: [`Config::load`] parses and validates what
+//! the file alone can tell (syntax, types, references between sections), and
+//! [`Config::check_against_manifests`] checks shops against the manifests of
+//! the loaded plugins (required credentials, egress grants). Every error names
+//! the file, the line and the field.
+
+mod error;
+mod raw;
+
+pub use error::ConfigError;
+
+use crate::config::raw::{RawConfig, RawSecret, Spanned};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A validated brand config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the config came from.
+    pub path: PathBuf,
+    /// The address the gateway listens on.
+    pub listen: SocketAddr,
+    /// Where the embedded store and the compiled-component cache live.
+    pub data_dir: PathBuf,
+    /// Per-call and per-request limits.
+    pub limits: Limits,
+    /// The bot's settings.
+    pub bot: BotConfig,
+    /// Plugins by name.
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Shops by id.
+    pub shops: BTreeMap<String, ShopConfig>,
+    source: SourceMap,
+}
+
+/// Limits on requests and plugin calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// The largest webhook body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Wall-clock budget of one plugin call.
+    pub call_timeout: Duration,
+    /// Linear memory cap of one plugin instance.
+    pub plugin_memory_bytes: usize,
+    /// The largest output a plugin call may return.
+    pub max_output_bytes: usize,
+    /// Plugin calls running at once (also the size of the instance pool).
+    pub max_concurrent_calls: u32,
+    /// How long platform message ids are remembered for dedupe.
+    pub dedupe_window: Duration,
+    /// Failed calls in a row after which a shop's plugin is paused.
+    pub breaker_failures: u32,
+    /// How long a paused shop's plugin stays paused.
+    pub breaker_cooldown: Duration,
+    /// Delivery attempts before an action is dead-lettered.
+    pub max_delivery_attempts: u32,
+    /// Timeout of one outbound HTTP request.
+    pub outbound_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            call_timeout: Duration::from_millis(500),
+            plugin_memory_bytes: 64 << 20,
+            max_output_bytes: 4 << 20,
+            max_concurrent_calls: 64,
+            dedupe_window: Duration::from_secs(7 * 24 * 3600),
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(30),
+            max_delivery_attempts: 8,
+            outbound_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The bot's settings.
+#[derive(Debug, Clone, Default)]
+pub struct BotConfig {
+    /// The knowledge base file, if the bot answers from one.
+    pub knowledge_base: Option<PathBuf>,
+    /// The lowest match score the bot answers with.
+    pub min_score: f64,
+}
+
+/// A plugin the host loads.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// The plugin's name; its manifest must say the same.
+    pub name: String,
+    /// The component file.
+    pub component: PathBuf,
+    line: usize,
+}
+
+/// A shop: one account on one platform, served by one plugin.
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    /// The shop's id, used in webhook URLs: `/hooks/{plugin}/{id}`.
+    pub id: String,
+    /// The plugin serving the shop.
+    pub plugin: String,
+    /// Credentials handed to the plugin (secrets resolved from the environment).
+    pub credentials: BTreeMap<String, String>,
+    /// Non-secret settings handed to the plugin.
+    pub settings: BTreeMap<String, String>,
+    /// Hosts the brand lets this shop's plugin send requests to.
+    pub egress: Vec<String>,
+    /// Platform API hosts pointed at another base URL (a sandbox, an emulator).
+    pub api_base: BTreeMap<String, url::Url>,
+    /// Whether the bot may offer coupons in this shop.
+    pub allow_coupons: bool,
+    line: usize,
+    credentials_line: usize,
+    egress_lines: Vec<usize>,
+}
+
+/// What the loaded plugin declares, for [`Config::check_against_manifests`].
+#[derive(Debug, Clone)]
+pub struct ManifestFacts {
+    /// Credentials the plugin requires.
+    pub required_credentials: Vec<String>,
+    /// Hosts the plugin declares it sends requests to.
+    pub egress_hosts: Vec<String>,
+    /// The name in the manifest.
+    pub name: String,
+}
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parse and validate config text; `path` is used in errors and to resolve
+    /// relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let source = SourceMap::new(path, text);
+        let raw: RawConfig = toml::from_str(text).map_err(|err| {
+            let line = err
+                .span()
+                .map(|span| source.line_of(span.start))
+                .unwrap_or(0);
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                message: err.message().to_string(),
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Builder {
+            source,
+            base,
+            path: path.to_path_buf(),
+        }
+        .build(raw)
+    }
+
+    /// Check each shop against the manifest of its plugin: required credentials
+    /// present, egress grants declared by the plugin.
+    pub fn check_against_manifests(
+        &self,
+        manifests: &BTreeMap<String, ManifestFacts>,
+    ) -> Result<(), ConfigError> {
+        for plugin in self.plugins.values() {
+            if let Some(facts) = manifests.get(&plugin.name)
+                && facts.name != plugin.name
+            {
+                return Err(self.source.error(
+                    plugin.line,
+                    "plugins.name",
+                    format!(
+                        "the component {} says its name is `{}`, not `{}`",
+                        plugin.component.display(),
+                        facts.name,
+                        plugin.name
+                    ),
+                ));
+            }
+        }
+        for shop in self.shops.values() {
+            let Some(facts) = manifests.get(&shop.plugin) else {
+                continue;
+            };
+            for required in &facts.required_credentials {
+                if !shop.credentials.contains_key(required) {
+                    return Err(self.source.error(
+                        shop.credentials_line,
+                        &format!("shops.{}.credentials.{required}", shop.id),
+                        format!("plugin `{}` requires this credential", shop.plugin),
+                    ));
+                }
+            }
+            for (host, line) in shop.egress.iter().zip(&shop.egress_lines) {
+                if !facts.egress_hosts.iter().any(|declared| declared == host) {
+                    return Err(self.source.error(
+                        *line,
+                        &format!("shops.{}.egress", shop.id),
+                        format!(
+                            "plugin `{}` does not declare host `{host}` (it declares {:?})",
+                            shop.plugin, facts.egress_hosts
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The line a shop is defined on, for messages.
+    pub fn shop_line(&self, shop: &str) -> Option<usize> {
+        self.shops.get(shop).map(|shop| shop.line)
+    }
+}
+
+/// Maps byte offsets of the config text to line numbers, and formats errors.
+#[derive(Debug, Clone)]
+struct SourceMap {
+    path: PathBuf,
+    line_starts: Vec<usize>,
+}
+
+impl SourceMap {
+    fn new(path: &Path, text: &str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceMap {
+            path: path.to_path_buf(),
+            line_starts,
+        }
+    }
+
+    /// The 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset)
+    }
+
+    fn line_of_span<T>(&self, spanned: &Spanned<T>) -> usize {
+        self.line_of(spanned.span().start)
+    }
+
+    fn error(&self, line: usize, field: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            line,
+            field: field.to_string(),
+            message,
+        }
+    }
+}
+
+/// Turns the raw, spanned config into a validated [`Config`].
+struct Builder {
+    source: SourceMap,
+    base: PathBuf,
+    path: PathBuf,
+}
+
+impl Builder {
+    fn build(self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let server = raw.server.unwrap_or_default();
+        let listen = match &server.listen {
+            Some(listen) => listen.get_ref().parse::<SocketAddr>().map_err(|err| {
+                self.error(
+                    listen,
+                    "server.listen",
+                    format!(
+                        "`{}` is not an address like 127.0.0.1:8080: {err}",
+                        listen.get_ref()
+                    ),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let data_dir = self.resolve(
+            server
+                .data_dir
+                .as_ref()
+                .map(|d| d.get_ref().as_str())
+                .unwrap_or("data"),
+        );
+        let limits = self.limits(raw.limits.unwrap_or_default())?;
+        let bot = self.bot(raw.bot.unwrap_or_default())?;
+        let plugins = self.plugins(raw.plugins)?;
+        let shops = self.shops(raw.shops, &plugins)?;
+        Ok(Config {
+            path: self.path.clone(),
+            listen,
+            data_dir,
+            limits,
+            bot,
+            plugins,
+            shops,
+            source: self.source,
+        })
+    }
+
+    fn error<T>(&self, at: &Spanned<T>, field: &str, message: String) -> ConfigError {
+        self.source
+            .error(self.source.line_of_span(at), field, message)
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    fn limits(&self, raw: raw::RawLimits) -> Result<Limits, ConfigError> {
+        let defaults = Limits::default();
+        let bytes =
+            |value: &Option<Spanned<u64>>, field: &str, min: u64, max: u64, default: usize| {
+                self.bounded(value, field, min, max)
+                    .map(|v| v.map(|v| v as usize).unwrap_or(default))
+            };
+        let millis =
+            |value: &Option<Spanned<u64>>, field: &str, min: u64, max: u64, default: Duration| {
+                self.bounded(value, field, min, max)
+                    .map(|v| v.map(Duration::from_millis).unwrap_or(default))
+            };
+        let secs =
+            |value: &Option<Spanned<u64>>, field: &str, min: u64, max: u64, default: Duration| {
+                self.bounded(value, field, min, max)
+                    .map(|v| v.map(Duration::from_secs).unwrap_or(default))
+            };
+        Ok(Limits {
+            max_body_bytes: bytes(
+                &raw.max_body_bytes,
+                "limits.max_body_bytes",
+                1024,
+                64 << 20,
+                defaults.max_body_bytes,
+            )?,
+            call_timeout: millis(
+                &raw.call_timeout_ms,
+                "limits.call_timeout_ms",
+                1,
+                60_000,
+                defaults.call_timeout,
+            )?,
+            plugin_memory_bytes: bytes(
+                &raw.plugin_memory_bytes,
+                "limits.plugin_memory_bytes",
+                1 << 20,
+                4 << 30,
+                defaults.plugin_memory_bytes,
+            )?,
+            max_output_bytes: bytes(
+                &raw.max_output_bytes,
+                "limits.max_output_bytes",
+                1024,
+                256 << 20,
+                defaults.max_output_bytes,
+            )?,
+            max_concurrent_calls: self
+                .bounded(
+                    &raw.max_concurrent_calls,
+                    "limits.max_concurrent_calls",
+                    1,
+                    4096,
+                )?
+                .map(|v| v as u32)
+                .unwrap_or(defaults.max_concurrent_calls),
+            dedupe_window: secs(
+                &raw.dedupe_window_secs,
+                "limits.dedupe_window_secs",
+                60,
+                365 * 24 * 3600,
+                defaults.dedupe_window,
+            )?,
+            breaker_failures: self
+                .bounded(
+                    &raw.breaker_failures,
+                    "limits.breaker_failures",
+                    1,
+                    1_000_000,
+                )?
+                .map(|v| v as u32)
+                .unwrap_or(defaults.breaker_failures),
+            breaker_cooldown: secs(
+                &raw.breaker_cooldown_secs,
+                "limits.breaker_cooldown_secs",
+                1,
+                24 * 3600,
+                defaults.breaker_cooldown,
+            )?,
+            max_delivery_attempts: self
+                .bounded(
+                    &raw.max_delivery_attempts,
+                    "limits.max_delivery_attempts",
+                    1,
+                    1000,
+                )?
+                .map(|v| v as u32)
+                .unwrap_or(defaults.max_delivery_attempts),
+            outbound_timeout: millis(
+                &raw.outbound_timeout_ms,
+                "limits.outbound_timeout_ms",
+                100,
+                300_000,
+                defaults.outbound_timeout,
+            )?,
+        })
+    }
+
+    fn bounded(
+        &self,
+        value: &Option<Spanned<u64>>,
+        field: &str,
+        min: u64,
+        max: u64,
+    ) -> Result<Option<u64>, ConfigError> {
+        match value {
+            Some(v) if !(min..=max).contains(v.get_ref()) => Err(self.error(
+                v,
+                field,
+                format!("{} is out of range {min}..={max}", v.get_ref()),
+            )),
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        }
+    }
+
+    fn bot(&self, raw: raw::RawBot) -> Result<BotConfig, ConfigError> {
+        let knowledge_base = match &raw.knowledge_base {
+            Some(path) => {
+                let resolved = self.resolve(path.get_ref());
+                if !resolved.is_file() {
+                    return Err(self.error(
+                        path,
+                        "bot.knowledge_base",
+                        format!("no such file: {}", resolved.display()),
+                    ));
+                }
+                Some(resolved)
+            }
+            None => None,
+        };
+        let min_score = match &raw.min_score {
+            Some(score) if !(0.0..=1.0).contains(score.get_ref()) => {
+                return Err(self.error(
+                    score,
+                    "bot.min_score",
+                    format!("{} is not within 0..=1", score.get_ref()),
+                ));
+            }
+            Some(score) => *score.get_ref(),
+            None => 0.5,
+        };
+        Ok(BotConfig {
+            knowledge_base,
+            min_score,
+        })
+    }
+
+    fn plugins(
+        &self,
+        raw: Vec<Spanned<raw::RawPlugin>>,
+    ) -> Result<BTreeMap<String, PluginConfig>, ConfigError> {
+        let mut plugins = BTreeMap::new();
+        for entry in raw {
+            let line = self.source.line_of_span(&entry);
+            let plugin = entry.into_inner();
+            let name = plugin.name.get_ref().clone();
+            if !is_identifier(&name) {
+                return Err(self.error(
+                    &plugin.name,
+                    "plugins.name",
+                    format!("`{name}` must be lower-case letters, digits, `-` or `_`"),
+                ));
+            }
+            let component = self.resolve(plugin.component.get_ref());
+            if plugins.contains_key(&name) {
+                return Err(self.error(
+                    &plugin.name,
+                    "plugins.name",
+                    format!("plugin `{name}` is defined twice"),
+                ));
+            }
+            plugins.insert(
+                name.clone(),
+                PluginConfig {
+                    name,
+                    component,
+                    line,
+                },
+            );
+        }
+        Ok(plugins)
+    }
+
+    fn shops(
+        &self,
+        raw: Vec<Spanned<raw::RawShop>>,
+        plugins: &BTreeMap<String, PluginConfig>,
+    ) -> Result<BTreeMap<String, ShopConfig>, ConfigError> {
+        let mut shops = BTreeMap::new();
+        for entry in raw {
+            let line = self.source.line_of_span(&entry);
+            let shop = entry.into_inner();
+            let id = shop.id.get_ref().clone();
+            if !is_identifier(&id) {
+                return Err(self.error(
+                    &shop.id,
+                    "shops.id",
+                    format!("`{id}` must be lower-case letters, digits, `-` or `_` (it is part of the webhook URL)"),
+                ));
+            }
+            if shops.contains_key(&id) {
+                return Err(self.error(
+                    &shop.id,
+                    "shops.id",
+                    format!("shop `{id}` is defined twice"),
+                ));
+            }
+            if !plugins.contains_key(shop.plugin.get_ref()) {
+                return Err(self.error(
+                    &shop.plugin,
+                    &format!("shops.{id}.plugin"),
+                    format!(
+                        "no plugin named `{}` (defined: {:?})",
+                        shop.plugin.get_ref(),
+                        plugins.keys().collect::<Vec<_>>()
+                    ),
+                ));
+            }
+            let credentials_line = shop
+                .credentials
+                .as_ref()
+                .map(|c| self.source.line_of_span(c))
+                .unwrap_or(line);
+            let mut credentials = BTreeMap::new();
+            for (name, value) in shop
+                .credentials
+                .map(Spanned::into_inner)
+                .unwrap_or_default()
+            {
+                let resolved = match value.get_ref() {
+                    RawSecret::Plain(text) => text.clone(),
+                    RawSecret::FromEnv { env } => std::env::var(env).map_err(|_| {
+                        self.error(
+                            &value,
+                            &format!("shops.{id}.credentials.{name}"),
+                            format!("environment variable `{env}` is not set"),
+                        )
+                    })?,
+                };
+                credentials.insert(name, resolved);
+            }
+            let mut egress = Vec::new();
+            let mut egress_lines = Vec::new();
+            for host in shop.egress.unwrap_or_default() {
+                if !is_hostname(host.get_ref()) {
+                    return Err(self.error(
+                        &host,
+                        &format!("shops.{id}.egress"),
+                        format!(
+                            "`{}` is not a host name (write `api.example.com`, no scheme or path)",
+                            host.get_ref()
+                        ),
+                    ));
+                }
+                egress_lines.push(self.source.line_of_span(&host));
+                egress.push(host.into_inner());
+            }
+            let mut api_base = BTreeMap::new();
+            for (host, base) in shop.api_base.unwrap_or_default() {
+                let field = format!("shops.{id}.api_base.\"{host}\"");
+                let parsed = url::Url::parse(base.get_ref())
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+                    .ok_or_else(|| {
+                        self.error(
+                            &base,
+                            &field,
+                            format!("`{}` is not an http(s) base URL", base.get_ref()),
+                        )
+                    })?;
+                if !egress.contains(&host) {
+                    return Err(self.error(
+                        &base,
+                        &field,
+                        format!("`{host}` is not in this shop's egress list, so nothing would be sent there"),
+                    ));
+                }
+                api_base.insert(host, parsed);
+            }
+            let settings = shop
+                .settings
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_string()))
+                .collect();
+            shops.insert(
+                id.clone(),
+                ShopConfig {
+                    id,
+                    plugin: shop.plugin.into_inner(),
+                    credentials,
+                    settings,
+                    egress,
+                    api_base,
+                    allow_coupons: shop.allow_coupons.unwrap_or(false),
+                    line,
+                    credentials_line,
+                    egress_lines,
+                },
+            );
+        }
+        Ok(shops)
+    }
+}
+
+fn is_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn is_hostname(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+//! The config file as written: serde types with source spans, before
+//! validation.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: Option<RawServer>,
+    pub limits: Option<RawLimits>,
+    pub bot: Option<RawBot>,
+    #[serde(default)]
+    pub plugins: Vec<Spanned<RawPlugin>>,
+    #[serde(default)]
+    pub shops: Vec<Spanned<RawShop>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub data_dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_body_bytes: Option<Spanned<u64>>,
+    pub call_timeout_ms: Option<Spanned<u64>>,
+    pub plugin_memory_bytes: Option<Spanned<u64>>,
+    pub max_output_bytes: Option<Spanned<u64>>,
+    pub max_concurrent_calls: Option<Spanned<u64>>,
+    pub dedupe_window_secs: Option<Spanned<u64>>,
+    pub breaker_failures: Option<Spanned<u64>>,
+    pub breaker_cooldown_secs: Option<Spanned<u64>>,
+    pub max_delivery_attempts: Option<Spanned<u64>>,
+    pub outbound_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBot {
+    pub knowledge_base: Option<Spanned<String>>,
+    pub min_score: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub name: Spanned<String>,
+    pub component: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShop {
+    pub id: Spanned<String>,
+    pub plugin: Spanned<String>,
+    pub credentials: Option<Spanned<BTreeMap<String, Spanned<RawSecret>>>>,
+    pub settings: Option<BTreeMap<String, RawSetting>>,
+    pub egress: Option<Vec<Spanned<String>>>,
+    pub api_base: Option<BTreeMap<String, Spanned<String>>>,
+    pub allow_coupons: Option<bool>,
+}
+
+/// A credential: written inline, or read from an environment variable with
+/// `{ env = "NAME" }` so secrets stay out of the file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSecret {
+    Plain(String),
+    FromEnv { env: String },
+}
+
+/// A setting value: text, a number or a boolean, handed to the plugin as text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSetting {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl RawSetting {
+    pub fn into_string(self) -> String {
+        match self {
+            RawSetting::Text(text) => text,
+            RawSetting::Integer(n) => n.to_string(),
+            RawSetting::Float(x) => x.to_string(),
+            RawSetting::Bool(b) => b.to_string(),
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! The plugin runtime: one wasmtime engine with the pooling allocator, a
+//! pre-instantiated component per plugin, and a fresh instance for every call
+//! under hard limits (epoch deadline plus an outer tokio timeout, capped linear
+//! memory, capped output size, validated output).
+
+pub mod bindings;
+mod cache;
+mod call_state;
+mod epoch;
+mod error;
+mod output;
+mod size;
+
+pub use error::{CallError, LoadError};
+
+use crate::runtime::bindings::Plugin as PluginBindings;
+use crate::runtime::bindings::PluginPre;
+use crate::runtime::bindings::exports::tongdao::channel::channel::Guest;
+use crate::runtime::bindings::tongdao::channel::types::{
+    Action, Frame, FrameResult, HttpRequest, HttpResponse, Interpretation, Manifest,
+    OutboundRequest, PluginError, PollRequest, PollResult, PushResult, ShopContext, StreamConnect,
+};
+use crate::runtime::call_state::CallState;
+use crate::runtime::size::WireSize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+/// How often the epoch ticker advances the engine's epoch.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Limits applied to every plugin call.
+#[derive(Debug, Clone)]
+pub struct RuntimeLimits {
+    /// Wall-clock budget of one call.
+    pub call_timeout: Duration,
+    /// Linear memory cap of one instance.
+    pub memory_bytes: usize,
+    /// The largest output one call may return (strings and bytes by length).
+    pub max_output_bytes: usize,
+    /// Calls running at once; also the number of instance slots in the pool.
+    pub max_concurrent_calls: u32,
+}
+
+impl From<&crate::config::Limits> for RuntimeLimits {
+    fn from(limits: &crate::config::Limits) -> Self {
+        RuntimeLimits {
+            call_timeout: limits.call_timeout,
+            memory_bytes: limits.plugin_memory_bytes,
+            max_output_bytes: limits.max_output_bytes,
+            max_concurrent_calls: limits.max_concurrent_calls,
+        }
+    }
+}
+
+/// The engine, the linker of tongdao's imports, and the limits.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: RuntimeLimits,
+    permits: Semaphore,
+    cache_dir: Option<PathBuf>,
+    _ticker: epoch::EpochTicker,
+}
+
+/// A loaded plugin: its manifest and its pre-instantiated component.
+pub struct LoadedPlugin {
+    /// The plugin's name, from its manifest.
+    pub name: String,
+    /// What the plugin declared when loaded.
+    pub manifest: Manifest,
+    /// SHA-256 of the component file, hex.
+    pub digest: String,
+    /// Size of the component file in bytes.
+    pub size: u64,
+    pre: PluginPre<CallState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Build the engine. `cache_dir` holds compiled components between runs.
+    pub fn new(limits: RuntimeLimits, cache_dir: Option<PathBuf>) -> Result<Runtime, LoadError> {
+        let engine = Engine::new(&engine_config(&limits)).map_err(LoadError::engine)?;
+        let mut linker = Linker::new(&engine);
+        PluginBindings::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(LoadError::engine)?;
+        let ticker = epoch::EpochTicker::start(engine.clone(), EPOCH_TICK);
+        let permits = Semaphore::new(limits.max_concurrent_calls as usize);
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                limits,
+                permits,
+                cache_dir,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &RuntimeLimits {
+        &self.inner.limits
+    }
+
+    /// Load a component: compile it (or reuse the cached compilation),
+    /// pre-instantiate it, and read its manifest.
+    pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let digest = cache::digest(&bytes);
+        let component = cache::load_or_compile(
+            &self.inner.engine,
+            &bytes,
+            &digest,
+            self.inner.cache_dir.as_deref(),
+        )
+        .map_err(|err| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("{err:#}"),
+        })?;
+        let pre = self.pre_instantiate(&component, path)?;
+        let mut plugin = LoadedPlugin {
+            name: String::new(),
+            manifest: empty_manifest(),
+            digest,
+            size: bytes.len() as u64,
+            pre,
+        };
+        let manifest = self
+            .call_blocking(&plugin, "(load)", |guest, store| {
+                guest.call_describe(store).map(Ok)
+            })
+            .map_err(|err| LoadError::Manifest {
+                path: path.to_path_buf(),
+                message: err.to_string(),
+            })?;
+        output::validate_manifest(&manifest).map_err(|message| LoadError::Manifest {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        plugin.name = manifest.name.clone();
+        plugin.manifest = manifest;
+        Ok(Arc::new(plugin))
+    }
+
+    fn pre_instantiate(
+        &self,
+        component: &Component,
+        path: &Path,
+    ) -> Result<PluginPre<CallState>, LoadError> {
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(component)
+            .map_err(|err| LoadError::Link {
+                path: path.to_path_buf(),
+                message: format!("{err:#}"),
+            })?;
+        PluginPre::new(instance_pre).map_err(|err| LoadError::Link {
+            path: path.to_path_buf(),
+            message: format!("{err:#}"),
+        })
+    }
+
+    /// Handle one webhook request.
+    pub async fn handle_push(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+        request: HttpRequest,
+    ) -> Result<PushResult, CallError> {
+        let result = self
+            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+                guest.call_handle_push(store, &ctx, &request)
+            })
+            .await?;
+        output::validate_push(&result).map_err(CallError::InvalidOutput)?;
+        Ok(result)
+    }
+
+    /// Handle one webhook request on the calling thread (for `tongdao replay`
+    /// and benchmarks).
+    pub fn handle_push_blocking(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: ShopContext,
+        request: HttpRequest,
+    ) -> Result<PushResult, CallError> {
+        let shop = ctx.shop_id.clone();
+        let result = self.call_blocking(plugin, &shop, move |guest, store| {
+            guest.call_handle_push(store, &ctx, &request)
+        })?;
+        output::validate_push(&result).map_err(CallError::InvalidOutput)?;
+        Ok(result)
+    }
+
+    /// Describe how to open the shop's stream.
+    pub async fn open_stream(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+    ) -> Result<StreamConnect, CallError> {
+        self.call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+            guest.call_open_stream(store, &ctx)
+        })
+        .await
+    }
+
+    /// Handle one frame received on the shop's stream.
+    pub async fn handle_frame(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+        frame: Frame,
+    ) -> Result<FrameResult, CallError> {
+        let result = self
+            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+                guest.call_handle_frame(store, &ctx, &frame)
+            })
+            .await?;
+        output::validate_events(&result.events).map_err(CallError::InvalidOutput)?;
+        output::validate_state(&result.state).map_err(CallError::InvalidOutput)?;
+        Ok(result)
+    }
+
+    /// Frames to send as a heartbeat.
+    pub async fn stream_heartbeat(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+    ) -> Result<Vec<Frame>, CallError> {
+        self.call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+            guest.call_stream_heartbeat(store, &ctx)
+        })
+        .await
+    }
+
+    /// Render the next request of a poll.
+    pub async fn render_poll(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+        poll: PollRequest,
+    ) -> Result<OutboundRequest, CallError> {
+        let request = self
+            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+                guest.call_render_poll(store, &ctx, &poll)
+            })
+            .await?;
+        output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
+        Ok(request)
+    }
+
+    /// Interpret a poll response.
+    pub async fn parse_poll(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+        poll: PollRequest,
+        step: String,
+        response: HttpResponse,
+    ) -> Result<PollResult, CallError> {
+        let result = self
+            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+                guest.call_parse_poll(store, &ctx, &poll, &step, &response)
+            })
+            .await?;
+        output::validate_poll(&result).map_err(CallError::InvalidOutput)?;
+        Ok(result)
+    }
+
+    /// Render the next request of an action.
+    pub async fn render_action(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+        action: Action,
+    ) -> Result<OutboundRequest, CallError> {
+        let request = self
+            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+                guest.call_render_action(store, &ctx, &action)
+            })
+            .await?;
+        output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
+        Ok(request)
+    }
+
+    /// Interpret the response to an action's request.
+    pub async fn interpret_response(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: ShopContext,
+        action: Action,
+        step: String,
+        response: HttpResponse,
+    ) -> Result<Interpretation, CallError> {
+        let result = self
+            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
+                guest.call_interpret_response(store, &ctx, &action, &step, &response)
+            })
+            .await?;
+        output::validate_state(&result.state).map_err(CallError::InvalidOutput)?;
+        Ok(result)
+    }
+
+    /// Run one call on a blocking thread, bounded by the pool's permits and by
+    /// an outer timeout in case the epoch deadline does not stop it.
+    async fn call<R, F>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        shop: &str,
+        invoke: F,
+    ) -> Result<R, CallError>
+    where
+        R: WireSize + Send + 'static,
+        F: FnOnce(&Guest, &mut Store<CallState>) -> wasmtime::Result<Result<R, PluginError>>
+            + Send
+            + 'static,
+    {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| CallError::ShuttingDown)?;
+        let runtime = self.clone();
+        let plugin = Arc::clone(plugin);
+        let shop = shop.to_string();
+        let task =
+            tokio::task::spawn_blocking(move || runtime.call_blocking(&plugin, &shop, invoke));
+        let limit = self.inner.limits.call_timeout;
+        // The epoch deadline stops a runaway call after `limit`; the outer
+        // timeout is a backstop with a margin for scheduling delays.
+        match tokio::time::timeout(limit * 2 + Duration::from_millis(100), task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(CallError::Trapped(format!(
+                "the call's thread failed: {join_error}"
+            ))),
+            Err(_) => Err(CallError::Timeout { limit }),
+        }
+    }
+
+    /// Run one call on this thread in a fresh instance.
+    fn call_blocking<R, F>(
+        &self,
+        plugin: &LoadedPlugin,
+        shop: &str,
+        invoke: F,
+    ) -> Result<R, CallError>
+    where
+        R: WireSize,
+        F: FnOnce(&Guest, &mut Store<CallState>) -> wasmtime::Result<Result<R, PluginError>>,
+    {
+        let limits = &self.inner.limits;
+        let state = CallState::new(&plugin.name, shop, limits.memory_bytes);
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
+        store.epoch_deadline_trap();
+        let started = Instant::now();
+        let outcome = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| invoke(instance.tongdao_channel_channel(), &mut store));
+        match outcome {
+            Ok(Ok(result)) => {
+                let size = result.wire_size();
+                if size > limits.max_output_bytes {
+                    return Err(CallError::OutputTooLarge {
+                        size,
+                        limit: limits.max_output_bytes,
+                    });
+                }
+                Ok(result)
+            }
+            Ok(Err(refusal)) => Err(CallError::Refused(refusal)),
+            Err(err) => Err(classify_failure(
+                err,
+                store.data(),
+                limits,
+                started.elapsed(),
+            )),
+        }
+    }
+}
+
+fn engine_config(limits: &RuntimeLimits) -> Config {
+    let slots = limits.max_concurrent_calls.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 4)
+        .total_memories(slots * 2)
+        .total_tables(slots * 4)
+        .max_memories_per_component(2)
+        .max_memory_size(limits.memory_bytes);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(1 << 20)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
+}
+
+/// Turn a wasmtime error into the reason the call failed.
+fn classify_failure(
+    err: wasmtime::Error,
+    state: &CallState,
+    limits: &RuntimeLimits,
+    elapsed: Duration,
+) -> CallError {
+    if state.limiter.memory_cap_hit() {
+        return CallError::MemoryExceeded {
+            limit: limits.memory_bytes,
+        };
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => CallError::Timeout {
+            limit: limits.call_timeout,
+        },
+        Some(trap) => CallError::Trapped(format!("{trap} after {elapsed:?}")),
+        None => CallError::Trapped(format!("{err:#}")),
+    }
+}
+
+fn empty_manifest() -> Manifest {
+    Manifest {
+        name: String::new(),
+        version: String::new(),
+        platform: String::new(),
+        ingestion: Vec::new(),
+        egress_hosts: Vec::new(),
+        content_kinds: Vec::new(),
+        actions: Vec::new(),
+        max_text_bytes: 0,
+        reply_window: None,
+        credentials: Vec::new(),
+        idempotent_delivery: false,
+        poll_interval_ms: None,
+    }
+}

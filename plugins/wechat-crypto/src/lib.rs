@@ -1,0 +1,1 @@
+//! WeChat / WeCom message signatures and the WXBizMsgCrypt envelope.

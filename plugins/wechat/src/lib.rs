@@ -1,0 +1,1 @@
+//! tongdao channel plugin for the WeChat Official Account.
