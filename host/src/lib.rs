@@ -1,8 +1,26 @@
 //! # tongdao
 //!
-//! A host that runs sandboxed WebAssembly channel plugins so a brand serves its
-//! customers on every platform through one interface. See `DESIGN.md` in the
-//! repository for the architecture.
+//! A host that runs sandboxed WebAssembly channel plugins so a brand serves
+//! its customers on every platform through one interface: platforms push,
+//! stream or are polled; plugins translate; the host commits events before
+//! acknowledging, answers through the bot, and delivers actions through the
+//! plugins under hard limits.
+//!
+//! The modules follow the data flow: [`gateway`] → [`ingest`] → [`store`] →
+//! [`pipeline`] → [`delivery`], with [`runtime`] running the plugins and
+//! [`server`] assembling the whole from a [`config::Config`].
 
+pub mod breaker;
+pub mod clock;
 pub mod config;
+pub mod delivery;
+pub mod gateway;
+pub mod ingest;
+pub mod kb;
+pub mod model;
+pub mod pipeline;
+pub mod replay;
 pub mod runtime;
+pub mod server;
+pub mod shops;
+pub mod store;

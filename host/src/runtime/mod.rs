@@ -447,7 +447,7 @@ fn classify_failure(
     }
 }
 
-fn empty_manifest() -> Manifest {
+pub(crate) fn empty_manifest() -> Manifest {
     Manifest {
         name: String::new(),
         version: String::new(),

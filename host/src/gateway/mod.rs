@@ -1,0 +1,162 @@
+//! The HTTP gateway: `/hooks/{plugin}/{shop}` for platform webhooks,
+//! `/healthz`, and `/metrics`. Bodies are read up to the configured limit
+//! (413 beyond it) before anything else happens.
+
+pub mod metrics;
+
+use crate::ingest;
+use crate::model::{HttpRequest, HttpResponse, Pair};
+use crate::server::HostState;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serve connections from `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    host: Arc<HostState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(error = %err, "accepting a connection failed");
+                continue;
+            }
+        };
+        let host = Arc::clone(&host);
+        let mut connection_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let host = Arc::clone(&host);
+                async move { Ok::<_, Infallible>(route(&host, request).await) }
+            });
+            let connection = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                }
+                _ = connection_shutdown.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}
+
+async fn route(host: &HostState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => text(StatusCode::OK, "ok"),
+        ["metrics"] => text(StatusCode::OK, &host.metrics.render()),
+        ["hooks", plugin, shop] => webhook(host, plugin, shop, request).await,
+        _ => text(StatusCode::NOT_FOUND, "no such route"),
+    }
+}
+
+async fn webhook(
+    host: &HostState,
+    plugin: &str,
+    shop_id: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let Some(shop) = host
+        .shops
+        .get(shop_id)
+        .filter(|shop| shop.config.plugin == plugin)
+    else {
+        tracing::warn!(plugin, shop = shop_id, "webhook for an unknown shop");
+        return text(StatusCode::NOT_FOUND, "no such shop");
+    };
+    let limit = host.limits.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return too_large(shop_id, limit);
+    }
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err)
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return too_large(shop_id, limit);
+        }
+        Err(err) => {
+            tracing::warn!(shop = shop_id, error = %err, "reading a webhook body failed");
+            return text(StatusCode::BAD_REQUEST, "unreadable body");
+        }
+    };
+    let request = HttpRequest {
+        method: parts.method.as_str().to_string(),
+        url: parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| parts.uri.path().to_string()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| Pair {
+                name: name.as_str().to_string(),
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    into_response(ingest::handle_push(host, shop, request).await)
+}
+
+fn too_large(shop: &str, limit: usize) -> Response<Full<Bytes>> {
+    tracing::warn!(shop, limit, "webhook refused: body larger than the limit");
+    text(StatusCode::PAYLOAD_TOO_LARGE, "body too large")
+}
+
+fn into_response(response: HttpResponse) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(response.status);
+    for header in &response.headers {
+        builder = builder.header(header.name.as_str(), header.value.as_str());
+    }
+    builder
+        .body(Full::new(Bytes::from(response.body)))
+        .unwrap_or_else(|err| {
+            tracing::error!(error = %err, "the plugin's response is not valid HTTP");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "invalid plugin response")
+        })
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

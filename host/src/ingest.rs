@@ -1,0 +1,143 @@
+//! Push ingestion: hand a webhook to the shop's plugin, commit the events it
+//! returns (deduplicated), wait until the commit is durable, and only then
+//! give the platform the response the plugin rendered. Anything that goes
+//! wrong before that point answers with an error status, so the platform
+//! redelivers and nothing is lost.
+
+use crate::clock;
+use crate::gateway::metrics::Metrics;
+use crate::model::{HttpRequest, HttpResponse, Pair, PluginError};
+use crate::runtime::CallError;
+use crate::server::HostState;
+use crate::shops::Shop;
+use crate::store::IngestBatch;
+
+/// Handle one webhook for `shop` and return the response for the platform.
+pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) -> HttpResponse {
+    let now_ms = clock::now_ms();
+    let ctx = match shop.context(host.store.as_ref(), now_ms) {
+        Ok(ctx) => ctx,
+        Err(err) => return store_unavailable(host, shop, &err),
+    };
+    let result = shop
+        .guarded(host.runtime.handle_push(&shop.plugin, ctx, request))
+        .await;
+    let pushed = match result {
+        Ok(pushed) => pushed,
+        Err(err) => return call_failed(host, shop, err),
+    };
+    let batch = IngestBatch {
+        shop: shop.id(),
+        plugin: &shop.plugin.name,
+        received_ms: now_ms,
+        events: &pushed.events,
+        state: &pushed.state,
+        cursor: None,
+        dedupe_until_ms: now_ms.saturating_add(host.limits.dedupe_window.as_millis() as i64),
+    };
+    let receipt = match host.store.commit_ingest(&batch) {
+        Ok(receipt) => receipt,
+        Err(err) => return store_unavailable(host, shop, &err),
+    };
+    if let Err(err) = host.group_commit.durable().await {
+        return store_unavailable(host, shop, &err);
+    }
+    Metrics::bump(&host.metrics.webhooks_accepted);
+    Metrics::add(&host.metrics.events_stored, receipt.stored.len() as u64);
+    Metrics::add(&host.metrics.events_duplicate, receipt.duplicates as u64);
+    tracing::debug!(
+        shop = shop.id(),
+        stored = receipt.stored.len(),
+        duplicates = receipt.duplicates,
+        "webhook committed"
+    );
+    if !receipt.stored.is_empty() {
+        host.pipeline_wake.notify_one();
+    }
+    pushed.response
+}
+
+fn call_failed(host: &HostState, shop: &Shop, err: CallError) -> HttpResponse {
+    let plugin = shop.plugin.name.as_str();
+    match &err {
+        CallError::Refused(refusal) => {
+            Metrics::bump(&host.metrics.webhooks_refused);
+            let (status, kind) = match refusal {
+                PluginError::Unauthenticated(_) => (401, "unauthenticated"),
+                PluginError::Stale(_) => (401, "stale"),
+                PluginError::Malformed(_) => (400, "malformed"),
+                PluginError::Unsupported(_) => (400, "unsupported"),
+                PluginError::Misconfigured(_) => (500, "misconfigured"),
+            };
+            let reason = refusal_reason(refusal);
+            if status == 500 {
+                tracing::error!(
+                    shop = shop.id(),
+                    plugin,
+                    reason,
+                    "webhook refused: the shop's configuration is incomplete"
+                );
+            } else {
+                tracing::warn!(
+                    shop = shop.id(),
+                    plugin,
+                    kind,
+                    reason,
+                    "webhook refused; nothing stored"
+                );
+            }
+            plain(status, &format!("refused: {kind}"))
+        }
+        CallError::CircuitOpen { retry_after } => {
+            Metrics::bump(&host.metrics.webhooks_failed);
+            tracing::warn!(
+                shop = shop.id(),
+                plugin,
+                ?retry_after,
+                "webhook not processed: the shop's plugin is paused after repeated faults"
+            );
+            let mut response = plain(503, "plugin paused; retry later");
+            response.headers.push(Pair {
+                name: "retry-after".into(),
+                value: retry_after.as_secs().max(1).to_string(),
+            });
+            response
+        }
+        other => {
+            Metrics::bump(&host.metrics.webhooks_failed);
+            if other.is_plugin_fault() {
+                Metrics::bump(&host.metrics.plugin_faults);
+            }
+            tracing::error!(shop = shop.id(), plugin, error = %other, "webhook not processed: plugin call failed; the platform will redeliver");
+            plain(500, "plugin failed")
+        }
+    }
+}
+
+fn refusal_reason(refusal: &PluginError) -> &str {
+    match refusal {
+        PluginError::Unauthenticated(reason)
+        | PluginError::Stale(reason)
+        | PluginError::Malformed(reason)
+        | PluginError::Unsupported(reason)
+        | PluginError::Misconfigured(reason) => reason,
+    }
+}
+
+fn store_unavailable(host: &HostState, shop: &Shop, err: &anyhow::Error) -> HttpResponse {
+    Metrics::bump(&host.metrics.webhooks_failed);
+    tracing::error!(shop = shop.id(), error = %format!("{err:#}"), "webhook not acknowledged: the store failed");
+    plain(503, "store unavailable")
+}
+
+/// A plain-text response.
+pub fn plain(status: u16, body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![Pair {
+            name: "content-type".into(),
+            value: "text/plain; charset=utf-8".into(),
+        }],
+        body: body.as_bytes().to_vec(),
+    }
+}

@@ -1,0 +1,175 @@
+//! The host's data model: the contract's types (generated from the WIT, with
+//! serde) plus what the host adds around them — stored events, conversations
+//! and outbox items.
+
+pub use crate::runtime::bindings::tongdao::channel::types::*;
+use serde::{Deserialize, Serialize};
+
+/// An event as the store keeps it: the plugin's normalized event plus the
+/// host's id, the shop and plugin it came through, and when it arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// tongdao's own id (a UUIDv7: ordered by arrival).
+    pub id: String,
+    /// The shop the event belongs to.
+    pub shop: String,
+    /// The plugin that produced it.
+    pub plugin: String,
+    /// When the host received it, Unix milliseconds.
+    pub received_ms: i64,
+    /// The normalized event.
+    pub event: Event,
+}
+
+/// A conversation with one customer in one shop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The shop.
+    pub shop: String,
+    /// The plugin's conversation id.
+    pub id: String,
+    /// The customer, once known.
+    pub customer: Option<Identity>,
+    /// Routing data from the latest event.
+    pub route: Vec<Pair>,
+    /// When the customer last wrote (opens the reply window).
+    pub last_inbound_ms: Option<i64>,
+    /// Replies delivered since the customer last wrote.
+    pub replies_since_inbound: u32,
+    /// Last change, Unix milliseconds.
+    pub updated_ms: i64,
+}
+
+/// Where an outbox item stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OutboxStatus {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// The platform accepted it.
+    Delivered {
+        /// The platform's receipt.
+        receipt: DeliveryReceipt,
+        /// When, Unix milliseconds.
+        at_ms: i64,
+    },
+    /// It will not be sent: dead-lettered with the reason.
+    Failed {
+        /// The classification (`permanent`, `window-closed`, `attempts-exhausted`, …).
+        kind: String,
+        /// What happened.
+        reason: String,
+        /// When, Unix milliseconds.
+        at_ms: i64,
+    },
+}
+
+/// An action waiting for delivery, and its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// Position in the outbox (delivery order).
+    pub seq: u64,
+    /// The shop whose plugin delivers it.
+    pub shop: String,
+    /// The action; `attempt` counts attempts made.
+    pub action: Action,
+    /// The event that caused it, if any.
+    pub cause: Option<String>,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// When the next attempt is due, Unix milliseconds.
+    pub next_attempt_ms: i64,
+    /// When it was queued, Unix milliseconds.
+    pub created_ms: i64,
+    /// The last failure, for operators.
+    pub last_error: Option<String>,
+}
+
+/// An action to queue, before the store gives it a place in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAction {
+    /// The shop whose plugin delivers it.
+    pub shop: String,
+    /// The action (its `attempt` is set by the host).
+    pub action: Action,
+}
+
+impl Conversation {
+    /// A new, empty conversation.
+    pub fn new(shop: &str, id: &str, now_ms: i64) -> Self {
+        Conversation {
+            shop: shop.to_string(),
+            id: id.to_string(),
+            customer: None,
+            route: Vec::new(),
+            last_inbound_ms: None,
+            replies_since_inbound: 0,
+            updated_ms: now_ms,
+        }
+    }
+
+    /// Fold an inbound event into the conversation: the customer, routing
+    /// data, and the reply window the customer's message opens.
+    pub fn absorb(&mut self, event: &Event, now_ms: i64) {
+        if !event.route.is_empty() {
+            self.route = event.route.clone();
+        }
+        match &event.body {
+            EventBody::Message(message) => {
+                if message.role == AuthorRole::Customer && message.direction == Direction::Inbound {
+                    self.customer = Some(message.author.clone());
+                    self.last_inbound_ms = Some(event.platform_time_ms.max(0));
+                    self.replies_since_inbound = 0;
+                }
+            }
+            EventBody::Session(session) => {
+                self.customer
+                    .get_or_insert_with(|| session.customer.clone());
+            }
+            EventBody::Commerce(commerce) => {
+                if let Some(customer) = &commerce.customer {
+                    self.customer.get_or_insert_with(|| customer.clone());
+                }
+            }
+        }
+        self.updated_ms = now_ms;
+    }
+}
+
+/// The text of an event's message, if it is a customer's text message.
+pub fn customer_text(event: &Event) -> Option<&str> {
+    match &event.body {
+        EventBody::Message(Message {
+            role: AuthorRole::Customer,
+            direction: Direction::Inbound,
+            content: Content::Text(text),
+            ..
+        }) => Some(text),
+        EventBody::Message(Message {
+            role: AuthorRole::Customer,
+            direction: Direction::Inbound,
+            content:
+                Content::Voice(Voice {
+                    recognition: Some(text),
+                    ..
+                }),
+            ..
+        }) => Some(text),
+        _ => None,
+    }
+}
+
+impl Action {
+    /// The action's name, for logs.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            ActionKind::SendMessage(_) => "send-message",
+            ActionKind::TransferToHuman(_) => "transfer-to-human",
+            ActionKind::EndSession => "end-session",
+            ActionKind::SendCoupon(_) => "send-coupon",
+            ActionKind::QueryOrder(_) => "query-order",
+            ActionKind::QueryLogistics(_) => "query-logistics",
+            ActionKind::TagCustomer(_) => "tag-customer",
+            ActionKind::ReplyToEvent(_) => "reply-to-event",
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Assembling and running the host: store, runtime and plugins, shops, the
+//! gateway, the pipeline, delivery and housekeeping — started from a
+//! validated [`Config`] and stopped gracefully.
+
+use crate::clock;
+use crate::config::{Config, Limits, ManifestFacts};
+use crate::delivery::{self, OutboundClient};
+use crate::gateway::{self, metrics::Metrics};
+use crate::kb::KnowledgeBase;
+use crate::pipeline;
+use crate::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
+use crate::shops::{Shop, Shops};
+use crate::store::{GroupCommit, SledStore, Store};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// Everything the host's tasks share.
+pub struct HostState {
+    /// The plugin runtime.
+    pub runtime: Runtime,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The durability barrier for acknowledgements.
+    pub group_commit: GroupCommit,
+    /// The shops served.
+    pub shops: Shops,
+    /// Limits from the config.
+    pub limits: Limits,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// The bot's knowledge base, if configured.
+    pub knowledge_base: Option<Arc<KnowledgeBase>>,
+    /// The lowest knowledge-base score the bot answers with.
+    pub min_score: f64,
+    /// The outbound HTTP client.
+    pub http: OutboundClient,
+    /// Wakes the pipeline when events are committed.
+    pub pipeline_wake: Notify,
+    /// Wakes delivery when actions are queued or finished.
+    pub delivery_wake: Notify,
+}
+
+/// A running host.
+pub struct RunningHost {
+    /// The address the gateway listens on.
+    pub addr: SocketAddr,
+    /// Shared state, for inspection (tests, admin).
+    pub state: Arc<HostState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningHost {
+    /// Stop accepting work, let in-flight requests finish, and stop the tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(err) = self.state.store.flush() {
+            tracing::error!(error = %format!("{err:#}"), "final store flush failed");
+        }
+    }
+}
+
+/// Load the plugins a config names and check the config against their manifests.
+pub fn load_plugins(
+    config: &Config,
+    runtime: &Runtime,
+) -> anyhow::Result<BTreeMap<String, Arc<LoadedPlugin>>> {
+    let mut plugins = BTreeMap::new();
+    let mut facts = BTreeMap::new();
+    for plugin in config.plugins.values() {
+        let loaded = runtime.load(&plugin.component).with_context(|| {
+            format!(
+                "{}: loading plugin `{}`",
+                config.path.display(),
+                plugin.name
+            )
+        })?;
+        tracing::info!(
+            plugin = %plugin.name,
+            version = %loaded.manifest.version,
+            size = loaded.size,
+            digest = %&loaded.digest[..16],
+            "plugin loaded"
+        );
+        facts.insert(
+            plugin.name.clone(),
+            ManifestFacts {
+                name: loaded.manifest.name.clone(),
+                required_credentials: loaded
+                    .manifest
+                    .credentials
+                    .iter()
+                    .filter(|c| c.required)
+                    .map(|c| c.name.clone())
+                    .collect(),
+                egress_hosts: loaded.manifest.egress_hosts.clone(),
+            },
+        );
+        plugins.insert(plugin.name.clone(), loaded);
+    }
+    config.check_against_manifests(&facts)?;
+    Ok(plugins)
+}
+
+/// Start the host described by `config`.
+pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir.join("store"))?);
+    let runtime = Runtime::new(
+        RuntimeLimits::from(&config.limits),
+        Some(config.data_dir.join("compiled")),
+    )?;
+    let plugins = load_plugins(&config, &runtime)?;
+    let mut shops = Shops::default();
+    for shop in config.shops.values() {
+        let plugin = Arc::clone(&plugins[&shop.plugin]);
+        shops.insert(Shop::new(shop.clone(), plugin, &config.limits));
+    }
+    let knowledge_base = match &config.bot.knowledge_base {
+        Some(path) => Some(Arc::new(KnowledgeBase::load(path)?)),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("{}: listening on {}", config.path.display(), config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(HostState {
+        runtime,
+        group_commit: GroupCommit::start(Arc::clone(&store)),
+        store,
+        shops,
+        limits: config.limits.clone(),
+        metrics: Metrics::default(),
+        knowledge_base,
+        min_score: config.bot.min_score,
+        http: OutboundClient::new(config.limits.outbound_timeout)?,
+        pipeline_wake: Notify::new(),
+        delivery_wake: Notify::new(),
+    });
+    let (shutdown, watch) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(gateway::serve(listener, Arc::clone(&state), watch.clone())),
+        tokio::spawn(pipeline::run(Arc::clone(&state), watch.clone())),
+        tokio::spawn(delivery::run(Arc::clone(&state), watch.clone())),
+        tokio::spawn(sweep_dedupe(Arc::clone(&state), watch)),
+    ];
+    tracing::info!(%addr, shops = config.shops.len(), "tongdao is serving");
+    Ok(RunningHost {
+        addr,
+        state,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Forget expired dedupe keys every minute.
+async fn sweep_dedupe(state: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match state.store.sweep_dedupe(clock::now_ms()) {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "expired dedupe keys swept"),
+            Err(err) => tracing::warn!(error = %format!("{err:#}"), "sweeping dedupe keys failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The store: events, conversations, dedupe keys, plugin state, cursors, the
+//! pipeline's inbox and the delivery outbox.
+//!
+//! [`Store`] is deliberately narrow so a server-backed engine can implement it
+//! for multi-node deployments; [`SledStore`] is the embedded default.
+//! Writes become durable at the next [`GroupCommit`] barrier: the gateway
+//! acknowledges a platform only after awaiting it.
+
+mod group_commit;
+mod keys;
+mod sled_store;
+
+pub use group_commit::GroupCommit;
+pub use sled_store::SledStore;
+
+use crate::model::DeliveryReceipt;
+use crate::model::{
+    Conversation, Event, NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
+};
+
+/// Result type of store operations.
+pub type StoreResult<T> = anyhow::Result<T>;
+
+/// What one ingestion call commits, atomically.
+#[derive(Debug, Clone)]
+pub struct IngestBatch<'a> {
+    /// The shop (tenancy and dedupe scope).
+    pub shop: &'a str,
+    /// The plugin that produced the events.
+    pub plugin: &'a str,
+    /// When the host received them, Unix milliseconds.
+    pub received_ms: i64,
+    /// The normalized events.
+    pub events: &'a [Event],
+    /// Plugin state changes.
+    pub state: &'a [StateChange],
+    /// A poll cursor to commit with the events: (feed, cursor).
+    pub cursor: Option<(&'a str, &'a str)>,
+    /// When the events' dedupe keys may be forgotten, Unix milliseconds.
+    pub dedupe_until_ms: i64,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReceipt {
+    /// Ids of the events stored (new to the store), in input order.
+    pub stored: Vec<String>,
+    /// Events skipped because their platform id was seen before.
+    pub duplicates: usize,
+}
+
+/// How a delivery ended, for [`Store::finish_delivery`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryEnd {
+    /// The platform accepted the action.
+    Delivered(DeliveryReceipt),
+    /// It will not be sent: kind and reason.
+    Failed { kind: String, reason: String },
+}
+
+/// The storage engine behind the host.
+pub trait Store: Send + Sync + 'static {
+    /// Commit normalized events (skipping duplicates), the plugin's state
+    /// changes and an optional cursor in one transaction; new events also
+    /// enter the pipeline's inbox.
+    fn commit_ingest(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt>;
+
+    /// Make every write so far durable.
+    fn flush(&self) -> StoreResult<()>;
+
+    /// A shop's plugin-held state, without entries expired at `now_ms`.
+    fn plugin_state(&self, shop: &str, now_ms: i64) -> StoreResult<Vec<StateEntry>>;
+
+    /// Apply plugin state changes outside an ingestion (delivery, polls).
+    fn apply_state(&self, shop: &str, changes: &[StateChange]) -> StoreResult<()>;
+
+    /// The committed cursor of a shop's feed.
+    fn cursor(&self, shop: &str, feed: &str) -> StoreResult<Option<String>>;
+
+    /// One stored event.
+    fn event(&self, id: &str) -> StoreResult<Option<StoredEvent>>;
+
+    /// One conversation.
+    fn conversation(&self, shop: &str, id: &str) -> StoreResult<Option<Conversation>>;
+
+    /// A conversation's events, oldest first.
+    fn conversation_events(&self, shop: &str, id: &str) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Events waiting for the pipeline, oldest first.
+    fn pending_inbox(&self, limit: usize) -> StoreResult<Vec<String>>;
+
+    /// Queue the pipeline's actions for an event and take the event out of
+    /// the inbox, in one transaction. Actions whose idempotency key is
+    /// already queued for the shop are skipped. Returns the new outbox seqs.
+    fn finish_inbox(
+        &self,
+        event_id: &str,
+        actions: &[NewAction],
+        now_ms: i64,
+    ) -> StoreResult<Vec<u64>>;
+
+    /// Outbox items due at `now_ms`, in outbox order.
+    fn due_outbox(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<OutboxItem>>;
+
+    /// When the earliest pending outbox item is due.
+    fn next_due_ms(&self) -> StoreResult<Option<i64>>;
+
+    /// One outbox item.
+    fn outbox_item(&self, seq: u64) -> StoreResult<Option<OutboxItem>>;
+
+    /// Record a failed attempt and when to try again.
+    fn reschedule(
+        &self,
+        seq: u64,
+        attempts: u32,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> StoreResult<()>;
+
+    /// Record how a delivery ended; a delivered message also counts against
+    /// the conversation's reply window and joins its history.
+    fn finish_delivery(&self, seq: u64, end: DeliveryEnd, now_ms: i64) -> StoreResult<()>;
+
+    /// Forget dedupe keys that expired before `now_ms`; returns how many.
+    fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize>;
+}

@@ -1,0 +1,516 @@
+//! The embedded store on sled: one tree per kind of record, multi-tree
+//! transactions for everything that must change together.
+
+use crate::model::{
+    ActionKind, AuthorRole, Conversation, Direction, Event, EventBody, Identity, Message,
+    NewAction, OutboxItem, OutboxStatus, StateChange, StateEntry, StoredEvent,
+};
+use crate::store::keys;
+use crate::store::{DeliveryEnd, IngestBatch, IngestReceipt, Store, StoreResult};
+use anyhow::{Context, anyhow};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use std::path::Path;
+
+/// A dedupe record: which event a platform id became, and until when it is kept.
+#[derive(Debug, Serialize, Deserialize)]
+struct DedupeRecord {
+    event: String,
+    until_ms: i64,
+}
+
+/// The sled-backed [`Store`].
+pub struct SledStore {
+    db: sled::Db,
+    /// event id (UUID bytes) → [`StoredEvent`] JSON.
+    events: sled::Tree,
+    /// (shop, conversation) ‖ event id → ().
+    conversation_events: sled::Tree,
+    /// (shop, platform id) → [`DedupeRecord`] JSON.
+    dedupe: sled::Tree,
+    /// expiry time ‖ dedupe key → ().
+    dedupe_expiry: sled::Tree,
+    /// (shop, conversation) → [`Conversation`] JSON.
+    conversations: sled::Tree,
+    /// (shop, key) → [`StateEntry`] JSON.
+    plugin_state: sled::Tree,
+    /// (shop, feed) → cursor.
+    cursors: sled::Tree,
+    /// event id → () for events the pipeline has not handled.
+    inbox: sled::Tree,
+    /// seq → [`OutboxItem`] JSON.
+    outbox: sled::Tree,
+    /// due time ‖ seq → () for pending outbox items.
+    outbox_due: sled::Tree,
+    /// (shop, idempotency key) → seq.
+    outbox_keys: sled::Tree,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
+
+fn to_json<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|err| ConflictableTransactionError::Abort(err.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> TxResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|err| ConflictableTransactionError::Abort(format!("corrupt {what}: {err}")))
+}
+
+fn tx_error(err: TransactionError<String>) -> anyhow::Error {
+    match err {
+        TransactionError::Abort(message) => anyhow!(message),
+        TransactionError::Storage(err) => anyhow!(err),
+    }
+}
+
+fn event_key(id: &str) -> StoreResult<[u8; 16]> {
+    Ok(*uuid::Uuid::parse_str(id)
+        .with_context(|| format!("`{id}` is not an event id"))?
+        .as_bytes())
+}
+
+impl SledStore {
+    /// Open (or create) the store in `dir`.
+    pub fn open(dir: &Path) -> StoreResult<SledStore> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .with_context(|| format!("opening the store in {}", dir.display()))?;
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .with_context(|| format!("opening tree `{name}` in {}", dir.display()))
+        };
+        Ok(SledStore {
+            events: tree("events")?,
+            conversation_events: tree("conversation_events")?,
+            dedupe: tree("dedupe")?,
+            dedupe_expiry: tree("dedupe_expiry")?,
+            conversations: tree("conversations")?,
+            plugin_state: tree("plugin_state")?,
+            cursors: tree("cursors")?,
+            inbox: tree("inbox")?,
+            outbox: tree("outbox")?,
+            outbox_due: tree("outbox_due")?,
+            outbox_keys: tree("outbox_keys")?,
+            db,
+        })
+    }
+
+    fn apply_state_in(
+        tree: &TransactionalTree,
+        shop: &str,
+        changes: &[StateChange],
+    ) -> TxResult<()> {
+        for change in changes {
+            match change {
+                StateChange::Set(entry) => {
+                    tree.insert(keys::parts(&[shop, &entry.key]), to_json(entry)?)?;
+                }
+                StateChange::Remove(key) => {
+                    tree.remove(keys::parts(&[shop, key]))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_item(&self, seq: u64) -> StoreResult<OutboxItem> {
+        let bytes = self
+            .outbox
+            .get(keys::seq(seq))?
+            .with_context(|| format!("outbox item {seq} does not exist"))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("corrupt outbox item {seq}"))
+    }
+}
+
+/// Insert a new event into the event trees.
+fn insert_event(
+    events: &TransactionalTree,
+    conversation_events: &TransactionalTree,
+    stored: &StoredEvent,
+) -> TxResult<()> {
+    let id = *uuid::Uuid::parse_str(&stored.id)
+        .map_err(|err| ConflictableTransactionError::Abort(err.to_string()))?
+        .as_bytes();
+    events.insert(&id, to_json(stored)?)?;
+    let mut index = keys::parts(&[&stored.shop, &stored.event.conversation_id]);
+    index.extend_from_slice(&id);
+    conversation_events.insert(index, &[])?;
+    Ok(())
+}
+
+impl Store for SledStore {
+    fn commit_ingest(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
+        let trees = (
+            &self.events,
+            &self.conversation_events,
+            &self.dedupe,
+            &self.dedupe_expiry,
+            &self.conversations,
+            &self.plugin_state,
+            &self.cursors,
+            &self.inbox,
+        );
+        trees
+            .transaction(
+                |(
+                    events,
+                    conversation_events,
+                    dedupe,
+                    dedupe_expiry,
+                    conversations,
+                    state,
+                    cursors,
+                    inbox,
+                )| {
+                    let mut receipt = IngestReceipt::default();
+                    for event in batch.events {
+                        let dedupe_key = keys::parts(&[batch.shop, &event.platform_id]);
+                        if dedupe.get(&dedupe_key)?.is_some() {
+                            receipt.duplicates += 1;
+                            continue;
+                        }
+                        let stored = StoredEvent {
+                            id: uuid::Uuid::now_v7().to_string(),
+                            shop: batch.shop.to_string(),
+                            plugin: batch.plugin.to_string(),
+                            received_ms: batch.received_ms,
+                            event: event.clone(),
+                        };
+                        insert_event(events, conversation_events, &stored)?;
+                        let record = DedupeRecord {
+                            event: stored.id.clone(),
+                            until_ms: batch.dedupe_until_ms,
+                        };
+                        dedupe.insert(dedupe_key.as_slice(), to_json(&record)?)?;
+                        let mut expiry = keys::time(batch.dedupe_until_ms).to_vec();
+                        expiry.extend_from_slice(&dedupe_key);
+                        dedupe_expiry.insert(expiry, &[])?;
+
+                        let conversation_key = keys::parts(&[batch.shop, &event.conversation_id]);
+                        let mut conversation = match conversations.get(&conversation_key)? {
+                            Some(bytes) => from_json::<Conversation>(&bytes, "conversation")?,
+                            None => Conversation::new(
+                                batch.shop,
+                                &event.conversation_id,
+                                batch.received_ms,
+                            ),
+                        };
+                        conversation.absorb(event, batch.received_ms);
+                        conversations.insert(conversation_key, to_json(&conversation)?)?;
+
+                        let id = uuid::Uuid::parse_str(&stored.id)
+                            .map_err(|err| ConflictableTransactionError::Abort(err.to_string()))?;
+                        inbox.insert(id.as_bytes(), &[])?;
+                        receipt.stored.push(stored.id);
+                    }
+                    Self::apply_state_in(state, batch.shop, batch.state)?;
+                    if let Some((feed, cursor)) = batch.cursor {
+                        cursors.insert(keys::parts(&[batch.shop, feed]), cursor.as_bytes())?;
+                    }
+                    Ok(receipt)
+                },
+            )
+            .map_err(tx_error)
+            .with_context(|| {
+                format!(
+                    "committing {} event(s) for shop `{}`",
+                    batch.events.len(),
+                    batch.shop
+                )
+            })
+    }
+
+    fn flush(&self) -> StoreResult<()> {
+        self.db.flush().context("flushing the store to disk")?;
+        Ok(())
+    }
+
+    fn plugin_state(&self, shop: &str, now_ms: i64) -> StoreResult<Vec<StateEntry>> {
+        let mut entries = Vec::new();
+        for item in self.plugin_state.scan_prefix(keys::parts(&[shop])) {
+            let (_, bytes) = item?;
+            let entry: StateEntry =
+                serde_json::from_slice(&bytes).context("corrupt plugin state entry")?;
+            if entry.expires_at_ms.is_none_or(|at| at > now_ms) {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    fn apply_state(&self, shop: &str, changes: &[StateChange]) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.plugin_state
+            .transaction(|tree| Self::apply_state_in(tree, shop, changes))
+            .map_err(tx_error)
+            .with_context(|| format!("saving plugin state for shop `{shop}`"))
+    }
+
+    fn cursor(&self, shop: &str, feed: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .cursors
+            .get(keys::parts(&[shop, feed]))?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    fn event(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
+        match self.events.get(event_key(id)?)? {
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).with_context(|| format!("corrupt event {id}"))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn conversation(&self, shop: &str, id: &str) -> StoreResult<Option<Conversation>> {
+        match self.conversations.get(keys::parts(&[shop, id]))? {
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).context("corrupt conversation")?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn conversation_events(&self, shop: &str, id: &str) -> StoreResult<Vec<StoredEvent>> {
+        let prefix = keys::parts(&[shop, id]);
+        let mut found = Vec::new();
+        for item in self.conversation_events.scan_prefix(&prefix) {
+            let (key, _) = item?;
+            let event_id = &key[prefix.len()..];
+            let bytes = self
+                .events
+                .get(event_id)?
+                .context("conversation index points at a missing event")?;
+            found.push(serde_json::from_slice(&bytes).context("corrupt event")?);
+        }
+        Ok(found)
+    }
+
+    fn pending_inbox(&self, limit: usize) -> StoreResult<Vec<String>> {
+        self.inbox
+            .iter()
+            .keys()
+            .take(limit)
+            .map(|key| {
+                let key = key?;
+                let bytes: [u8; 16] = key.as_ref().try_into().context("corrupt inbox key")?;
+                Ok(uuid::Uuid::from_bytes(bytes).to_string())
+            })
+            .collect()
+    }
+
+    fn finish_inbox(
+        &self,
+        event_id: &str,
+        actions: &[NewAction],
+        now_ms: i64,
+    ) -> StoreResult<Vec<u64>> {
+        let event_key = event_key(event_id)?;
+        // Sequence numbers come from outside the transaction (a retried
+        // transaction must not reuse a number another one took).
+        let seqs: Vec<u64> = actions
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        (
+            &self.inbox,
+            &self.outbox,
+            &self.outbox_due,
+            &self.outbox_keys,
+        )
+            .transaction(|(inbox, outbox, outbox_due, outbox_keys)| {
+                let mut queued = Vec::new();
+                for (new, &seq) in actions.iter().zip(&seqs) {
+                    let key = keys::parts(&[&new.shop, &new.action.idempotency_key]);
+                    if outbox_keys.get(&key)?.is_some() {
+                        continue;
+                    }
+                    let mut action = new.action.clone();
+                    action.attempt = 0;
+                    let item = OutboxItem {
+                        seq,
+                        shop: new.shop.clone(),
+                        action,
+                        cause: Some(event_id.to_string()),
+                        status: OutboxStatus::Pending,
+                        next_attempt_ms: now_ms,
+                        created_ms: now_ms,
+                        last_error: None,
+                    };
+                    outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+                    let mut due = keys::time(now_ms).to_vec();
+                    due.extend_from_slice(&keys::seq(seq));
+                    outbox_due.insert(due, &[])?;
+                    outbox_keys.insert(key, &keys::seq(seq))?;
+                    queued.push(seq);
+                }
+                inbox.remove(&event_key)?;
+                Ok(queued)
+            })
+            .map_err(tx_error)
+            .with_context(|| format!("queueing actions for event {event_id}"))
+    }
+
+    fn due_outbox(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<OutboxItem>> {
+        let mut items = Vec::new();
+        for entry in self
+            .outbox_due
+            .range(..keys::time(now_ms.saturating_add(1)).to_vec())
+        {
+            let (key, _) = entry?;
+            let seq = keys::decode_seq(&key[8..]).context("corrupt outbox index key")?;
+            items.push(self.load_item(seq)?);
+            if items.len() >= limit {
+                break;
+            }
+        }
+        items.sort_by_key(|item| item.seq);
+        Ok(items)
+    }
+
+    fn next_due_ms(&self) -> StoreResult<Option<i64>> {
+        Ok(match self.outbox_due.first()? {
+            Some((key, _)) => keys::decode_time(&key),
+            None => None,
+        })
+    }
+
+    fn outbox_item(&self, seq: u64) -> StoreResult<Option<OutboxItem>> {
+        match self.outbox.get(keys::seq(seq))? {
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).context("corrupt outbox item")?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn reschedule(
+        &self,
+        seq: u64,
+        attempts: u32,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> StoreResult<()> {
+        (&self.outbox, &self.outbox_due)
+            .transaction(|(outbox, outbox_due)| {
+                let bytes = outbox.get(keys::seq(seq))?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(format!("outbox item {seq} does not exist"))
+                })?;
+                let mut item: OutboxItem = from_json(&bytes, "outbox item")?;
+                let mut old_due = keys::time(item.next_attempt_ms).to_vec();
+                old_due.extend_from_slice(&keys::seq(seq));
+                outbox_due.remove(old_due)?;
+                item.action.attempt = attempts;
+                item.next_attempt_ms = next_attempt_ms;
+                item.last_error = Some(error.to_string());
+                let mut due = keys::time(next_attempt_ms).to_vec();
+                due.extend_from_slice(&keys::seq(seq));
+                outbox_due.insert(due, &[])?;
+                outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+                Ok(())
+            })
+            .map_err(tx_error)
+            .with_context(|| format!("rescheduling outbox item {seq}"))
+    }
+
+    fn finish_delivery(&self, seq: u64, end: DeliveryEnd, now_ms: i64) -> StoreResult<()> {
+        let trees = (
+            &self.outbox,
+            &self.outbox_due,
+            &self.conversations,
+            &self.events,
+            &self.conversation_events,
+        );
+        trees
+            .transaction(
+                |(outbox, outbox_due, conversations, events, conversation_events)| {
+                    let bytes = outbox.get(keys::seq(seq))?.ok_or_else(|| {
+                        ConflictableTransactionError::Abort(format!(
+                            "outbox item {seq} does not exist"
+                        ))
+                    })?;
+                    let mut item: OutboxItem = from_json(&bytes, "outbox item")?;
+                    let mut due = keys::time(item.next_attempt_ms).to_vec();
+                    due.extend_from_slice(&keys::seq(seq));
+                    outbox_due.remove(due)?;
+                    match &end {
+                        DeliveryEnd::Delivered(receipt) => {
+                            item.status = OutboxStatus::Delivered {
+                                receipt: receipt.clone(),
+                                at_ms: now_ms,
+                            };
+                            if let ActionKind::SendMessage(content) = &item.action.kind {
+                                let conversation_key =
+                                    keys::parts(&[&item.shop, &item.action.conversation_id]);
+                                if let Some(bytes) = conversations.get(&conversation_key)? {
+                                    let mut conversation: Conversation =
+                                        from_json(&bytes, "conversation")?;
+                                    conversation.replies_since_inbound += 1;
+                                    conversation.updated_ms = now_ms;
+                                    conversations
+                                        .insert(conversation_key, to_json(&conversation)?)?;
+                                }
+                                let outbound = StoredEvent {
+                                    id: uuid::Uuid::now_v7().to_string(),
+                                    shop: item.shop.clone(),
+                                    plugin: String::new(),
+                                    received_ms: now_ms,
+                                    event: Event {
+                                        platform_id: receipt.platform_id.clone().unwrap_or_else(
+                                            || format!("out:{}", item.action.idempotency_key),
+                                        ),
+                                        conversation_id: item.action.conversation_id.clone(),
+                                        platform_time_ms: now_ms,
+                                        route: item.action.route.clone(),
+                                        body: EventBody::Message(Message {
+                                            author: Identity {
+                                                platform_user_id: item.shop.clone(),
+                                                display_name: None,
+                                                hints: Vec::new(),
+                                            },
+                                            role: AuthorRole::Bot,
+                                            direction: Direction::Outbound,
+                                            content: content.clone(),
+                                        }),
+                                    },
+                                };
+                                insert_event(events, conversation_events, &outbound)?;
+                            }
+                        }
+                        DeliveryEnd::Failed { kind, reason } => {
+                            item.status = OutboxStatus::Failed {
+                                kind: kind.clone(),
+                                reason: reason.clone(),
+                                at_ms: now_ms,
+                            };
+                            item.last_error = Some(reason.clone());
+                        }
+                    }
+                    outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+                    Ok(())
+                },
+            )
+            .map_err(tx_error)
+            .with_context(|| format!("recording the end of delivery {seq}"))
+    }
+
+    fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize> {
+        let mut removed = 0;
+        for entry in self.dedupe_expiry.range(..keys::time(now_ms).to_vec()) {
+            let (key, _) = entry?;
+            self.dedupe.remove(&key[8..])?;
+            self.dedupe_expiry.remove(&key)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests;

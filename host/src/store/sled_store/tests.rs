@@ -1,0 +1,254 @@
+//! The sled store: dedupe, atomic commits, inbox → outbox, delivery records,
+//! and durability across reopening.
+
+use super::*;
+use crate::model::{Action, Content, DeliveryReceipt, Pair};
+
+fn text_event(platform_id: &str, conversation: &str, text: &str, at_ms: i64) -> Event {
+    Event {
+        platform_id: platform_id.into(),
+        conversation_id: conversation.into(),
+        platform_time_ms: at_ms,
+        route: vec![Pair {
+            name: "account".into(),
+            value: "gh_1".into(),
+        }],
+        body: EventBody::Message(Message {
+            author: Identity {
+                platform_user_id: conversation.into(),
+                display_name: None,
+                hints: vec![],
+            },
+            role: AuthorRole::Customer,
+            direction: Direction::Inbound,
+            content: Content::Text(text.into()),
+        }),
+    }
+}
+
+fn batch<'a>(shop: &'a str, events: &'a [Event], state: &'a [StateChange]) -> IngestBatch<'a> {
+    IngestBatch {
+        shop,
+        plugin: "wechat",
+        received_ms: 1_000,
+        events,
+        state,
+        cursor: None,
+        dedupe_until_ms: 10_000,
+    }
+}
+
+fn reply(shop: &str, key: &str, conversation: &str) -> NewAction {
+    NewAction {
+        shop: shop.into(),
+        action: Action {
+            idempotency_key: key.into(),
+            conversation_id: conversation.into(),
+            recipient: conversation.into(),
+            route: vec![],
+            kind: ActionKind::SendMessage(Content::Text("hi".into())),
+            attempt: 0,
+        },
+    }
+}
+
+#[test]
+fn redeliveries_are_stored_once_per_shop() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let events = [text_event("m1", "u1", "hello", 500)];
+    let first = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    assert_eq!(first.stored.len(), 1);
+    for _ in 0..2 {
+        let again = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+        assert_eq!(
+            again,
+            IngestReceipt {
+                stored: vec![],
+                duplicates: 1
+            }
+        );
+    }
+    // The same platform id in another shop is another message.
+    let other = store.commit_ingest(&batch("b", &events, &[])).unwrap();
+    assert_eq!(other.stored.len(), 1);
+    // A duplicate inside one batch is also caught.
+    let twice = [
+        text_event("m2", "u1", "x", 600),
+        text_event("m2", "u1", "x", 600),
+    ];
+    let receipt = store.commit_ingest(&batch("a", &twice, &[])).unwrap();
+    assert_eq!((receipt.stored.len(), receipt.duplicates), (1, 1));
+    assert_eq!(store.conversation_events("a", "u1").unwrap().len(), 2);
+    assert_eq!(store.pending_inbox(10).unwrap().len(), 3);
+}
+
+#[test]
+fn conversations_track_the_customer_and_reply_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let events = [text_event("m1", "u1", "hello", 500)];
+    store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    let conversation = store.conversation("a", "u1").unwrap().unwrap();
+    assert_eq!(conversation.last_inbound_ms, Some(500));
+    assert_eq!(conversation.customer.unwrap().platform_user_id, "u1");
+    assert_eq!(conversation.route[0].value, "gh_1");
+}
+
+#[test]
+fn state_and_cursor_commit_with_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let state = [
+        StateChange::Set(StateEntry {
+            key: "access_token".into(),
+            value: "t1".into(),
+            expires_at_ms: Some(5_000),
+        }),
+        StateChange::Set(StateEntry {
+            key: "flag".into(),
+            value: "1".into(),
+            expires_at_ms: None,
+        }),
+    ];
+    let mut with_cursor = batch("a", &[], &state);
+    with_cursor.cursor = Some(("feed-1", "c42"));
+    store.commit_ingest(&with_cursor).unwrap();
+    assert_eq!(store.cursor("a", "feed-1").unwrap().as_deref(), Some("c42"));
+    assert_eq!(store.plugin_state("a", 1_000).unwrap().len(), 2);
+    // Expired entries are not handed out.
+    let live = store.plugin_state("a", 6_000).unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].key, "flag");
+    store
+        .apply_state("a", &[StateChange::Remove("flag".into())])
+        .unwrap();
+    assert!(store.plugin_state("a", 6_000).unwrap().is_empty());
+    // State is per shop.
+    assert!(store.plugin_state("b", 0).unwrap().is_empty());
+}
+
+#[test]
+fn the_inbox_hands_over_to_the_outbox_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let events = [text_event("m1", "u1", "hello", 500)];
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    let event_id = &receipt.stored[0];
+    assert_eq!(store.pending_inbox(10).unwrap(), vec![event_id.clone()]);
+
+    let queued = store
+        .finish_inbox(event_id, &[reply("a", "reply:1", "u1")], 2_000)
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(store.pending_inbox(10).unwrap().is_empty());
+    // The same idempotency key is not queued twice.
+    let again = store
+        .finish_inbox(event_id, &[reply("a", "reply:1", "u1")], 2_000)
+        .unwrap();
+    assert!(again.is_empty());
+
+    assert!(store.due_outbox(1_999, 10).unwrap().is_empty());
+    let due = store.due_outbox(2_000, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].status, OutboxStatus::Pending);
+    assert_eq!(store.next_due_ms().unwrap(), Some(2_000));
+
+    store.reschedule(queued[0], 1, 9_000, "busy").unwrap();
+    assert!(store.due_outbox(8_999, 10).unwrap().is_empty());
+    let item = store.outbox_item(queued[0]).unwrap().unwrap();
+    assert_eq!(
+        (item.action.attempt, item.last_error.as_deref()),
+        (1, Some("busy"))
+    );
+
+    let receipt = DeliveryReceipt {
+        platform_id: None,
+        result_json: None,
+    };
+    store
+        .finish_delivery(queued[0], DeliveryEnd::Delivered(receipt), 9_500)
+        .unwrap();
+    assert!(store.due_outbox(i64::MAX, 10).unwrap().is_empty());
+    assert_eq!(store.next_due_ms().unwrap(), None);
+    let conversation = store.conversation("a", "u1").unwrap().unwrap();
+    assert_eq!(conversation.replies_since_inbound, 1);
+    let history = store.conversation_events("a", "u1").unwrap();
+    assert_eq!(history.len(), 2);
+    let EventBody::Message(reply) = &history[1].event.body else {
+        panic!("a message")
+    };
+    assert_eq!(
+        (reply.role, reply.direction),
+        (AuthorRole::Bot, Direction::Outbound)
+    );
+}
+
+#[test]
+fn failed_deliveries_are_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let events = [text_event("m1", "u1", "hello", 500)];
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    let seq = store
+        .finish_inbox(&receipt.stored[0], &[reply("a", "k", "u1")], 0)
+        .unwrap()[0];
+    store
+        .finish_delivery(
+            seq,
+            DeliveryEnd::Failed {
+                kind: "permanent".into(),
+                reason: "40003 invalid openid".into(),
+            },
+            10,
+        )
+        .unwrap();
+    let item = store.outbox_item(seq).unwrap().unwrap();
+    assert!(matches!(item.status, OutboxStatus::Failed { ref kind, .. } if kind == "permanent"));
+    assert!(store.due_outbox(i64::MAX, 10).unwrap().is_empty());
+    assert_eq!(
+        store
+            .conversation("a", "u1")
+            .unwrap()
+            .unwrap()
+            .replies_since_inbound,
+        0
+    );
+}
+
+#[test]
+fn expired_dedupe_keys_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let events = [text_event("m1", "u1", "hello", 500)];
+    store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    assert_eq!(store.sweep_dedupe(9_999).unwrap(), 0);
+    assert_eq!(store.sweep_dedupe(10_001).unwrap(), 1);
+    // After expiry the platform id is accepted again.
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    assert_eq!(receipt.stored.len(), 1);
+}
+
+#[test]
+fn flushed_writes_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let event_id = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let events = [text_event("m1", "u1", "hello", 500)];
+        let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+        store.flush().unwrap();
+        receipt.stored[0].clone()
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    let stored = store.event(&event_id).unwrap().unwrap();
+    assert_eq!(stored.event.platform_id, "m1");
+    assert_eq!(store.pending_inbox(10).unwrap(), vec![event_id]);
+    let events = [text_event("m1", "u1", "hello", 500)];
+    assert_eq!(
+        store
+            .commit_ingest(&batch("a", &events, &[]))
+            .unwrap()
+            .duplicates,
+        1
+    );
+}
