@@ -21,12 +21,18 @@ pub enum WasmToolchain {
 
 impl WasmToolchain {
     /// Pick the toolchain: the rustup target where installed, else Debian's.
+    /// `TONGDAO_WASM_TOOLCHAIN=rustup|debian` forces one.
     pub fn detect() -> Result<Self> {
-        if rustup_has_wasm_target() {
+        let wanted = std::env::var("TONGDAO_WASM_TOOLCHAIN").unwrap_or_default();
+        if wanted != "debian" && rustup_has_wasm_target() {
             return Ok(WasmToolchain::Rustup);
         }
         let (cargo, rustc) = (PathBuf::from(DEBIAN_CARGO), PathBuf::from(DEBIAN_RUSTC));
-        if cargo.exists() && rustc.exists() && Path::new(DEBIAN_STD_SOURCE).exists() {
+        if wanted != "rustup"
+            && cargo.exists()
+            && rustc.exists()
+            && Path::new(DEBIAN_STD_SOURCE).exists()
+        {
             return Ok(WasmToolchain::DebianBuildStd { cargo, rustc });
         }
         bail!(
