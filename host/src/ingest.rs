@@ -7,7 +7,7 @@
 use crate::clock;
 use crate::gateway::metrics::Metrics;
 use crate::model::{HttpRequest, HttpResponse, Pair, PluginError};
-use crate::runtime::CallError;
+use crate::runtime::{CallError, refusal_kind, refusal_reason};
 use crate::server::HostState;
 use crate::shops::Shop;
 use crate::store::IngestBatch;
@@ -62,14 +62,12 @@ fn call_failed(host: &HostState, shop: &Shop, err: CallError) -> HttpResponse {
     match &err {
         CallError::Refused(refusal) => {
             Metrics::bump(&host.metrics.webhooks_refused);
-            let (status, kind) = match refusal {
-                PluginError::Unauthenticated(_) => (401, "unauthenticated"),
-                PluginError::Stale(_) => (401, "stale"),
-                PluginError::Malformed(_) => (400, "malformed"),
-                PluginError::Unsupported(_) => (400, "unsupported"),
-                PluginError::Misconfigured(_) => (500, "misconfigured"),
+            let status = match refusal {
+                PluginError::Unauthenticated(_) | PluginError::Stale(_) => 401,
+                PluginError::Malformed(_) | PluginError::Unsupported(_) => 400,
+                PluginError::Misconfigured(_) => 500,
             };
-            let reason = refusal_reason(refusal);
+            let (kind, reason) = (refusal_kind(refusal), refusal_reason(refusal));
             if status == 500 {
                 tracing::error!(
                     shop = shop.id(),
@@ -111,16 +109,6 @@ fn call_failed(host: &HostState, shop: &Shop, err: CallError) -> HttpResponse {
             tracing::error!(shop = shop.id(), plugin, error = %other, "webhook not processed: plugin call failed; the platform will redeliver");
             plain(500, "plugin failed")
         }
-    }
-}
-
-fn refusal_reason(refusal: &PluginError) -> &str {
-    match refusal {
-        PluginError::Unauthenticated(reason)
-        | PluginError::Stale(reason)
-        | PluginError::Malformed(reason)
-        | PluginError::Unsupported(reason)
-        | PluginError::Misconfigured(reason) => reason,
     }
 }
 

@@ -3,8 +3,8 @@
 //! the platform would get and the normalized events — or the error.
 
 use crate::config::Config;
-use crate::model::{HttpRequest, HttpResponse, Pair, PluginError};
-use crate::runtime::{CallError, Runtime, RuntimeLimits};
+use crate::model::{HttpRequest, HttpResponse, Pair};
+use crate::runtime::{CallError, Runtime, RuntimeLimits, refusal_kind, refusal_reason};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
@@ -112,23 +112,15 @@ fn response_json(response: &HttpResponse) -> Value {
 }
 
 fn error_json(err: &CallError) -> Value {
-    let kind = match err {
-        CallError::Refused(PluginError::Unauthenticated(_)) => "unauthenticated",
-        CallError::Refused(PluginError::Stale(_)) => "stale",
-        CallError::Refused(PluginError::Malformed(_)) => "malformed",
-        CallError::Refused(PluginError::Unsupported(_)) => "unsupported",
-        CallError::Refused(PluginError::Misconfigured(_)) => "misconfigured",
-        CallError::Timeout { .. } => "timeout",
-        CallError::MemoryExceeded { .. } => "memory-exceeded",
-        CallError::Trapped(_) => "trapped",
-        CallError::OutputTooLarge { .. } => "output-too-large",
-        CallError::InvalidOutput(_) => "invalid-output",
-        CallError::CircuitOpen { .. } => "circuit-open",
-        CallError::ShuttingDown => "shutting-down",
-    };
-    let message = match err {
-        CallError::Refused(refusal) => refusal.to_string(),
-        other => other.to_string(),
+    let (kind, message) = match err {
+        CallError::Refused(refusal) => (refusal_kind(refusal), refusal_reason(refusal).to_string()),
+        CallError::Timeout { .. } => ("timeout", err.to_string()),
+        CallError::MemoryExceeded { .. } => ("memory-exceeded", err.to_string()),
+        CallError::Trapped(_) => ("trapped", err.to_string()),
+        CallError::OutputTooLarge { .. } => ("output-too-large", err.to_string()),
+        CallError::InvalidOutput(_) => ("invalid-output", err.to_string()),
+        CallError::CircuitOpen { .. } => ("circuit-open", err.to_string()),
+        CallError::ShuttingDown => ("shutting-down", err.to_string()),
     };
     json!({ "kind": kind, "message": message })
 }

@@ -331,9 +331,9 @@ fn call_failed(host: &HostState, err: CallError) -> Attempt {
         Metrics::bump(&host.metrics.plugin_faults);
     }
     match err {
-        CallError::Refused(refusal) => Attempt::Failed {
+        CallError::Refused(_) => Attempt::Failed {
             kind: "refused",
-            reason: refusal.to_string(),
+            reason: err.to_string(),
         },
         other => retry(other.to_string(), None),
     }

@@ -38,7 +38,7 @@ impl LoadError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     /// The plugin answered with its own error (forged signature, malformed input, …).
-    #[error("plugin refused: {0}")]
+    #[error("plugin refused ({}): {}", refusal_kind(.0), refusal_reason(.0))]
     Refused(PluginError),
     /// The call ran past its deadline and was stopped.
     #[error("plugin call ran past its {limit:?} deadline and was stopped")]
@@ -75,5 +75,27 @@ impl CallError {
                 | CallError::OutputTooLarge { .. }
                 | CallError::InvalidOutput(_)
         )
+    }
+}
+
+/// A short name for the kind of refusal: `unauthenticated`, `stale`, …
+pub fn refusal_kind(refusal: &PluginError) -> &'static str {
+    match refusal {
+        PluginError::Unauthenticated(_) => "unauthenticated",
+        PluginError::Stale(_) => "stale",
+        PluginError::Malformed(_) => "malformed",
+        PluginError::Unsupported(_) => "unsupported",
+        PluginError::Misconfigured(_) => "misconfigured",
+    }
+}
+
+/// The plugin's explanation of a refusal.
+pub fn refusal_reason(refusal: &PluginError) -> &str {
+    match refusal {
+        PluginError::Unauthenticated(reason)
+        | PluginError::Stale(reason)
+        | PluginError::Malformed(reason)
+        | PluginError::Unsupported(reason)
+        | PluginError::Misconfigured(reason) => reason,
     }
 }

@@ -11,7 +11,7 @@ mod error;
 mod output;
 mod size;
 
-pub use error::{CallError, LoadError};
+pub use error::{CallError, LoadError, refusal_kind, refusal_reason};
 
 use crate::runtime::bindings::Plugin as PluginBindings;
 use crate::runtime::bindings::PluginPre;
