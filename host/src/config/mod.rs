@@ -147,14 +147,16 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let source = SourceMap::new(path, text);
         let raw: RawConfig = toml::from_str(text).map_err(|err| {
-            let line = err
-                .span()
-                .map(|span| source.line_of(span.start))
-                .unwrap_or(0);
+            let offset = err.span().map(|span| span.start);
+            let line = offset.map(|at| source.line_of(at)).unwrap_or(0);
+            let message = match offset.and_then(|at| field_at(text, at)) {
+                Some(field) => format!("{field}: {}", err.message()),
+                None => err.message().to_string(),
+            };
             ConfigError::Syntax {
                 path: path.to_path_buf(),
                 line,
-                message: err.message().to_string(),
+                message,
             }
         })?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -623,6 +625,27 @@ impl Builder {
         }
         Ok(shops)
     }
+}
+
+/// The dotted name of the key assigned on the line holding `offset`, with
+/// the table header above it: `limits.call_timeout_ms`.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split_once('=').map(|(key, _)| key.trim())?;
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let table = text[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    });
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_string(),
+    })
 }
 
 fn is_identifier(text: &str) -> bool {

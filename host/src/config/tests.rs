@@ -65,6 +65,17 @@ fn syntax_errors_name_file_and_line() {
 }
 
 #[test]
+fn type_errors_name_the_field() {
+    let err = error_text(&GOOD.replace("call_timeout_ms = 250", "call_timeout_ms = \"fast\""));
+    assert!(
+        err.starts_with(
+            "/etc/tongdao/brand.toml:7: limits.call_timeout_ms: invalid type: string \"fast\""
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_fields_are_refused_with_their_line() {
     let text = GOOD.replace("egress = [", "egres = [\"x\"]\negress = [");
     let err = error_text(&text);

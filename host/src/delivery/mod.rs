@@ -41,8 +41,33 @@ enum Attempt {
     },
 }
 
-/// Run the delivery loop until `shutdown` turns true.
+/// How long in-flight deliveries get to finish after shutdown begins; the
+/// rest stay pending and are retried at the next start.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Run the delivery loop until `shutdown` turns true, then let in-flight
+/// deliveries finish.
 pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+    let mut deliveries = tokio::task::JoinSet::new();
+    loop_until_shutdown(&host, &mut shutdown, &mut deliveries).await;
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while deliveries.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            in_flight = deliveries.len(),
+            "stopping deliveries that did not finish in time; they will be retried"
+        );
+        deliveries.shutdown().await;
+    }
+}
+
+async fn loop_until_shutdown(
+    host: &Arc<HostState>,
+    shutdown: &mut watch::Receiver<bool>,
+    deliveries: &mut tokio::task::JoinSet<()>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let in_flight: Arc<Mutex<HashSet<u64>>> = Arc::default();
     let busy_conversations: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
@@ -64,12 +89,13 @@ pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
                     let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
                         return;
                     };
+                    while deliveries.try_join_next().is_some() {}
                     let (host, in_flight, busy) = (
-                        Arc::clone(&host),
+                        Arc::clone(host),
                         Arc::clone(&in_flight),
                         Arc::clone(&busy_conversations),
                     );
-                    tokio::spawn(async move {
+                    deliveries.spawn(async move {
                         let seq = item.seq;
                         if let Err(err) = deliver(&host, item).await {
                             tracing::error!(seq, error = %format!("{err:#}"), "recording a delivery failed; it will be retried");

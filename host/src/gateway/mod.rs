@@ -19,12 +19,17 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Serve connections from `listener` until `shutdown` turns true.
+/// How long open connections get to finish after shutdown begins.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve connections from `listener` until `shutdown` turns true, then let
+/// open connections finish their requests.
 pub async fn serve(
     listener: TcpListener,
     host: Arc<HostState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -37,9 +42,11 @@ pub async fn serve(
                 continue;
             }
         };
+        // Reap finished connections as we go.
+        while connections.try_join_next().is_some() {}
         let host = Arc::clone(&host);
         let mut connection_shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = service_fn(move |request| {
                 let host = Arc::clone(&host);
                 async move { Ok::<_, Infallible>(route(&host, request).await) }
@@ -61,6 +68,18 @@ pub async fn serve(
                 }
             }
         });
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "closing connections that did not finish in time"
+        );
+        connections.shutdown().await;
     }
 }
 

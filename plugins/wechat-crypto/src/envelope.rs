@@ -124,7 +124,9 @@ impl MsgCrypt {
             .map_err(|_| CryptoError::InvalidLength(length))?;
         let unpadded = unpad(plain)?;
         // random(16) ‖ u32be(len) ‖ message ‖ receive_id
-        let header = unpadded.get(16..20).ok_or(CryptoError::InvalidMessageLength)?;
+        let header = unpadded
+            .get(16..20)
+            .ok_or(CryptoError::InvalidMessageLength)?;
         let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let message_end = 20usize
             .checked_add(length)

@@ -63,9 +63,18 @@ mod tests {
     #[test]
     fn verification_is_exact_but_case_insensitive() {
         let parts = ["AAAAA", "1714037059", "486452656"];
-        assert!(verify_signature("899cf89e464efb63f54ddac96b0a0a235f53aa78", &parts));
-        assert!(verify_signature("899CF89E464EFB63F54DDAC96B0A0A235F53AA78", &parts));
-        assert!(!verify_signature("899cf89e464efb63f54ddac96b0a0a235f53aa79", &parts));
+        assert!(verify_signature(
+            "899cf89e464efb63f54ddac96b0a0a235f53aa78",
+            &parts
+        ));
+        assert!(verify_signature(
+            "899CF89E464EFB63F54DDAC96B0A0A235F53AA78",
+            &parts
+        ));
+        assert!(!verify_signature(
+            "899cf89e464efb63f54ddac96b0a0a235f53aa79",
+            &parts
+        ));
         assert!(!verify_signature("", &parts));
         assert!(!verify_signature("899cf89e", &parts));
     }

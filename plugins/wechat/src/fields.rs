@@ -84,20 +84,30 @@ impl Fields {
                         "quot" => "\"".to_string(),
                         _ => match reference.resolve_char_ref() {
                             Ok(Some(c)) => c.to_string(),
-                            _ => return Err(malformed_xml(&reader, &format!("unknown entity `&{name};`"))),
+                            _ => {
+                                return Err(malformed_xml(
+                                    &reader,
+                                    &format!("unknown entity `&{name};`"),
+                                ));
+                            }
                         },
                     };
                     append(&mut fields, &path, &resolved)?;
                 }
                 XmlEvent::DocType(_) => {
-                    return Err(malformed_xml(&reader, "document type declarations are not accepted"));
+                    return Err(malformed_xml(
+                        &reader,
+                        "document type declarations are not accepted",
+                    ));
                 }
                 XmlEvent::Eof => break,
                 XmlEvent::Decl(_) | XmlEvent::Comment(_) | XmlEvent::PI(_) => {}
             }
         }
         if !saw_root {
-            return Err(PluginError::Malformed("the body holds no XML element".into()));
+            return Err(PluginError::Malformed(
+                "the body holds no XML element".into(),
+            ));
         }
         if !path.is_empty() {
             return Err(PluginError::Malformed(format!(
@@ -114,12 +124,16 @@ impl Fields {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|err| PluginError::Malformed(format!("the JSON body is invalid: {err}")))?;
         let serde_json::Value::Object(object) = value else {
-            return Err(PluginError::Malformed("the JSON body is not an object".into()));
+            return Err(PluginError::Malformed(
+                "the JSON body is not an object".into(),
+            ));
         };
         let mut fields = BTreeMap::new();
         flatten_json(&object, &mut fields);
         if fields.len() > MAX_FIELDS {
-            return Err(PluginError::Malformed(format!("more than {MAX_FIELDS} fields")));
+            return Err(PluginError::Malformed(format!(
+                "more than {MAX_FIELDS} fields"
+            )));
         }
         Ok(Fields(fields))
     }
@@ -142,16 +156,25 @@ impl Fields {
     }
 }
 
-fn append(fields: &mut BTreeMap<String, String>, path: &[String], value: &str) -> Result<(), PluginError> {
+fn append(
+    fields: &mut BTreeMap<String, String>,
+    path: &[String],
+    value: &str,
+) -> Result<(), PluginError> {
     let name = path.last().cloned().unwrap_or_default();
     if !fields.contains_key(&name) && fields.len() >= MAX_FIELDS {
-        return Err(PluginError::Malformed(format!("more than {MAX_FIELDS} fields")));
+        return Err(PluginError::Malformed(format!(
+            "more than {MAX_FIELDS} fields"
+        )));
     }
     fields.entry(name).or_default().push_str(value);
     Ok(())
 }
 
-fn flatten_json(object: &serde_json::Map<String, serde_json::Value>, fields: &mut BTreeMap<String, String>) {
+fn flatten_json(
+    object: &serde_json::Map<String, serde_json::Value>,
+    fields: &mut BTreeMap<String, String>,
+) {
     for (name, value) in object {
         match value {
             serde_json::Value::String(text) => {
@@ -193,7 +216,8 @@ mod tests {
 
     #[test]
     fn escaped_text_is_unescaped() {
-        let fields = Fields::from_xml("<xml><Title>a &amp; b &lt;c&gt; &#x4F60;</Title></xml>").unwrap();
+        let fields =
+            Fields::from_xml("<xml><Title>a &amp; b &lt;c&gt; &#x4F60;</Title></xml>").unwrap();
         assert_eq!(fields.get("Title"), Some("a & b <c> 你"));
     }
 
@@ -212,12 +236,17 @@ mod tests {
             ("<xml><Content>hi</xml>", "invalid"),
             ("<xml><Content>hi</Content>", "ends inside"),
             ("just text", "no XML element"),
-            ("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><xml><A>&e;</A></xml>", "document type"),
+            (
+                "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><xml><A>&e;</A></xml>",
+                "document type",
+            ),
             ("<xml><A>&bogus;</A></xml>", "unknown entity"),
             ("<a></a><b></b>", "more than one root"),
         ] {
             let err = Fields::from_xml(body).unwrap_err();
-            let PluginError::Malformed(message) = err else { panic!("{err:?}") };
+            let PluginError::Malformed(message) = err else {
+                panic!("{err:?}")
+            };
             assert!(message.contains(why), "{body}: {message}");
         }
     }

@@ -1,7 +1,7 @@
 //! tongdao channel plugin for the WeChat Official Account (公众号 / 服务号).
 //!
 //! - push: URL verification (echostr), plaintext and safe mode (msg_signature
-//!   + AES-256-CBC) message push in XML or JSON; text, image, voice, video,
+//!   with AES-256-CBC) message push in XML or JSON; text, image, voice, video,
 //!   location and link messages and follow/scan/menu/location events become
 //!   normalized events; the platform gets `success` once they are committed;
 //! - actions: 客服消息 `message/custom/send` with an access token from
@@ -25,28 +25,32 @@ pub const API_HOST: &str = "api.weixin.qq.com";
 
 impl Channel for Wechat {
     fn manifest() -> Manifest {
-        ManifestBuilder::new("wechat", env!("CARGO_PKG_VERSION"), "wechat-official-account")
-            .push()
-            .egress(API_HOST)
-            .content(&[
-                ContentKind::Text,
-                ContentKind::Image,
-                ContentKind::Voice,
-                ContentKind::Video,
-                ContentKind::MiniProgram,
-            ])
-            .action(ActionName::SendMessage)
-            .max_text_bytes(send::MAX_TEXT_BYTES as u32)
-            .reply_window(48 * 3600, 5)
-            .credential("app_id", "the account's AppID (开发者ID)", true)
-            .credential("app_secret", "the account's AppSecret (开发者密码)", true)
-            .credential("token", "the server-config Token used to sign pushes", true)
-            .credential(
-                "encoding_aes_key",
-                "the 43-character EncodingAESKey; needed for safe (encrypted) mode",
-                false,
-            )
-            .build()
+        ManifestBuilder::new(
+            "wechat",
+            env!("CARGO_PKG_VERSION"),
+            "wechat-official-account",
+        )
+        .push()
+        .egress(API_HOST)
+        .content(&[
+            ContentKind::Text,
+            ContentKind::Image,
+            ContentKind::Voice,
+            ContentKind::Video,
+            ContentKind::MiniProgram,
+        ])
+        .action(ActionName::SendMessage)
+        .max_text_bytes(send::MAX_TEXT_BYTES as u32)
+        .reply_window(48 * 3600, 5)
+        .credential("app_id", "the account's AppID (开发者ID)", true)
+        .credential("app_secret", "the account's AppSecret (开发者密码)", true)
+        .credential("token", "the server-config Token used to sign pushes", true)
+        .credential(
+            "encoding_aes_key",
+            "the 43-character EncodingAESKey; needed for safe (encrypted) mode",
+            false,
+        )
+        .build()
     }
 
     fn handle_push(ctx: ShopContext, request: HttpRequest) -> Result<PushResult, PluginError> {

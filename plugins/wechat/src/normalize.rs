@@ -29,7 +29,9 @@ pub fn event(fields: &Fields) -> Result<Event, PluginError> {
     } else {
         let platform_id = fields.require("MsgId")?.trim().to_string();
         if !platform_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(PluginError::Malformed(format!("`MsgId` `{platform_id}` is not a number")));
+            return Err(PluginError::Malformed(format!(
+                "`MsgId` `{platform_id}` is not a number"
+            )));
         }
         let message = Message {
             author: customer,
@@ -49,7 +51,12 @@ pub fn event(fields: &Fields) -> Result<Event, PluginError> {
 }
 
 fn content(msg_type: &str, fields: &Fields) -> Result<Content, PluginError> {
-    let text = |name: &str| fields.get(name).filter(|v| !v.is_empty()).map(str::to_string);
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     Ok(match msg_type {
         "text" => Content::Text(fields.get("Content").unwrap_or_default().to_string()),
         "image" => Content::Image(media(text("PicUrl"), text("MediaId"), Some("image/jpeg"))),
@@ -117,7 +124,12 @@ fn session_kind(event: &str) -> SessionKind {
 fn detail(fields: &Fields) -> Vec<Pair> {
     fields
         .iter()
-        .filter(|(name, _)| !matches!(*name, "ToUserName" | "FromUserName" | "CreateTime" | "MsgType" | "Event"))
+        .filter(|(name, _)| {
+            !matches!(
+                *name,
+                "ToUserName" | "FromUserName" | "CreateTime" | "MsgType" | "Event"
+            )
+        })
         .map(|(name, value)| Pair::new(name, value))
         .collect()
 }
@@ -148,47 +160,87 @@ mod tests {
         assert_eq!(event.platform_time_ms, 1_478_317_060_000);
         assert_eq!(event.route, vec![Pair::new("account", "gh_866835093fea")]);
         assert_eq!(message_content(&event), &Content::Text("你好".into()));
-        let EventBody::Message(message) = &event.body else { unreachable!() };
-        assert_eq!((message.role, message.direction), (AuthorRole::Customer, Direction::Inbound));
+        let EventBody::Message(message) = &event.body else {
+            unreachable!()
+        };
+        assert_eq!(
+            (message.role, message.direction),
+            (AuthorRole::Customer, Direction::Inbound)
+        );
     }
 
     #[test]
     fn media_and_place_messages() {
         let image = event(&xml("<MsgType>image</MsgType><PicUrl>http://mmbiz/x.jpg</PicUrl><MediaId>m1</MediaId><MsgId>1</MsgId>")).unwrap();
-        assert!(matches!(message_content(&image), Content::Image(m) if m.media_id.as_deref() == Some("m1") && m.url.as_deref() == Some("http://mmbiz/x.jpg")));
+        assert!(
+            matches!(message_content(&image), Content::Image(m) if m.media_id.as_deref() == Some("m1") && m.url.as_deref() == Some("http://mmbiz/x.jpg"))
+        );
 
         let voice = event(&xml("<MsgType>voice</MsgType><MediaId>v1</MediaId><Format>amr</Format><Recognition>我的快递到哪了</Recognition><MsgId>2</MsgId>")).unwrap();
-        assert!(matches!(message_content(&voice), Content::Voice(v) if v.recognition.as_deref() == Some("我的快递到哪了") && v.format.as_deref() == Some("amr")));
+        assert!(
+            matches!(message_content(&voice), Content::Voice(v) if v.recognition.as_deref() == Some("我的快递到哪了") && v.format.as_deref() == Some("amr"))
+        );
 
         let video = event(&xml("<MsgType>shortvideo</MsgType><MediaId>s1</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>3</MsgId>")).unwrap();
-        assert!(matches!(message_content(&video), Content::Video(m) if m.media_id.as_deref() == Some("s1")));
+        assert!(
+            matches!(message_content(&video), Content::Video(m) if m.media_id.as_deref() == Some("s1"))
+        );
 
         let location = event(&xml("<MsgType>location</MsgType><Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale><Label><![CDATA[广州]]></Label><MsgId>4</MsgId>")).unwrap();
-        assert!(matches!(message_content(&location), Content::Location(l) if (l.latitude - 23.134521).abs() < 1e-9 && l.scale == Some(20) && l.label.as_deref() == Some("广州")));
+        assert!(
+            matches!(message_content(&location), Content::Location(l) if (l.latitude - 23.134521).abs() < 1e-9 && l.scale == Some(20) && l.label.as_deref() == Some("广州"))
+        );
 
         let link = event(&xml("<MsgType>link</MsgType><Title>T</Title><Description>D</Description><Url>https://x.example/</Url><MsgId>5</MsgId>")).unwrap();
-        assert!(matches!(message_content(&link), Content::Link(l) if l.url == "https://x.example/" && l.title == "T"));
+        assert!(
+            matches!(message_content(&link), Content::Link(l) if l.url == "https://x.example/" && l.title == "T")
+        );
     }
 
     #[test]
     fn unknown_message_types_are_kept_raw() {
-        let event = event(&xml("<MsgType>miniprogrampage</MsgType><Title>T</Title><MsgId>6</MsgId>")).unwrap();
-        let Content::Raw(raw) = message_content(&event) else { panic!() };
+        let event = event(&xml(
+            "<MsgType>miniprogrampage</MsgType><Title>T</Title><MsgId>6</MsgId>",
+        ))
+        .unwrap();
+        let Content::Raw(raw) = message_content(&event) else {
+            panic!()
+        };
         assert_eq!(raw.kind, "miniprogrampage");
-        assert!(String::from_utf8(raw.data.clone()).unwrap().contains("\"Title\":\"T\""));
+        assert!(
+            String::from_utf8(raw.data.clone())
+                .unwrap()
+                .contains("\"Title\":\"T\"")
+        );
     }
 
     #[test]
     fn events_use_sender_time_and_name_as_their_id() {
-        let subscribe = event(&xml("<MsgType>event</MsgType><Event>subscribe</Event><EventKey>qrscene_123</EventKey>")).unwrap();
-        assert_eq!(subscribe.platform_id, "ogdotwSc_MmEEsJs9-ABZ1QL_4r4:1478317060:subscribe");
-        let EventBody::Session(session) = &subscribe.body else { panic!() };
+        let subscribe = event(&xml(
+            "<MsgType>event</MsgType><Event>subscribe</Event><EventKey>qrscene_123</EventKey>",
+        ))
+        .unwrap();
+        assert_eq!(
+            subscribe.platform_id,
+            "ogdotwSc_MmEEsJs9-ABZ1QL_4r4:1478317060:subscribe"
+        );
+        let EventBody::Session(session) = &subscribe.body else {
+            panic!()
+        };
         assert_eq!(session.kind, SessionKind::Subscribed);
         assert_eq!(session.detail, vec![Pair::new("EventKey", "qrscene_123")]);
 
-        let click = event(&xml("<MsgType>event</MsgType><Event>CLICK</Event><EventKey>V1001_TODAY</EventKey>")).unwrap();
-        let EventBody::Session(session) = &click.body else { panic!() };
-        assert_eq!((session.kind, session.name.as_str()), (SessionKind::MenuClicked, "CLICK"));
+        let click = event(&xml(
+            "<MsgType>event</MsgType><Event>CLICK</Event><EventKey>V1001_TODAY</EventKey>",
+        ))
+        .unwrap();
+        let EventBody::Session(session) = &click.body else {
+            panic!()
+        };
+        assert_eq!(
+            (session.kind, session.name.as_str()),
+            (SessionKind::MenuClicked, "CLICK")
+        );
         assert_ne!(click.platform_id, subscribe.platform_id);
     }
 
@@ -198,13 +250,21 @@ mod tests {
             ("<MsgType>text</MsgType><Content>x</Content>", "MsgId"),
             ("<Content>x</Content><MsgId>1</MsgId>", "MsgType"),
             ("<MsgType>event</MsgType>", "Event"),
-            ("<MsgType>location</MsgType><Location_X>north</Location_X><Location_Y>1</Location_Y><MsgId>1</MsgId>", "Location_X"),
+            (
+                "<MsgType>location</MsgType><Location_X>north</Location_X><Location_Y>1</Location_Y><MsgId>1</MsgId>",
+                "Location_X",
+            ),
             ("<MsgType>text</MsgType><MsgId>12ab</MsgId>", "MsgId"),
         ] {
             let err = event(&xml(inner)).unwrap_err();
-            assert!(matches!(&err, PluginError::Malformed(m) if m.contains(field)), "{inner}: {err:?}");
+            assert!(
+                matches!(&err, PluginError::Malformed(m) if m.contains(field)),
+                "{inner}: {err:?}"
+            );
         }
         let no_time = Fields::from_xml("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>soon</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>").unwrap();
-        assert!(matches!(event(&no_time), Err(PluginError::Malformed(m)) if m.contains("CreateTime")));
+        assert!(
+            matches!(event(&no_time), Err(PluginError::Malformed(m)) if m.contains("CreateTime"))
+        );
     }
 }

@@ -25,7 +25,11 @@ struct Answer {
 }
 
 /// Interpret the response to a request [`crate::send::render`] rendered.
-pub fn interpret(ctx: &ShopContext, step: &str, response: &HttpResponse) -> Result<Interpretation, PluginError> {
+pub fn interpret(
+    ctx: &ShopContext,
+    step: &str,
+    response: &HttpResponse,
+) -> Result<Interpretation, PluginError> {
     if response.status == 429 || response.status >= 500 {
         return Ok(Interpretation::outcome(DeliveryOutcome::retry(format!(
             "WeChat answered HTTP {}",
@@ -53,7 +57,9 @@ fn token(ctx: &ShopContext, answer: &Answer) -> Interpretation {
         return Interpretation::outcome(common_error(answer));
     }
     let Some(token) = answer.access_token.as_ref().filter(|t| !t.is_empty()) else {
-        return Interpretation::outcome(DeliveryOutcome::retry("the token answer has no access_token"));
+        return Interpretation::outcome(DeliveryOutcome::retry(
+            "the token answer has no access_token",
+        ));
     };
     let lifetime = answer
         .expires_in
@@ -63,7 +69,11 @@ fn token(ctx: &ShopContext, answer: &Answer) -> Interpretation {
     Interpretation::with_state(
         DeliveryOutcome::NextStep,
         vec![
-            StateChange::set(ACCESS_TOKEN, token.clone(), Some(ctx.now_ms + lifetime * 1000)),
+            StateChange::set(
+                ACCESS_TOKEN,
+                token.clone(),
+                Some(ctx.now_ms + lifetime * 1000),
+            ),
             StateChange::remove(FORCE_REFRESH),
         ],
     )
@@ -71,24 +81,35 @@ fn token(ctx: &ShopContext, answer: &Answer) -> Interpretation {
 
 fn sent(answer: &Answer) -> Interpretation {
     match answer.errcode {
-        0 => Interpretation::outcome(DeliveryOutcome::delivered(answer.msgid.as_ref().map(|id| match id {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }))),
+        0 => Interpretation::outcome(DeliveryOutcome::delivered(answer.msgid.as_ref().map(
+            |id| match id {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        ))),
         // Invalid or not-latest token: fetch a new one, forcing a refresh.
         40001 | 40014 => Interpretation::with_state(
             DeliveryOutcome::TokenExpired,
-            vec![StateChange::remove(ACCESS_TOKEN), StateChange::set(FORCE_REFRESH, "1", None)],
+            vec![
+                StateChange::remove(ACCESS_TOKEN),
+                StateChange::set(FORCE_REFRESH, "1", None),
+            ],
         ),
         // Expired: a normal fetch returns a fresh one.
-        42001 => Interpretation::with_state(DeliveryOutcome::TokenExpired, vec![StateChange::remove(ACCESS_TOKEN)]),
+        42001 => Interpretation::with_state(
+            DeliveryOutcome::TokenExpired,
+            vec![StateChange::remove(ACCESS_TOKEN)],
+        ),
         45015 => Interpretation::outcome(DeliveryOutcome::window_closed(
             "45015",
             format!("the 48 h reply window has passed ({})", answer.errmsg),
         )),
         45047 => Interpretation::outcome(DeliveryOutcome::quota(
             None,
-            format!("45047: the reply quota since the customer's last message is used up ({})", answer.errmsg),
+            format!(
+                "45047: the reply quota since the customer's last message is used up ({})",
+                answer.errmsg
+            ),
         )),
         _ => Interpretation::outcome(common_error(answer)),
     }
@@ -99,7 +120,10 @@ fn common_error(answer: &Answer) -> DeliveryOutcome {
     let code = answer.errcode;
     match code {
         -1 => DeliveryOutcome::retry(format!("-1: WeChat is busy ({})", answer.errmsg)),
-        45009 => DeliveryOutcome::quota(Some(QUOTA_WAIT_MS), format!("45009: API call quota reached ({})", answer.errmsg)),
+        45009 => DeliveryOutcome::quota(
+            Some(QUOTA_WAIT_MS),
+            format!("45009: API call quota reached ({})", answer.errmsg),
+        ),
         _ => DeliveryOutcome::permanent(code.to_string(), describe(code, &answer.errmsg)),
     }
 }
@@ -133,7 +157,11 @@ mod tests {
 
     #[test]
     fn a_token_answer_is_stored_with_an_early_expiry() {
-        let result = answer(STEP_TOKEN, 200, r#"{"access_token":"ACCESS","expires_in":7200}"#);
+        let result = answer(
+            STEP_TOKEN,
+            200,
+            r#"{"access_token":"ACCESS","expires_in":7200}"#,
+        );
         assert_eq!(result.outcome, DeliveryOutcome::NextStep);
         assert_eq!(
             result.state,
@@ -146,34 +174,109 @@ mod tests {
 
     #[test]
     fn token_errors_are_classified() {
-        assert!(matches!(answer(STEP_TOKEN, 200, r#"{"errcode":40013,"errmsg":"invalid appid"}"#).outcome, DeliveryOutcome::Permanent(f) if f.code == "40013"));
-        assert!(matches!(answer(STEP_TOKEN, 200, r#"{"errcode":40125,"errmsg":"invalid appsecret"}"#).outcome, DeliveryOutcome::Permanent(f) if f.code == "40125"));
-        assert!(matches!(answer(STEP_TOKEN, 200, r#"{"errcode":-1,"errmsg":"system error"}"#).outcome, DeliveryOutcome::Retry(_)));
-        assert!(matches!(answer(STEP_TOKEN, 200, r#"{"errcode":45009,"errmsg":"reach max api daily quota limit"}"#).outcome, DeliveryOutcome::QuotaExceeded(h) if h.after_ms == Some(60_000)));
-        assert!(matches!(answer(STEP_TOKEN, 200, r#"{"expires_in":7200}"#).outcome, DeliveryOutcome::Retry(_)));
+        assert!(
+            matches!(answer(STEP_TOKEN, 200, r#"{"errcode":40013,"errmsg":"invalid appid"}"#).outcome, DeliveryOutcome::Permanent(f) if f.code == "40013")
+        );
+        assert!(
+            matches!(answer(STEP_TOKEN, 200, r#"{"errcode":40125,"errmsg":"invalid appsecret"}"#).outcome, DeliveryOutcome::Permanent(f) if f.code == "40125")
+        );
+        assert!(matches!(
+            answer(STEP_TOKEN, 200, r#"{"errcode":-1,"errmsg":"system error"}"#).outcome,
+            DeliveryOutcome::Retry(_)
+        ));
+        assert!(
+            matches!(answer(STEP_TOKEN, 200, r#"{"errcode":45009,"errmsg":"reach max api daily quota limit"}"#).outcome, DeliveryOutcome::QuotaExceeded(h) if h.after_ms == Some(60_000))
+        );
+        assert!(matches!(
+            answer(STEP_TOKEN, 200, r#"{"expires_in":7200}"#).outcome,
+            DeliveryOutcome::Retry(_)
+        ));
     }
 
     #[test]
     fn send_outcomes_are_classified() {
-        assert_eq!(answer(STEP_SEND, 200, r#"{"errcode":0,"errmsg":"ok"}"#).outcome, DeliveryOutcome::delivered(None));
-        let invalid = answer(STEP_SEND, 200, r#"{"errcode":40001,"errmsg":"invalid credential"}"#);
+        assert_eq!(
+            answer(STEP_SEND, 200, r#"{"errcode":0,"errmsg":"ok"}"#).outcome,
+            DeliveryOutcome::delivered(None)
+        );
+        let invalid = answer(
+            STEP_SEND,
+            200,
+            r#"{"errcode":40001,"errmsg":"invalid credential"}"#,
+        );
         assert_eq!(invalid.outcome, DeliveryOutcome::TokenExpired);
-        assert_eq!(invalid.state, vec![StateChange::remove(ACCESS_TOKEN), StateChange::set(FORCE_REFRESH, "1", None)]);
-        assert_eq!(answer(STEP_SEND, 200, r#"{"errcode":40014,"errmsg":"invalid access_token"}"#).outcome, DeliveryOutcome::TokenExpired);
-        let expired = answer(STEP_SEND, 200, r#"{"errcode":42001,"errmsg":"access_token expired"}"#);
-        assert_eq!((expired.outcome, expired.state), (DeliveryOutcome::TokenExpired, vec![StateChange::remove(ACCESS_TOKEN)]));
-        assert!(matches!(answer(STEP_SEND, 200, r#"{"errcode":45015,"errmsg":"response out of time limit"}"#).outcome, DeliveryOutcome::WindowClosed(f) if f.code == "45015"));
-        assert!(matches!(answer(STEP_SEND, 200, r#"{"errcode":45047,"errmsg":"out of response count limit"}"#).outcome, DeliveryOutcome::QuotaExceeded(_)));
-        assert!(matches!(answer(STEP_SEND, 200, r#"{"errcode":-1,"errmsg":"system error"}"#).outcome, DeliveryOutcome::Retry(_)));
-        assert!(matches!(answer(STEP_SEND, 200, r#"{"errcode":40003,"errmsg":"invalid openid"}"#).outcome, DeliveryOutcome::Permanent(f) if f.code == "40003" && f.reason.contains("not a follower")));
-        assert!(matches!(answer(STEP_SEND, 200, r#"{"errcode":45002,"errmsg":"content size out of limit"}"#).outcome, DeliveryOutcome::Permanent(_)));
+        assert_eq!(
+            invalid.state,
+            vec![
+                StateChange::remove(ACCESS_TOKEN),
+                StateChange::set(FORCE_REFRESH, "1", None)
+            ]
+        );
+        assert_eq!(
+            answer(
+                STEP_SEND,
+                200,
+                r#"{"errcode":40014,"errmsg":"invalid access_token"}"#
+            )
+            .outcome,
+            DeliveryOutcome::TokenExpired
+        );
+        let expired = answer(
+            STEP_SEND,
+            200,
+            r#"{"errcode":42001,"errmsg":"access_token expired"}"#,
+        );
+        assert_eq!(
+            (expired.outcome, expired.state),
+            (
+                DeliveryOutcome::TokenExpired,
+                vec![StateChange::remove(ACCESS_TOKEN)]
+            )
+        );
+        assert!(
+            matches!(answer(STEP_SEND, 200, r#"{"errcode":45015,"errmsg":"response out of time limit"}"#).outcome, DeliveryOutcome::WindowClosed(f) if f.code == "45015")
+        );
+        assert!(matches!(
+            answer(
+                STEP_SEND,
+                200,
+                r#"{"errcode":45047,"errmsg":"out of response count limit"}"#
+            )
+            .outcome,
+            DeliveryOutcome::QuotaExceeded(_)
+        ));
+        assert!(matches!(
+            answer(STEP_SEND, 200, r#"{"errcode":-1,"errmsg":"system error"}"#).outcome,
+            DeliveryOutcome::Retry(_)
+        ));
+        assert!(
+            matches!(answer(STEP_SEND, 200, r#"{"errcode":40003,"errmsg":"invalid openid"}"#).outcome, DeliveryOutcome::Permanent(f) if f.code == "40003" && f.reason.contains("not a follower"))
+        );
+        assert!(matches!(
+            answer(
+                STEP_SEND,
+                200,
+                r#"{"errcode":45002,"errmsg":"content size out of limit"}"#
+            )
+            .outcome,
+            DeliveryOutcome::Permanent(_)
+        ));
     }
 
     #[test]
     fn transport_trouble_is_retried() {
-        assert!(matches!(answer(STEP_SEND, 502, "bad gateway").outcome, DeliveryOutcome::Retry(_)));
-        assert!(matches!(answer(STEP_SEND, 429, "").outcome, DeliveryOutcome::Retry(_)));
-        assert!(matches!(answer(STEP_SEND, 200, "<html>").outcome, DeliveryOutcome::Retry(_)));
+        assert!(matches!(
+            answer(STEP_SEND, 502, "bad gateway").outcome,
+            DeliveryOutcome::Retry(_)
+        ));
+        assert!(matches!(
+            answer(STEP_SEND, 429, "").outcome,
+            DeliveryOutcome::Retry(_)
+        ));
+        assert!(matches!(
+            answer(STEP_SEND, 200, "<html>").outcome,
+            DeliveryOutcome::Retry(_)
+        ));
         assert!(interpret(&ctx(), "bogus", &HttpResponse::json(200, "{}")).is_err());
     }
 }

@@ -33,16 +33,21 @@ pub fn handle(ctx: &ShopContext, request: &HttpRequest) -> Result<PushResult, Pl
     match request.method.as_str() {
         "GET" => verify_url(&query),
         "POST" => receive(ctx, request, &query, token, timestamp, nonce),
-        other => Err(PluginError::Unsupported(format!("method {other} is not used by WeChat pushes"))),
+        other => Err(PluginError::Unsupported(format!(
+            "method {other} is not used by WeChat pushes"
+        ))),
     }
 }
 
 /// URL verification: echo `echostr` (plaintext even in safe mode).
 fn verify_url(query: &QueryParams) -> Result<PushResult, PluginError> {
-    let echostr = query
-        .get("echostr")
-        .ok_or_else(|| PluginError::Malformed("a GET without `echostr` is not a URL verification".into()))?;
-    Ok(PushResult::ack(HttpResponse::text(200, echostr), Vec::new()))
+    let echostr = query.get("echostr").ok_or_else(|| {
+        PluginError::Malformed("a GET without `echostr` is not a URL verification".into())
+    })?;
+    Ok(PushResult::ack(
+        HttpResponse::text(200, echostr),
+        Vec::new(),
+    ))
 }
 
 fn receive(
@@ -56,9 +61,9 @@ fn receive(
     let fields = if query.get("encrypt_type") == Some("aes") {
         let envelope = Fields::parse(&request.body)?;
         let encrypted = envelope.require("Encrypt")?;
-        let msg_signature = query
-            .get("msg_signature")
-            .ok_or_else(|| PluginError::Unauthenticated("safe mode without `msg_signature`".into()))?;
+        let msg_signature = query.get("msg_signature").ok_or_else(|| {
+            PluginError::Unauthenticated("safe mode without `msg_signature`".into())
+        })?;
         if !verify_signature(msg_signature, &[token, timestamp, nonce, encrypted]) {
             return Err(PluginError::Unauthenticated(
                 "`msg_signature` does not match the encrypted payload".into(),
@@ -80,14 +85,16 @@ fn receive(
         Fields::parse(&request.body)?
     };
     let event = normalize::event(&fields)?;
-    Ok(PushResult::ack(HttpResponse::text(200, "success"), vec![event]))
+    Ok(PushResult::ack(
+        HttpResponse::text(200, "success"),
+        vec![event],
+    ))
 }
 
 fn check_fresh(ctx: &ShopContext, timestamp: &str) -> Result<(), PluginError> {
-    let sent: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| PluginError::Unauthenticated(format!("`timestamp` `{timestamp}` is not a number")))?;
+    let sent: i64 = timestamp.trim().parse().map_err(|_| {
+        PluginError::Unauthenticated(format!("`timestamp` `{timestamp}` is not a number"))
+    })?;
     let tolerance = ctx
         .setting("timestamp_tolerance_secs")
         .and_then(|v| v.trim().parse::<i64>().ok())

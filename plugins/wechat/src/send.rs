@@ -58,10 +58,15 @@ fn token_request(ctx: &ShopContext) -> Result<OutboundRequest, PluginError> {
 /// goes out as its fallback text.
 fn message_body(touser: &str, content: &Content) -> Result<Value, PluginError> {
     if touser.is_empty() {
-        return Err(PluginError::Malformed("the action has no recipient openid".into()));
+        return Err(PluginError::Malformed(
+            "the action has no recipient openid".into(),
+        ));
     }
     let with_media = |msgtype: &str, media: &Media| -> Option<Value> {
-        media.media_id.as_ref().map(|id| json!({"touser": touser, "msgtype": msgtype, msgtype: {"media_id": id}}))
+        media
+            .media_id
+            .as_ref()
+            .map(|id| json!({"touser": touser, "msgtype": msgtype, msgtype: {"media_id": id}}))
     };
     let native = match content {
         Content::Image(media) => with_media("image", media),
@@ -141,12 +146,19 @@ mod tests {
     fn without_a_token_the_first_step_fetches_one() {
         let request = render(&ctx(), &send(Content::Text("hi".into()))).unwrap();
         assert_eq!(request.step, STEP_TOKEN);
-        assert_eq!(request.request.url, "https://api.weixin.qq.com/cgi-bin/stable_token");
+        assert_eq!(
+            request.request.url,
+            "https://api.weixin.qq.com/cgi-bin/stable_token"
+        );
         assert_eq!(
             json_body(&request),
             json!({"grant_type": "client_credential", "appid": "wx1", "secret": "s3cret", "force_refresh": false})
         );
-        let forced = render(&ctx().with_state(FORCE_REFRESH, "1", None), &send(Content::Text("hi".into()))).unwrap();
+        let forced = render(
+            &ctx().with_state(FORCE_REFRESH, "1", None),
+            &send(Content::Text("hi".into())),
+        )
+        .unwrap();
         assert_eq!(json_body(&forced)["force_refresh"], json!(true));
     }
 
@@ -159,12 +171,20 @@ mod tests {
             request.request.url,
             "https://api.weixin.qq.com/cgi-bin/message/custom/send?access_token=tok%2Ben%2F%3D"
         );
-        assert_eq!(json_body(&request), json!({"touser": "o1", "msgtype": "text", "text": {"content": "亲，您好"}}));
+        assert_eq!(
+            json_body(&request),
+            json!({"touser": "o1", "msgtype": "text", "text": {"content": "亲，您好"}})
+        );
         // An expired token is not used.
         let expired = ctx.clone().with_state(ACCESS_TOKEN, "old", Some(999_999));
         let mut expired = expired;
         expired.state.remove(0);
-        assert_eq!(render(&expired, &send(Content::Text("x".into()))).unwrap().step, STEP_TOKEN);
+        assert_eq!(
+            render(&expired, &send(Content::Text("x".into())))
+                .unwrap()
+                .step,
+            STEP_TOKEN
+        );
     }
 
     #[test]
@@ -180,18 +200,32 @@ mod tests {
         });
         let body = json_body(&render(&ctx, &send(card)).unwrap());
         assert_eq!(body["text"]["content"], "订单 1 已发货");
-        let image = Content::Image(Media { url: None, media_id: Some("MEDIA".into()), mime_type: None, file_name: None, size_bytes: None });
-        assert_eq!(json_body(&render(&ctx, &send(image)).unwrap())["image"]["media_id"], "MEDIA");
+        let image = Content::Image(Media {
+            url: None,
+            media_id: Some("MEDIA".into()),
+            mime_type: None,
+            file_name: None,
+            size_bytes: None,
+        });
+        assert_eq!(
+            json_body(&render(&ctx, &send(image)).unwrap())["image"]["media_id"],
+            "MEDIA"
+        );
     }
 
     #[test]
     fn unsendable_actions_are_refused() {
         let ctx = ctx().with_state(ACCESS_TOKEN, "t", None);
         let long = render(&ctx, &send(Content::Text("长".repeat(700)))).unwrap_err();
-        assert!(matches!(long, PluginError::Unsupported(ref m) if m.contains("2100 bytes")), "{long:?}");
+        assert!(
+            matches!(long, PluginError::Unsupported(ref m) if m.contains("2100 bytes")),
+            "{long:?}"
+        );
         let mut transfer = send(Content::Text("x".into()));
         transfer.kind = ActionKind::TransferToHuman(None);
-        assert!(matches!(render(&ctx, &transfer), Err(PluginError::Unsupported(m)) if m.contains("transfer-to-human")));
+        assert!(
+            matches!(render(&ctx, &transfer), Err(PluginError::Unsupported(m)) if m.contains("transfer-to-human"))
+        );
         let empty = render(&ctx, &send(Content::Text(String::new()))).unwrap_err();
         assert!(matches!(empty, PluginError::Malformed(_)));
     }

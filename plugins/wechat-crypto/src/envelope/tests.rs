@@ -51,7 +51,12 @@ fn tampering_is_detected() {
     bytes[last] ^= 0x55;
     let err = crypt().decrypt(&STANDARD.encode(&bytes)).unwrap_err();
     assert!(
-        matches!(err, CryptoError::InvalidPadding | CryptoError::InvalidMessageLength | CryptoError::ReceiveIdMismatch),
+        matches!(
+            err,
+            CryptoError::InvalidPadding
+                | CryptoError::InvalidMessageLength
+                | CryptoError::ReceiveIdMismatch
+        ),
         "{err:?}"
     );
     // A wrong key garbles everything.
@@ -61,7 +66,10 @@ fn tampering_is_detected() {
 
 #[test]
 fn malformed_payloads_are_refused() {
-    assert_eq!(crypt().decrypt("not base64!!"), Err(CryptoError::InvalidBase64));
+    assert_eq!(
+        crypt().decrypt("not base64!!"),
+        Err(CryptoError::InvalidBase64)
+    );
     assert_eq!(crypt().decrypt(""), Err(CryptoError::InvalidLength(0)));
     assert_eq!(
         crypt().decrypt(&STANDARD.encode([0u8; 20])),
@@ -73,7 +81,10 @@ fn malformed_payloads_are_refused() {
 
 #[test]
 fn keys_are_validated() {
-    assert!(matches!(MsgCrypt::new("short", APP_ID), Err(CryptoError::InvalidKey(_))));
+    assert!(matches!(
+        MsgCrypt::new("short", APP_ID),
+        Err(CryptoError::InvalidKey(_))
+    ));
     assert!(matches!(
         MsgCrypt::new("abcdefghijklmnopqrstuvwxyz0123456789ABCDEF!", APP_ID),
         Err(CryptoError::InvalidKey(_))
@@ -97,6 +108,8 @@ fn round_trips_at_every_padding_length() {
 fn reply_xml_is_signed() {
     let xml = crypt().reply_xml("ENC", TOKEN, TIMESTAMP, NONCE);
     let expected = crate::signature(&[TOKEN, TIMESTAMP, NONCE, "ENC"]);
-    assert!(xml.contains(&format!("<MsgSignature><![CDATA[{expected}]]></MsgSignature>")));
+    assert!(xml.contains(&format!(
+        "<MsgSignature><![CDATA[{expected}]]></MsgSignature>"
+    )));
     assert!(xml.contains("<TimeStamp>1714037059</TimeStamp>"));
 }

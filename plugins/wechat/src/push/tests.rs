@@ -30,7 +30,10 @@ fn text_xml(content: &str, msg_id: &str) -> Vec<u8> {
 
 fn text_of(result: &PushResult) -> &str {
     match &result.events[0].body {
-        EventBody::Message(Message { content: Content::Text(text), .. }) => text,
+        EventBody::Message(Message {
+            content: Content::Text(text),
+            ..
+        }) => text,
         other => panic!("not a text message: {other:?}"),
     }
 }
@@ -46,7 +49,11 @@ fn url_verification_echoes_echostr() {
 
 #[test]
 fn a_plaintext_message_is_acknowledged_with_success() {
-    let request = HttpRequest::new("POST", &signed_url("&openid=oyORnuP8q7ou2gfYjqLzSIWZf0rs"), text_xml("我的快递到哪了", "24612345678901234"));
+    let request = HttpRequest::new(
+        "POST",
+        &signed_url("&openid=oyORnuP8q7ou2gfYjqLzSIWZf0rs"),
+        text_xml("我的快递到哪了", "24612345678901234"),
+    );
     let result = handle(&ctx(), &request).unwrap();
     assert_eq!(result.response.status, 200);
     assert_eq!(result.response.body, b"success");
@@ -58,9 +65,16 @@ fn a_plaintext_message_is_acknowledged_with_success() {
 #[test]
 fn the_safe_mode_vector_is_verified_and_decrypted() {
     let msg_signature = "20d95789426261004812c49367eca5e21e100fdc";
-    assert_eq!(signed_url(""), format!("/hooks/wechat/demo-oa?signature=d12a808835472a789152a6d6b1b49b94dfc8dd66&timestamp={TS}&nonce={NONCE}"));
+    assert_eq!(
+        signed_url(""),
+        format!(
+            "/hooks/wechat/demo-oa?signature=d12a808835472a789152a6d6b1b49b94dfc8dd66&timestamp={TS}&nonce={NONCE}"
+        )
+    );
     let url = signed_url(&format!("&encrypt_type=aes&msg_signature={msg_signature}"));
-    let body = format!("<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>");
+    let body = format!(
+        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>"
+    );
     let result = handle(&ctx(), &HttpRequest::new("POST", &url, body.into_bytes())).unwrap();
     assert_eq!(result.response.body, b"success");
     assert_eq!(result.events[0].platform_id, "24612345678901234");
@@ -69,19 +83,39 @@ fn the_safe_mode_vector_is_verified_and_decrypted() {
 
 #[test]
 fn a_forged_signature_is_refused_before_parsing() {
-    let url = format!("/hooks/wechat/demo-oa?signature={}&timestamp={TS}&nonce={NONCE}", "0".repeat(40));
-    let err = handle(&ctx(), &HttpRequest::new("POST", &url, b"not even xml".to_vec())).unwrap_err();
-    assert!(matches!(err, PluginError::Unauthenticated(ref m) if m.contains("signature")), "{err:?}");
+    let url = format!(
+        "/hooks/wechat/demo-oa?signature={}&timestamp={TS}&nonce={NONCE}",
+        "0".repeat(40)
+    );
+    let err = handle(
+        &ctx(),
+        &HttpRequest::new("POST", &url, b"not even xml".to_vec()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, PluginError::Unauthenticated(ref m) if m.contains("signature")),
+        "{err:?}"
+    );
     let unsigned = format!("/hooks/wechat/demo-oa?timestamp={TS}&nonce={NONCE}");
-    assert!(matches!(handle(&ctx(), &HttpRequest::new("POST", &unsigned, vec![])), Err(PluginError::Unauthenticated(_))));
+    assert!(matches!(
+        handle(&ctx(), &HttpRequest::new("POST", &unsigned, vec![])),
+        Err(PluginError::Unauthenticated(_))
+    ));
 }
 
 #[test]
 fn a_forged_msg_signature_is_refused() {
-    let url = signed_url(&format!("&encrypt_type=aes&msg_signature={}", "1".repeat(40)));
-    let body = format!("<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>");
+    let url = signed_url(&format!(
+        "&encrypt_type=aes&msg_signature={}",
+        "1".repeat(40)
+    ));
+    let body =
+        format!("<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>");
     let err = handle(&ctx(), &HttpRequest::new("POST", &url, body.into_bytes())).unwrap_err();
-    assert!(matches!(err, PluginError::Unauthenticated(ref m) if m.contains("msg_signature")), "{err:?}");
+    assert!(
+        matches!(err, PluginError::Unauthenticated(ref m) if m.contains("msg_signature")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -100,36 +134,65 @@ fn safe_mode_without_a_key_is_a_configuration_error() {
     let ctx = ShopContext::for_test("demo-oa", 1_714_037_059_000)
         .with_credential("app_id", APP_ID)
         .with_credential("token", TOKEN);
-    let url = signed_url("&encrypt_type=aes&msg_signature=20d95789426261004812c49367eca5e21e100fdc");
+    let url =
+        signed_url("&encrypt_type=aes&msg_signature=20d95789426261004812c49367eca5e21e100fdc");
     let body = format!("<xml><Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>");
     let err = handle(&ctx, &HttpRequest::new("POST", &url, body.into_bytes())).unwrap_err();
-    assert!(matches!(err, PluginError::Misconfigured(ref m) if m.contains("encoding_aes_key")), "{err:?}");
+    assert!(
+        matches!(err, PluginError::Misconfigured(ref m) if m.contains("encoding_aes_key")),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn a_stale_timestamp_is_refused() {
-    let late = ShopContext { now_ms: 1_714_037_059_000 + 301_000, ..ctx() };
+    let late = ShopContext {
+        now_ms: 1_714_037_059_000 + 301_000,
+        ..ctx()
+    };
     let request = HttpRequest::new("POST", &signed_url(""), text_xml("hi", "1"));
     let err = handle(&late, &request).unwrap_err();
-    assert!(matches!(err, PluginError::Stale(ref m) if m.contains("301 s")), "{err:?}");
+    assert!(
+        matches!(err, PluginError::Stale(ref m) if m.contains("301 s")),
+        "{err:?}"
+    );
     // Within the tolerance is fine, and the tolerance is a setting.
-    let in_time = ShopContext { now_ms: 1_714_037_059_000 + 299_000, ..ctx() };
+    let in_time = ShopContext {
+        now_ms: 1_714_037_059_000 + 299_000,
+        ..ctx()
+    };
     assert!(handle(&in_time, &request).is_ok());
     let strict = in_time.with_setting("timestamp_tolerance_secs", "60");
-    assert!(matches!(handle(&strict, &request), Err(PluginError::Stale(_))));
+    assert!(matches!(
+        handle(&strict, &request),
+        Err(PluginError::Stale(_))
+    ));
 }
 
 #[test]
 fn malformed_bodies_are_refused_after_authentication() {
     let request = HttpRequest::new("POST", &signed_url(""), b"<xml><ToUserName>gh".to_vec());
-    assert!(matches!(handle(&ctx(), &request), Err(PluginError::Malformed(_))));
-    let request = HttpRequest::new("POST", &signed_url(""), b"<xml><ToUserName>gh</ToUserName></xml>".to_vec());
-    assert!(matches!(handle(&ctx(), &request), Err(PluginError::Malformed(m)) if m.contains("FromUserName")));
+    assert!(matches!(
+        handle(&ctx(), &request),
+        Err(PluginError::Malformed(_))
+    ));
+    let request = HttpRequest::new(
+        "POST",
+        &signed_url(""),
+        b"<xml><ToUserName>gh</ToUserName></xml>".to_vec(),
+    );
+    assert!(
+        matches!(handle(&ctx(), &request), Err(PluginError::Malformed(m)) if m.contains("FromUserName"))
+    );
 }
 
 #[test]
 fn json_pushes_are_accepted() {
     let body = br#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","CreateTime":1714037059,"MsgType":"text","Content":"hello","MsgId":"1234"}"#;
-    let result = handle(&ctx(), &HttpRequest::new("POST", &signed_url(""), body.to_vec())).unwrap();
+    let result = handle(
+        &ctx(),
+        &HttpRequest::new("POST", &signed_url(""), body.to_vec()),
+    )
+    .unwrap();
     assert_eq!(text_of(&result), "hello");
 }

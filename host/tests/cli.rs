@@ -1,0 +1,157 @@
+//! The `tongdao` command as an integrator uses it: `replay` on the recorded
+//! requests in examples/requests, and `check` on good and bad configs.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tongdao(args: &[&str]) -> Output {
+    assert!(
+        workspace().join("target/plugins/wechat.wasm").exists(),
+        "build the plugins first with `scripts/build-plugins` (scripts/test does this)"
+    );
+    Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(args)
+        .current_dir(workspace())
+        .env("TONGDAO_LOG", "warn")
+        .output()
+        .expect("running tongdao")
+}
+
+fn replay(request: &str) -> (Option<i32>, Value) {
+    let output = tongdao(&[
+        "replay",
+        "--config",
+        "examples/brand.toml",
+        "--shop",
+        "demo-oa",
+        "--at",
+        "1714037059",
+        &format!("examples/requests/{request}"),
+    ]);
+    let document = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "{request}: not JSON ({err}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), document)
+}
+
+#[test]
+fn replay_prints_the_response_and_events() {
+    let (code, document) = replay("wechat-text.http");
+    assert_eq!(code, Some(0));
+    assert_eq!(document["shop"], "demo-oa");
+    assert_eq!(document["response"]["status"], 200);
+    assert_eq!(document["response"]["body"], "success");
+    let event = &document["events"][0];
+    assert_eq!(event["platform_id"], "24612345678900001");
+    assert_eq!(
+        event["body"]["Message"]["content"]["Text"],
+        "我的快递到哪了"
+    );
+}
+
+#[test]
+fn replay_covers_verification_safe_mode_and_events() {
+    let (_, verify) = replay("wechat-verify.http");
+    assert_eq!(verify["response"]["body"], "8761394921386712");
+    assert_eq!(verify["events"].as_array().unwrap().len(), 0);
+
+    let (_, safe) = replay("wechat-safe-mode.http");
+    assert_eq!(
+        safe["events"][0]["body"]["Message"]["content"]["Text"],
+        "你好，我的订单什么时候发货？!!!!!!!"
+    );
+
+    let (_, subscribe) = replay("wechat-subscribe.http");
+    assert_eq!(
+        subscribe["events"][0]["body"]["Session"]["kind"],
+        "Subscribed"
+    );
+}
+
+#[test]
+fn replay_reports_a_forged_request_as_an_error() {
+    let (code, document) = replay("wechat-forged.http");
+    assert_eq!(code, Some(2));
+    assert_eq!(document["error"]["kind"], "unauthenticated");
+    assert!(
+        document["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signature")
+    );
+    assert!(document.get("events").is_none());
+}
+
+#[test]
+fn replay_without_the_recorded_clock_reports_staleness() {
+    let output = tongdao(&[
+        "replay",
+        "--config",
+        "examples/brand.toml",
+        "--shop",
+        "demo-oa",
+        "examples/requests/wechat-text.http",
+    ]);
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["error"]["kind"], "stale");
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let output = tongdao(&["check", "--config", "examples/brand.toml"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (1 plugin(s), 1 shop(s))"));
+}
+
+#[test]
+fn check_names_file_line_and_field_of_a_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(workspace().join("examples/brand.toml")).unwrap();
+    let component = workspace().join("target/plugins/wechat.wasm");
+    let with_component =
+        example.replace("../target/plugins/wechat.wasm", component.to_str().unwrap());
+    let kb = workspace().join("examples/kb/retail.toml");
+    let with_kb = with_component.replace("kb/retail.toml", kb.to_str().unwrap());
+
+    // A missing credential the plugin requires.
+    let bad = with_kb.replace("app_secret = \"demo-app-secret\", ", "");
+    let path = dir.path().join("brand.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let output = tongdao(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("credentials"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("brand.toml:{line}: shops.demo-oa.credentials.app_secret: plugin `wechat` requires this credential")),
+        "{stderr}"
+    );
+
+    // A typo in a limit.
+    let bad = with_kb.replace("call_timeout_ms = 500", "call_timeout_ms = \"fast\"");
+    std::fs::write(&path, &bad).unwrap();
+    let output = tongdao(&["check", "--config", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("call_timeout_ms"))
+        .unwrap()
+        + 1;
+    assert!(stderr.contains(&format!("brand.toml:{line}:")), "{stderr}");
+    assert!(stderr.contains("invalid type"), "{stderr}");
+}

@@ -1,0 +1,112 @@
+//! Runs the real tongdao host on loopback for a test: writes a brand config
+//! into a temporary directory (with the built plugin components and the
+//! example knowledge base), starts the host, and hands out its URL and state.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use tongdao::config::Config;
+use tongdao::server::{HostState, RunningHost};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The built component of plugin `name`; panics with instructions if missing.
+pub fn plugin_component(name: &str) -> PathBuf {
+    let path = workspace()
+        .join("target/plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins with `scripts/build-plugins` (scripts/test does this)",
+        path.display()
+    );
+    path
+}
+
+/// The example retail knowledge base.
+pub fn example_knowledge_base() -> PathBuf {
+    workspace().join("examples/kb/retail.toml")
+}
+
+/// A host running for a test.
+pub struct TestHost {
+    host: Option<RunningHost>,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    dir: Arc<tempfile::TempDir>,
+    config_text: String,
+}
+
+impl TestHost {
+    /// Start a host with `config` (TOML without `[server]`, which the harness
+    /// adds: a loopback port and a data directory of its own).
+    pub async fn start(config: &str) -> TestHost {
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        Self::start_in(dir, config).await
+    }
+
+    async fn start_in(dir: Arc<tempfile::TempDir>, config: &str) -> TestHost {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n{config}",
+            dir.path().join("data").display()
+        );
+        let path = dir.path().join("brand.toml");
+        std::fs::write(&path, &text).expect("writing the test config");
+        let parsed = Config::load(&path).unwrap_or_else(|err| panic!("test config: {err}"));
+        let host = tongdao::server::start(parsed)
+            .await
+            .unwrap_or_else(|err| panic!("starting the host: {err:#}"));
+        TestHost {
+            base_url: format!("http://{}", host.addr),
+            host: Some(host),
+            dir,
+            config_text: config.to_string(),
+        }
+    }
+
+    /// The host's shared state (store, metrics, …).
+    pub fn state(&self) -> &Arc<HostState> {
+        &self.host.as_ref().expect("a running host").state
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Stop the host gracefully and start it again on the same data.
+    pub async fn restart(mut self) -> TestHost {
+        if let Some(host) = self.host.take() {
+            host.shutdown().await;
+        }
+        Self::start_in(Arc::clone(&self.dir), &self.config_text).await
+    }
+
+    /// Stop the host gracefully.
+    pub async fn stop(mut self) {
+        if let Some(host) = self.host.take() {
+            host.shutdown().await;
+        }
+    }
+}
+
+/// TOML for a `[[plugins]]` entry of a built plugin.
+pub fn plugin_entry(name: &str) -> String {
+    format!(
+        "[[plugins]]\nname = \"{name}\"\ncomponent = \"{}\"\n",
+        plugin_component(name).display()
+    )
+}
+
+/// TOML for the bot section with the example knowledge base.
+pub fn bot_entry() -> String {
+    format!(
+        "[bot]\nknowledge_base = \"{}\"\nmin_score = 0.5\n",
+        example_knowledge_base().display()
+    )
+}

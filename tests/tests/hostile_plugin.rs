@@ -1,0 +1,145 @@
+//! A hostile plugin (infinite loop, unbounded memory growth, trap, oversized
+//! output) behind real webhooks: each call fails with a clear error status,
+//! nothing is stored or acknowledged, the shop's circuit breaker opens after
+//! repeated faults — and the host keeps answering another shop's webhooks
+//! meanwhile.
+
+use std::time::{Duration, Instant};
+use tongdao_e2e::emulators::wechat_api::WechatApi;
+use tongdao_e2e::harness::{TestHost, bot_entry, plugin_entry};
+use tongdao_e2e::wechat_push::{Account, text_xml};
+
+const APP_ID: &str = "wx2c2769f8efd9abc2";
+
+fn config(api: &WechatApi) -> String {
+    let mut text = format!(
+        "[limits]\ncall_timeout_ms = 300\nplugin_memory_bytes = 33554432\nmax_output_bytes = 1048576\nbreaker_failures = 3\nbreaker_cooldown_secs = 60\n\n{}\n{}\n{}\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"s\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
+        bot_entry(),
+        plugin_entry("wechat"),
+        plugin_entry("hostile"),
+        api.base_url()
+    );
+    for mode in ["loop", "grow", "trap", "big"] {
+        text.push_str(&format!(
+            "\n[[shops]]\nid = \"hostile-{mode}\"\nplugin = \"hostile\"\nsettings = {{ mode = \"{mode}\" }}\n"
+        ));
+    }
+    text
+}
+
+fn account() -> Account {
+    Account {
+        token: "spamtest".into(),
+        app_id: APP_ID.into(),
+        original_id: "gh_10f6c3c3ac5a".into(),
+        encoding_aes_key: None,
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str) -> (u16, String, Duration) {
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .body("hello")
+        .send()
+        .await
+        .expect("the host answers");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.text().await.unwrap_or_default(),
+        started.elapsed(),
+    )
+}
+
+fn now_secs() -> i64 {
+    tongdao::clock::now_ms() / 1000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_misbehaviour_fails_its_own_call_and_other_shops_are_served() {
+    let api = WechatApi::start(APP_ID, "s").await;
+    let host = TestHost::start(&config(&api)).await;
+    let client = reqwest::Client::new();
+    let hook = |shop: &str| format!("{}/hooks/hostile/{shop}", host.base_url);
+
+    // Each misbehaviour fails with 500 and is counted as a plugin fault.
+    for shop in [
+        "hostile-loop",
+        "hostile-grow",
+        "hostile-trap",
+        "hostile-big",
+    ] {
+        let (status, body, took) = post(&client, &hook(shop)).await;
+        assert_eq!((status, body.as_str()), (500, "plugin failed"), "{shop}");
+        assert!(took < Duration::from_secs(3), "{shop} took {took:?}");
+    }
+    let metrics = host.state().metrics.render();
+    assert!(
+        metrics.contains("tongdao_plugin_faults_total 4"),
+        "{metrics}"
+    );
+
+    // While looping calls keep the hostile plugin busy, the WeChat shop's
+    // webhooks are answered promptly and its customers get their answers.
+    let looping: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url) = (client.clone(), hook("hostile-loop"));
+            tokio::spawn(async move { post(&client, &url).await })
+        })
+        .collect();
+    for n in 0..5u64 {
+        let openid = format!("oCustomer00000000000000{n:02}");
+        api.customer_wrote(&openid, now_secs());
+        let push = account().plaintext(
+            "/hooks/wechat/demo-oa",
+            &text_xml(&account(), &openid, now_secs(), "我的快递到哪了", 7000 + n),
+        );
+        let started = Instant::now();
+        let delivered = push.send(&client, &host.base_url).await;
+        assert_eq!(
+            (delivered.status, delivered.body.as_str()),
+            (200, "success")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a healthy shop waited {:?}",
+            started.elapsed()
+        );
+    }
+    api.wait_for_messages(5, Duration::from_secs(10)).await;
+    for call in looping {
+        let (status, _, _) = call.await.unwrap();
+        // Failed in the sandbox (500) or refused by the open breaker (503).
+        assert!(status == 500 || status == 503, "{status}");
+    }
+
+    // After repeated faults the hostile shop's plugin is paused: 503 with
+    // Retry-After, without calling the plugin.
+    let response = client
+        .post(hook("hostile-loop"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let started = Instant::now();
+    let (status, _, _) = post(&client, &hook("hostile-loop")).await;
+    assert_eq!(status, 503);
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "a paused plugin is not called"
+    );
+
+    // Nothing from the hostile shops was stored.
+    assert!(host.state().store.pending_inbox(100).unwrap().is_empty());
+    assert!(
+        host.state()
+            .store
+            .conversation("hostile-big", "huge")
+            .unwrap()
+            .is_none()
+    );
+    host.stop().await;
+}
