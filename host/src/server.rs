@@ -56,15 +56,34 @@ pub struct RunningHost {
 }
 
 impl RunningHost {
-    /// Stop accepting work, let in-flight requests finish, and stop the tasks.
+    /// Stop accepting work, let in-flight requests and deliveries finish,
+    /// flush the store and close it: when this returns, the data directory
+    /// can be opened again.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
-        if let Err(err) = self.state.store.flush() {
-            tracing::error!(error = %format!("{err:#}"), "final store flush failed");
+        self.state.group_commit.close().await;
+        // The tasks are done; wait for the last borrowers of the shared state
+        // (connection and delivery tasks finishing their drop) so the store
+        // is closed, not just idle.
+        let mut state = self.state;
+        for _ in 0..500 {
+            match Arc::try_unwrap(state) {
+                Ok(owned) => {
+                    drop(owned);
+                    return;
+                }
+                Err(shared) => {
+                    state = shared;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
         }
+        tracing::warn!(
+            "the host's state is still referenced after shutdown; the store closes when it is released"
+        );
     }
 }
 

@@ -5,5 +5,8 @@
 wasmtime::component::bindgen!({
     path: "../wit/0.1.0",
     world: "plugin",
+    // Exports run as futures: guest code yields to the executor at every
+    // epoch tick, so a slow or looping plugin never holds a worker thread.
+    exports: { default: async },
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
 });

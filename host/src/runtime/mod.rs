@@ -22,14 +22,20 @@ use crate::runtime::bindings::tongdao::channel::types::{
 };
 use crate::runtime::call_state::CallState;
 use crate::runtime::size::WireSize;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 
-/// How often the epoch ticker advances the engine's epoch.
+/// How often the epoch ticker advances the engine's epoch: running guest code
+/// yields to the executor at this interval and is interrupted at the first
+/// tick past its deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Limits applied to every plugin call.
@@ -148,7 +154,7 @@ impl Runtime {
         };
         let manifest = self
             .call_blocking(&plugin, "(load)", |guest, store| {
-                guest.call_describe(store).map(Ok)
+                Box::pin(async move { guest.call_describe(store).await.map(Ok) })
             })
             .map_err(|err| LoadError::Manifest {
                 path: path.to_path_buf(),
@@ -189,9 +195,10 @@ impl Runtime {
         ctx: ShopContext,
         request: HttpRequest,
     ) -> Result<PushResult, CallError> {
+        let shop = ctx.shop_id.clone();
         let result = self
-            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-                guest.call_handle_push(store, &ctx, &request)
+            .call(plugin, &shop, move |guest, store| {
+                Box::pin(async move { guest.call_handle_push(store, &ctx, &request).await })
             })
             .await?;
         output::validate_push(&result).map_err(CallError::InvalidOutput)?;
@@ -208,7 +215,7 @@ impl Runtime {
     ) -> Result<PushResult, CallError> {
         let shop = ctx.shop_id.clone();
         let result = self.call_blocking(plugin, &shop, move |guest, store| {
-            guest.call_handle_push(store, &ctx, &request)
+            Box::pin(async move { guest.call_handle_push(store, &ctx, &request).await })
         })?;
         output::validate_push(&result).map_err(CallError::InvalidOutput)?;
         Ok(result)
@@ -220,8 +227,9 @@ impl Runtime {
         plugin: &Arc<LoadedPlugin>,
         ctx: ShopContext,
     ) -> Result<StreamConnect, CallError> {
-        self.call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-            guest.call_open_stream(store, &ctx)
+        let shop = ctx.shop_id.clone();
+        self.call(plugin, &shop, move |guest, store| {
+            Box::pin(async move { guest.call_open_stream(store, &ctx).await })
         })
         .await
     }
@@ -233,9 +241,10 @@ impl Runtime {
         ctx: ShopContext,
         frame: Frame,
     ) -> Result<FrameResult, CallError> {
+        let shop = ctx.shop_id.clone();
         let result = self
-            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-                guest.call_handle_frame(store, &ctx, &frame)
+            .call(plugin, &shop, move |guest, store| {
+                Box::pin(async move { guest.call_handle_frame(store, &ctx, &frame).await })
             })
             .await?;
         output::validate_events(&result.events).map_err(CallError::InvalidOutput)?;
@@ -249,8 +258,9 @@ impl Runtime {
         plugin: &Arc<LoadedPlugin>,
         ctx: ShopContext,
     ) -> Result<Vec<Frame>, CallError> {
-        self.call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-            guest.call_stream_heartbeat(store, &ctx)
+        let shop = ctx.shop_id.clone();
+        self.call(plugin, &shop, move |guest, store| {
+            Box::pin(async move { guest.call_stream_heartbeat(store, &ctx).await })
         })
         .await
     }
@@ -262,9 +272,10 @@ impl Runtime {
         ctx: ShopContext,
         poll: PollRequest,
     ) -> Result<OutboundRequest, CallError> {
+        let shop = ctx.shop_id.clone();
         let request = self
-            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-                guest.call_render_poll(store, &ctx, &poll)
+            .call(plugin, &shop, move |guest, store| {
+                Box::pin(async move { guest.call_render_poll(store, &ctx, &poll).await })
             })
             .await?;
         output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
@@ -280,9 +291,14 @@ impl Runtime {
         step: String,
         response: HttpResponse,
     ) -> Result<PollResult, CallError> {
+        let shop = ctx.shop_id.clone();
         let result = self
-            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-                guest.call_parse_poll(store, &ctx, &poll, &step, &response)
+            .call(plugin, &shop, move |guest, store| {
+                Box::pin(async move {
+                    guest
+                        .call_parse_poll(store, &ctx, &poll, &step, &response)
+                        .await
+                })
             })
             .await?;
         output::validate_poll(&result).map_err(CallError::InvalidOutput)?;
@@ -296,9 +312,10 @@ impl Runtime {
         ctx: ShopContext,
         action: Action,
     ) -> Result<OutboundRequest, CallError> {
+        let shop = ctx.shop_id.clone();
         let request = self
-            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-                guest.call_render_action(store, &ctx, &action)
+            .call(plugin, &shop, move |guest, store| {
+                Box::pin(async move { guest.call_render_action(store, &ctx, &action).await })
             })
             .await?;
         output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
@@ -314,17 +331,22 @@ impl Runtime {
         step: String,
         response: HttpResponse,
     ) -> Result<Interpretation, CallError> {
+        let shop = ctx.shop_id.clone();
         let result = self
-            .call(plugin, &ctx.shop_id.clone(), move |guest, store| {
-                guest.call_interpret_response(store, &ctx, &action, &step, &response)
+            .call(plugin, &shop, move |guest, store| {
+                Box::pin(async move {
+                    guest
+                        .call_interpret_response(store, &ctx, &action, &step, &response)
+                        .await
+                })
             })
             .await?;
         output::validate_state(&result.state).map_err(CallError::InvalidOutput)?;
         Ok(result)
     }
 
-    /// Run one call on a blocking thread, bounded by the pool's permits and by
-    /// an outer timeout in case the epoch deadline does not stop it.
+    /// Run one call, bounded by the pool's permits and by an outer timeout
+    /// that cancels it should the epoch deadline not stop it.
     async fn call<R, F>(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -332,10 +354,8 @@ impl Runtime {
         invoke: F,
     ) -> Result<R, CallError>
     where
-        R: WireSize + Send + 'static,
-        F: FnOnce(&Guest, &mut Store<CallState>) -> wasmtime::Result<Result<R, PluginError>>
-            + Send
-            + 'static,
+        R: WireSize + Send,
+        F: for<'a> FnOnce(&'a Guest, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
     {
         let _permit = self
             .inner
@@ -343,24 +363,21 @@ impl Runtime {
             .acquire()
             .await
             .map_err(|_| CallError::ShuttingDown)?;
-        let runtime = self.clone();
-        let plugin = Arc::clone(plugin);
-        let shop = shop.to_string();
-        let task =
-            tokio::task::spawn_blocking(move || runtime.call_blocking(&plugin, &shop, invoke));
         let limit = self.inner.limits.call_timeout;
         // The epoch deadline stops a runaway call after `limit`; the outer
         // timeout is a backstop with a margin for scheduling delays.
-        match tokio::time::timeout(limit * 2 + Duration::from_millis(100), task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join_error)) => Err(CallError::Trapped(format!(
-                "the call's thread failed: {join_error}"
-            ))),
+        match tokio::time::timeout(
+            limit * 2 + Duration::from_millis(100),
+            self.run(plugin, shop, invoke),
+        )
+        .await
+        {
+            Ok(result) => result,
             Err(_) => Err(CallError::Timeout { limit }),
         }
     }
 
-    /// Run one call on this thread in a fresh instance.
+    /// Run one call to completion on this thread.
     fn call_blocking<R, F>(
         &self,
         plugin: &LoadedPlugin,
@@ -368,20 +385,40 @@ impl Runtime {
         invoke: F,
     ) -> Result<R, CallError>
     where
-        R: WireSize,
-        F: FnOnce(&Guest, &mut Store<CallState>) -> wasmtime::Result<Result<R, PluginError>>,
+        R: WireSize + Send,
+        F: for<'a> FnOnce(&'a Guest, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
+    {
+        futures::executor::block_on(self.run(plugin, shop, invoke))
+    }
+
+    /// One call in a fresh instance: a new store with the call's limits,
+    /// instantiation from the pre-instantiated component, the export, and
+    /// the checks on what it returned.
+    async fn run<R, F>(&self, plugin: &LoadedPlugin, shop: &str, invoke: F) -> Result<R, CallError>
+    where
+        R: WireSize + Send,
+        F: for<'a> FnOnce(&'a Guest, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
     {
         let limits = &self.inner.limits;
         let state = CallState::new(&plugin.name, shop, limits.memory_bytes);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
-        store.epoch_deadline_trap();
         let started = Instant::now();
-        let outcome = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| invoke(instance.tongdao_channel_channel(), &mut store));
+        let deadline = started + limits.call_timeout;
+        // At every epoch tick the guest yields to the executor; past the
+        // deadline it is interrupted with a trap.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        let outcome = match plugin.pre.instantiate_async(&mut store).await {
+            Ok(instance) => invoke(instance.tongdao_channel_channel(), &mut store).await,
+            Err(err) => Err(err),
+        };
         match outcome {
             Ok(Ok(result)) => {
                 let size = result.wire_size();
@@ -404,6 +441,10 @@ impl Runtime {
     }
 }
 
+/// The future of one export call, borrowing the instance and its store.
+type GuestCall<'a, R> =
+    Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, PluginError>>> + Send + 'a>>;
+
 fn engine_config(limits: &RuntimeLimits) -> Config {
     let slots = limits.max_concurrent_calls.max(1);
     let mut pool = PoolingAllocationConfig::default();
@@ -411,6 +452,7 @@ fn engine_config(limits: &RuntimeLimits) -> Config {
         .total_core_instances(slots * 4)
         .total_memories(slots * 2)
         .total_tables(slots * 4)
+        .total_stacks(slots)
         .max_memories_per_component(2)
         .max_memory_size(limits.memory_bytes);
     let mut config = Config::new();
@@ -420,10 +462,6 @@ fn engine_config(limits: &RuntimeLimits) -> Config {
         .max_wasm_stack(1 << 20)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
-}
-
-fn deadline_ticks(timeout: Duration) -> u64 {
-    (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
 }
 
 /// Turn a wasmtime error into the reason the call failed.

@@ -3,26 +3,44 @@
 //! of webhooks costs one fsync, not one each.
 
 use crate::store::Store;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
+
+enum Request {
+    /// Make everything written so far durable, then answer.
+    Flush(Waiter),
+    /// Flush, then stop and let go of the store.
+    Close,
+}
 
 /// A handle to the flusher task.
 #[derive(Clone)]
 pub struct GroupCommit {
-    requests: mpsc::UnboundedSender<Waiter>,
+    requests: mpsc::UnboundedSender<Request>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl GroupCommit {
     /// Start the flusher task for `store` on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>) -> Self {
-        let (requests, mut incoming) = mpsc::unbounded_channel::<Waiter>();
-        tokio::spawn(async move {
-            while let Some(first) = incoming.recv().await {
-                let mut waiters = vec![first];
-                while let Ok(next) = incoming.try_recv() {
-                    waiters.push(next);
+        let (requests, mut incoming) = mpsc::unbounded_channel::<Request>();
+        let task = tokio::spawn(async move {
+            let mut closing = false;
+            while !closing {
+                let Some(first) = incoming.recv().await else {
+                    break;
+                };
+                let mut waiters = Vec::new();
+                for request in
+                    std::iter::once(first).chain(std::iter::from_fn(|| incoming.try_recv().ok()))
+                {
+                    match request {
+                        Request::Flush(waiter) => waiters.push(waiter),
+                        Request::Close => closing = true,
+                    }
                 }
                 let store = Arc::clone(&store);
                 let result = tokio::task::spawn_blocking(move || store.flush())
@@ -37,17 +55,29 @@ impl GroupCommit {
                 }
             }
         });
-        GroupCommit { requests }
+        GroupCommit {
+            requests,
+            task: Arc::new(Mutex::new(Some(task))),
+        }
     }
 
     /// Wait until every write made before this call is durable.
     pub async fn durable(&self) -> anyhow::Result<()> {
         let (done, wait) = oneshot::channel();
         self.requests
-            .send(done)
+            .send(Request::Flush(done))
             .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?;
         wait.await
             .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?
             .map_err(|err| anyhow::anyhow!("flushing the store failed: {err}"))
+    }
+
+    /// Flush once more, stop the flusher and wait until it has let go of the store.
+    pub async fn close(&self) {
+        let _ = self.requests.send(Request::Close);
+        let task = self.task.lock().expect("flusher handle lock").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }

@@ -1,0 +1,232 @@
+//! Per-call cost of plugins with a fresh instance per call, in one run so the
+//! figures are comparable on a noisy machine:
+//!
+//! - `hostile ok`: a plugin that parses nothing (instantiation + call floor);
+//! - `wechat plaintext`: verify the signature, parse XML, normalize a text message;
+//! - `wechat safe mode`: the same plus msg_signature and AES-256-CBC decryption;
+//! - `wechat render send`: render a 客服消息 request with a cached token.
+//!
+//! Run with `cargo bench -p tongdao --bench plugin_call` after
+//! `scripts/build-plugins`. Reports mean, p50 and p99 in microseconds, single
+//! caller on the calling thread, then calls/s through the async path with
+//! concurrent callers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tongdao::model::{Action, ActionKind, Content, HttpRequest, Pair, ShopContext, StateEntry};
+use tongdao::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
+
+const ITERATIONS: usize = 5_000;
+
+fn plugin(runtime: &Runtime, name: &str) -> Arc<LoadedPlugin> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins")
+        .join(format!("{name}.wasm"));
+    runtime
+        .load(&path)
+        .unwrap_or_else(|err| panic!("{err}: run scripts/build-plugins first"))
+}
+
+fn pair(name: &str, value: &str) -> Pair {
+    Pair {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+fn wechat_ctx(now_ms: i64) -> ShopContext {
+    ShopContext {
+        shop_id: "demo-oa".into(),
+        credentials: vec![
+            pair("app_id", "wx2c2769f8efd9abc2"),
+            pair("app_secret", "demo-app-secret"),
+            pair("token", "spamtest"),
+            pair(
+                "encoding_aes_key",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            ),
+        ],
+        settings: vec![],
+        state: vec![StateEntry {
+            key: "access_token".into(),
+            value: "ACCESS_TOKEN_FOR_BENCH".into(),
+            expires_at_ms: Some(now_ms + 3_600_000),
+        }],
+        now_ms,
+    }
+}
+
+/// The example recorded requests under examples/requests.
+fn recorded(name: &str) -> HttpRequest {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/requests")
+        .join(name);
+    let raw = std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    tongdao::replay::parse_raw_request(&raw).unwrap()
+}
+
+struct Stats {
+    mean: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn measure(mut call: impl FnMut()) -> Stats {
+    for _ in 0..200 {
+        call();
+    }
+    let mut samples: Vec<f64> = (0..ITERATIONS)
+        .map(|_| {
+            let start = Instant::now();
+            call();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    Stats {
+        mean: samples.iter().sum::<f64>() / samples.len() as f64,
+        p50: samples[samples.len() / 2],
+        p99: samples[samples.len() * 99 / 100],
+    }
+}
+
+fn report(name: &str, stats: &Stats) {
+    println!(
+        "{name:<24} mean {:>8.1} µs   p50 {:>8.1} µs   p99 {:>8.1} µs",
+        stats.mean, stats.p50, stats.p99
+    );
+}
+
+fn main() {
+    let limits = RuntimeLimits {
+        call_timeout: Duration::from_millis(500),
+        memory_bytes: 64 << 20,
+        max_output_bytes: 4 << 20,
+        max_concurrent_calls: 64,
+    };
+    let runtime = Runtime::new(limits, None).unwrap();
+    let hostile = plugin(&runtime, "hostile");
+    let wechat = plugin(&runtime, "wechat");
+    // Recorded traffic carries its own timestamp: run the clock at that time.
+    let at_ms = 1_714_037_059_000;
+
+    let ok_ctx = ShopContext {
+        shop_id: "x".into(),
+        credentials: vec![],
+        settings: vec![],
+        state: vec![],
+        now_ms: at_ms,
+    };
+    let floor = measure(|| {
+        runtime
+            .handle_push_blocking(
+                &hostile,
+                ok_ctx.clone(),
+                HttpRequest {
+                    method: "POST".into(),
+                    url: "/".into(),
+                    headers: vec![],
+                    body: vec![],
+                },
+            )
+            .unwrap();
+    });
+    report("hostile ok (floor)", &floor);
+
+    let text = recorded("wechat-text.http");
+    let plain = measure(|| {
+        let result = runtime
+            .handle_push_blocking(&wechat, wechat_ctx(at_ms), text.clone())
+            .unwrap();
+        assert_eq!(result.events.len(), 1);
+    });
+    report("wechat plaintext", &plain);
+
+    let safe = recorded("wechat-safe-mode.http");
+    let safe_stats = measure(|| {
+        let result = runtime
+            .handle_push_blocking(&wechat, wechat_ctx(at_ms), safe.clone())
+            .unwrap();
+        assert_eq!(result.events.len(), 1);
+    });
+    report("wechat safe mode", &safe_stats);
+
+    let action = Action {
+        idempotency_key: "0190f5c2a3b47c1d8e9f0a1b2c3d4e5f".into(),
+        conversation_id: "oyORnuP8q7ou2gfYjqLzSIWZf0rs".into(),
+        recipient: "oyORnuP8q7ou2gfYjqLzSIWZf0rs".into(),
+        route: vec![],
+        kind: ActionKind::SendMessage(Content::Text("亲，您可以在订单详情里查看实时物流～".into())),
+        attempt: 1,
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let render = measure(|| {
+        tokio
+            .block_on(runtime.render_action(&wechat, wechat_ctx(at_ms), action.clone()))
+            .unwrap();
+    });
+    report("wechat render send*", &render);
+    println!("  * through the async path (permit, timeout, epoch yields), one caller");
+
+    println!(
+        "ratio safe-mode / plaintext: {:.2}; plaintext / floor: {:.2}",
+        safe_stats.p50 / plain.p50,
+        plain.p50 / floor.p50
+    );
+
+    let handoff = measure(|| {
+        tokio.block_on(async { tokio::task::spawn_blocking(|| 1).await.unwrap() });
+    });
+    report("spawn_blocking floor", &handoff);
+    let direct_in_blocking = measure(|| {
+        let (runtime, wechat, text) = (runtime.clone(), wechat.clone(), text.clone());
+        tokio.block_on(async move {
+            tokio::task::spawn_blocking(move || {
+                runtime
+                    .handle_push_blocking(&wechat, wechat_ctx(at_ms), text)
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        });
+    });
+    report("push in spawn_blocking", &direct_in_blocking);
+    let async_push = measure(|| {
+        tokio
+            .block_on(runtime.handle_push(&wechat, wechat_ctx(at_ms), text.clone()))
+            .unwrap();
+    });
+    report("async push", &async_push);
+
+    // Throughput through the async path with concurrent callers.
+    for callers in [1usize, 2, 8] {
+        let calls_per_caller = 2_000;
+        let started = Instant::now();
+        tokio.block_on(async {
+            let mut tasks = Vec::new();
+            for _ in 0..callers {
+                let (runtime, wechat, text) = (runtime.clone(), wechat.clone(), text.clone());
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..calls_per_caller {
+                        runtime
+                            .handle_push(&wechat, wechat_ctx(at_ms), text.clone())
+                            .await
+                            .unwrap();
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "async wechat plaintext, {callers} caller(s): {:>8.0} calls/s",
+            (callers * calls_per_caller) as f64 / elapsed
+        );
+    }
+}
