@@ -24,3 +24,4 @@ pub mod runtime;
 pub mod server;
 pub mod shops;
 pub mod store;
+pub mod tasks;

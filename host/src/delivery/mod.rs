@@ -50,16 +50,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
     let mut deliveries = tokio::task::JoinSet::new();
     loop_until_shutdown(&host, &mut shutdown, &mut deliveries).await;
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while deliveries.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
+    let stopped = crate::tasks::drain(&mut deliveries, DRAIN_TIMEOUT).await;
+    if stopped > 0 {
         tracing::warn!(
-            in_flight = deliveries.len(),
-            "stopping deliveries that did not finish in time; they will be retried"
+            stopped,
+            "stopped deliveries that did not finish in time; they will be retried"
         );
-        deliveries.shutdown().await;
     }
 }
 
@@ -283,10 +279,8 @@ async fn attempt(host: &HostState, shop: &Shop, item: &OutboxItem) -> Attempt {
             Ok(response) => response,
             Err(reason) => return retry(reason, None),
         };
-        let ctx = match shop.context(host.store.as_ref(), clock::now_ms()) {
-            Ok(ctx) => ctx,
-            Err(err) => return retry(format!("reading plugin state failed: {err:#}"), None),
-        };
+        let mut ctx = ctx;
+        ctx.now_ms = clock::now_ms();
         let interpretation = match shop
             .guarded(host.runtime.interpret_response(
                 &shop.plugin,

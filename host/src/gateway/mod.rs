@@ -70,16 +70,9 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            open = connections.len(),
-            "closing connections that did not finish in time"
-        );
-        connections.shutdown().await;
+    let closed = crate::tasks::drain(&mut connections, DRAIN_TIMEOUT).await;
+    if closed > 0 {
+        tracing::warn!(closed, "closed connections that did not finish in time");
     }
 }
 
