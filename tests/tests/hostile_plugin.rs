@@ -5,13 +5,13 @@
 //! meanwhile.
 
 use std::time::{Duration, Instant};
-use tongdao_e2e::emulators::wechat_api::WechatApi;
+use tongdao_e2e::emulators::wechat_api::{WechatApiConfig, WechatApiEmulator};
 use tongdao_e2e::harness::{TestHost, bot_entry, plugin_entry};
-use tongdao_e2e::wechat_push::{Account, text_xml};
+use tongdao_e2e::wechat_signing::WechatPusher;
 
 const APP_ID: &str = "wx2c2769f8efd9abc2";
 
-fn config(api: &WechatApi) -> String {
+fn config(api: &WechatApiEmulator) -> String {
     let mut text = format!(
         "[limits]\ncall_timeout_ms = 300\nplugin_memory_bytes = 33554432\nmax_output_bytes = 1048576\nbreaker_failures = 3\nbreaker_cooldown_secs = 60\n\n{}\n{}\n{}\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"s\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
         bot_entry(),
@@ -27,13 +27,8 @@ fn config(api: &WechatApi) -> String {
     text
 }
 
-fn account() -> Account {
-    Account {
-        token: "spamtest".into(),
-        app_id: APP_ID.into(),
-        original_id: "gh_10f6c3c3ac5a".into(),
-        encoding_aes_key: None,
-    }
+fn account() -> WechatPusher {
+    WechatPusher::new("spamtest", APP_ID, None).with_original_id("gh_10f6c3c3ac5a")
 }
 
 async fn post(client: &reqwest::Client, url: &str) -> (u16, String, Duration) {
@@ -58,7 +53,9 @@ fn now_secs() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_misbehaviour_fails_its_own_call_and_other_shops_are_served() {
-    let api = WechatApi::start(APP_ID, "s").await;
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, "s"))
+        .await
+        .unwrap();
     let host = TestHost::start(&config(&api)).await;
     let client = reqwest::Client::new();
     let hook = |shop: &str| format!("{}/hooks/hostile/{shop}", host.base_url);
@@ -93,10 +90,10 @@ async fn each_misbehaviour_fails_its_own_call_and_other_shops_are_served() {
         api.customer_wrote(&openid, now_secs());
         let push = account().plaintext(
             "/hooks/wechat/demo-oa",
-            &text_xml(&account(), &openid, now_secs(), "我的快递到哪了", 7000 + n),
+            &account().text_xml_at(&openid, now_secs(), "我的快递到哪了", 7000 + n),
         );
         let started = Instant::now();
-        let delivered = push.send(&client, &host.base_url).await;
+        let delivered = push.send(&client, &host.base_url).await.unwrap();
         assert_eq!(
             (delivered.status, delivered.body.as_str()),
             (200, "success")
@@ -107,7 +104,9 @@ async fn each_misbehaviour_fails_its_own_call_and_other_shops_are_served() {
             started.elapsed()
         );
     }
-    api.wait_for_messages(5, Duration::from_secs(10)).await;
+    api.wait_for_messages(5, Duration::from_secs(10))
+        .await
+        .unwrap();
     for call in looping {
         let (status, _, _) = call.await.unwrap();
         // Failed in the sandbox (500) or refused by the open breaker (503).

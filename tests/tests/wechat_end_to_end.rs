@@ -6,24 +6,38 @@
 use std::time::Duration;
 use tongdao::kb::KnowledgeBase;
 use tongdao::model::{AuthorRole, Direction, EventBody};
-use tongdao_e2e::emulators::wechat_api::WechatApi;
+use tongdao_e2e::emulators::wechat_api::{CUSTOM_SEND_PATH, WechatApiConfig, WechatApiEmulator};
 use tongdao_e2e::harness::{TestHost, bot_entry, example_knowledge_base, plugin_entry};
-use tongdao_e2e::wechat_push::{Account, event_xml, text_xml};
+use tongdao_e2e::wechat_signing::{PushOptions, WechatPusher};
 
 const APP_ID: &str = "wx2c2769f8efd9abc2";
 const SECRET: &str = "demo-app-secret";
 const HOOK: &str = "/hooks/wechat/demo-oa";
 
-fn account() -> Account {
-    Account {
-        token: "spamtest".into(),
-        app_id: APP_ID.into(),
-        original_id: "gh_10f6c3c3ac5a".into(),
-        encoding_aes_key: Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
-    }
+fn account() -> WechatPusher {
+    WechatPusher::new(
+        "spamtest",
+        APP_ID,
+        Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+    )
+    .with_original_id("gh_10f6c3c3ac5a")
 }
 
-fn config(api: &WechatApi, extra_limits: &str) -> String {
+async fn start_api() -> WechatApiEmulator {
+    WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap()
+}
+
+/// The `force_refresh` flag of every token request so far.
+fn force_flags(api: &WechatApiEmulator) -> Vec<bool> {
+    api.token_request_log()
+        .iter()
+        .map(|r| r.force_refresh)
+        .collect()
+}
+
+fn config(api: &WechatApiEmulator, extra_limits: &str) -> String {
     format!(
         "[limits]\nmax_body_bytes = 65536\n{extra_limits}\n{}\n{}\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\", encoding_aes_key = \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
         bot_entry(),
@@ -52,33 +66,30 @@ fn client() -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_is_stored_once_and_answered_once_despite_redelivery() {
-    let api = WechatApi::start(APP_ID, SECRET).await;
+    let api = start_api().await;
     let host = TestHost::start(&config(&api, "")).await;
     let openid = "oCustomer0000000000000001";
     api.customer_wrote(openid, now_secs());
     let push = account().plaintext(
         HOOK,
-        &text_xml(
-            &account(),
-            openid,
-            now_secs(),
-            "我的快递到哪了",
-            24612345678900001,
-        ),
+        &account().text_xml_at(openid, now_secs(), "我的快递到哪了", 24612345678900001),
     );
 
     // WeChat redelivers when it does not hear back in time: three times here,
     // two of them at once.
-    let first = push.send(&client(), &host.base_url).await;
+    let first = push.send(&client(), &host.base_url).await.unwrap();
     assert_eq!((first.status, first.body.as_str()), (200, "success"));
     let (a, b) = (client(), client());
     let (second, third) =
         tokio::join!(push.send(&a, &host.base_url), push.send(&b, &host.base_url));
-    for again in [second, third] {
+    for again in [second.unwrap(), third.unwrap()] {
         assert_eq!((again.status, again.body.as_str()), (200, "success"));
     }
 
-    let sent = api.wait_for_messages(1, Duration::from_secs(10)).await;
+    let sent = api
+        .wait_for_messages(1, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(sent[0].touser, openid);
     assert_eq!(sent[0].msgtype, "text");
     assert_eq!(
@@ -93,7 +104,7 @@ async fn a_question_is_stored_once_and_answered_once_despite_redelivery() {
     // Nothing more goes out for the redeliveries.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(api.sent_messages().len(), 1);
-    assert_eq!(api.token_requests(), vec![false]);
+    assert_eq!(force_flags(&api), vec![false]);
 
     let history = host
         .state()
@@ -133,22 +144,26 @@ async fn a_question_is_stored_once_and_answered_once_despite_redelivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_refreshed_and_the_send_retried() {
-    let api = WechatApi::start(APP_ID, SECRET).await;
+    let api = start_api().await;
     let host = TestHost::start(&config(&api, "")).await;
     let openid = "oCustomer0000000000000002";
     api.customer_wrote(openid, now_secs());
     let ask = |text: &str, id: u64| {
-        account().plaintext(HOOK, &text_xml(&account(), openid, now_secs(), text, id))
+        account().plaintext(HOOK, &account().text_xml_at(openid, now_secs(), text, id))
     };
 
     assert_eq!(
         ask("我的快递到哪了", 1001)
             .send(&client(), &host.base_url)
             .await
+            .unwrap()
             .status,
         200
     );
-    let first = api.wait_for_messages(1, Duration::from_secs(10)).await;
+    let first = api
+        .wait_for_messages(1, Duration::from_secs(10))
+        .await
+        .unwrap();
     let first_token = first[0].token.clone();
 
     // The platform expires the token: the next send gets 42001, and the host
@@ -158,18 +173,22 @@ async fn an_expired_token_is_refreshed_and_the_send_retried() {
         ask("什么时候发货", 1002)
             .send(&client(), &host.base_url)
             .await
+            .unwrap()
             .status,
         200
     );
-    let sent = api.wait_for_messages(2, Duration::from_secs(10)).await;
+    let sent = api
+        .wait_for_messages(2, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(
         sent[1].text.as_deref(),
         Some(answer_for("ship_time").as_str())
     );
     assert_ne!(sent[1].token, first_token, "sent with a fresh token");
-    assert_eq!(api.token_requests(), vec![false, false]);
+    assert_eq!(force_flags(&api), vec![false, false]);
     assert_eq!(
-        api.request_count("/cgi-bin/message/custom/send"),
+        api.request_count(CUSTOM_SEND_PATH),
         3,
         "one rejected send, then the retry"
     );
@@ -180,34 +199,43 @@ async fn an_expired_token_is_refreshed_and_the_send_retried() {
         ask("可以开发票吗", 1003)
             .send(&client(), &host.base_url)
             .await
+            .unwrap()
             .status,
         200
     );
-    let sent = api.wait_for_messages(3, Duration::from_secs(10)).await;
+    let sent = api
+        .wait_for_messages(3, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(
         sent[2].text.as_deref(),
         Some(answer_for("invoice").as_str())
     );
-    assert_eq!(api.token_requests(), vec![false, false, true]);
+    assert_eq!(force_flags(&api), vec![false, false, true]);
     host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn safe_mode_pushes_are_decrypted_and_answered() {
-    let api = WechatApi::start(APP_ID, SECRET).await;
+    let api = start_api().await;
     let host = TestHost::start(&config(&api, "")).await;
     let openid = "oCustomer0000000000000003";
     api.customer_wrote(openid, now_secs());
-    let push = account().safe_mode(
-        HOOK,
-        &text_xml(&account(), openid, now_secs(), "付款后多久发货", 2001),
-    );
-    let delivered = push.send(&client(), &host.base_url).await;
+    let push = account()
+        .safe_mode(
+            HOOK,
+            &account().text_xml_at(openid, now_secs(), "付款后多久发货", 2001),
+        )
+        .unwrap();
+    let delivered = push.send(&client(), &host.base_url).await.unwrap();
     assert_eq!(
         (delivered.status, delivered.body.as_str()),
         (200, "success")
     );
-    let sent = api.wait_for_messages(1, Duration::from_secs(10)).await;
+    let sent = api
+        .wait_for_messages(1, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(
         sent[0].text.as_deref(),
         Some(answer_for("ship_time").as_str())
@@ -217,12 +245,13 @@ async fn safe_mode_pushes_are_decrypted_and_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_verification_and_events() {
-    let api = WechatApi::start(APP_ID, SECRET).await;
+    let api = start_api().await;
     let host = TestHost::start(&config(&api, "")).await;
     let verified = account()
         .verification(HOOK, "8761394921386712")
         .send(&client(), &host.base_url)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         (verified.status, verified.body.as_str()),
         (200, "8761394921386712")
@@ -232,10 +261,17 @@ async fn url_verification_and_events() {
     let created = now_secs();
     let subscribe = account().plaintext(
         HOOK,
-        &event_xml(&account(), openid, created, "subscribe", "qrscene_1"),
+        &account().event_xml(openid, created, "subscribe", Some("qrscene_1")),
     );
     for _ in 0..2 {
-        assert_eq!(subscribe.send(&client(), &host.base_url).await.status, 200);
+        assert_eq!(
+            subscribe
+                .send(&client(), &host.base_url)
+                .await
+                .unwrap()
+                .status,
+            200
+        );
     }
     let history = host
         .state()
@@ -259,16 +295,17 @@ async fn url_verification_and_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_stale_malformed_and_oversized_requests_are_refused_and_nothing_is_stored() {
-    let api = WechatApi::start(APP_ID, SECRET).await;
+    let api = start_api().await;
     let host = TestHost::start(&config(&api, "")).await;
     let openid = "oIntruder000000000000000";
-    let xml = text_xml(&account(), openid, now_secs(), "我的快递到哪了", 3001);
+    let xml = account().text_xml_at(openid, now_secs(), "我的快递到哪了", 3001);
 
     let forged = account()
         .plaintext(HOOK, &xml)
         .forged()
         .send(&client(), &host.base_url)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         (forged.status, forged.body.as_str()),
         (401, "refused: unauthenticated")
@@ -278,20 +315,24 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused_and_nothing_i
     wrong_key.encoding_aes_key = Some("ZZZZefghijklmnopqrstuvwxyz0123456789ABCDEFG".into());
     let sealed_wrong = wrong_key
         .safe_mode(HOOK, &xml)
+        .unwrap()
         .send(&client(), &host.base_url)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(sealed_wrong.status, 401);
 
     let stale = account()
-        .plaintext_at(HOOK, &xml, now_secs() - 3600)
+        .plaintext_with(HOOK, &xml, &PushOptions::stale_by(3600))
         .send(&client(), &host.base_url)
-        .await;
+        .await
+        .unwrap();
     assert_eq!((stale.status, stale.body.as_str()), (401, "refused: stale"));
 
     let malformed = account()
         .plaintext(HOOK, "<xml><ToUserName>gh_")
         .send(&client(), &host.base_url)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         (malformed.status, malformed.body.as_str()),
         (400, "refused: malformed")
@@ -301,13 +342,15 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused_and_nothing_i
     let oversized = account()
         .plaintext(HOOK, &huge)
         .send(&client(), &host.base_url)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(oversized.status, 413);
 
     let unknown = account()
         .plaintext("/hooks/wechat/no-such-shop", &xml)
         .send(&client(), &host.base_url)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(unknown.status, 404);
 
     assert!(
@@ -335,14 +378,17 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused_and_nothing_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_a_restart() {
-    let api = WechatApi::start(APP_ID, SECRET).await;
+    let api = start_api().await;
     let host = TestHost::start(&config(&api, "")).await;
     let openid = "oCustomer0000000000000005";
     let push = account().plaintext(
         HOOK,
-        &text_xml(&account(), openid, now_secs(), "你们老板是谁", 4001),
+        &account().text_xml_at(openid, now_secs(), "你们老板是谁", 4001),
     );
-    assert_eq!(push.send(&client(), &host.base_url).await.status, 200);
+    assert_eq!(
+        push.send(&client(), &host.base_url).await.unwrap().status,
+        200
+    );
 
     let host = host.restart().await;
     let history = host
@@ -352,7 +398,10 @@ async fn acknowledged_events_survive_a_restart() {
         .unwrap();
     assert_eq!(history.len(), 1, "the acknowledged message is still there");
     // A redelivery after the restart is still recognised.
-    assert_eq!(push.send(&client(), &host.base_url).await.status, 200);
+    assert_eq!(
+        push.send(&client(), &host.base_url).await.unwrap().status,
+        200
+    );
     assert_eq!(
         host.state()
             .store
@@ -369,7 +418,7 @@ async fn acknowledged_events_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reply_window_is_enforced_before_sending() {
-    let api = WechatApi::start(APP_ID, SECRET).await;
+    let api = start_api().await;
     let host = TestHost::start(&config(&api, "")).await;
     let openid = "oCustomer0000000000000006";
     // The customer's message was written 49 hours ago (a redelivered, old
@@ -378,9 +427,12 @@ async fn the_reply_window_is_enforced_before_sending() {
     api.customer_wrote(openid, written);
     let push = account().plaintext(
         HOOK,
-        &text_xml(&account(), openid, written, "我的快递到哪了", 5001),
+        &account().text_xml_at(openid, written, "我的快递到哪了", 5001),
     );
-    assert_eq!(push.send(&client(), &host.base_url).await.status, 200);
+    assert_eq!(
+        push.send(&client(), &host.base_url).await.unwrap().status,
+        200
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !host
         .state()
@@ -401,6 +453,6 @@ async fn the_reply_window_is_enforced_before_sending() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(api.request_count("/cgi-bin/message/custom/send"), 0);
+    assert_eq!(api.request_count(CUSTOM_SEND_PATH), 0);
     host.stop().await;
 }

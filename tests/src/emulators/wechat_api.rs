@@ -1,347 +1,615 @@
-//! An emulator of the WeChat Official Account API's side of 客服消息:
-//! `cgi-bin/stable_token` (normal and force-refresh modes, quotas),
-//! `cgi-bin/token`, and `cgi-bin/message/custom/send` with token checks
-//! (41001 / 40001 / 42001), body checks (47001 / 44002 / 40008 / 45002),
-//! follower and reply-window rules (40003 / 45015 / 45047) and injected
-//! failures. It records what it accepted for assertions.
+//! A loopback emulator of the WeChat Official Account API (the part tongdao
+//! talks to for 客服消息), for end-to-end tests:
+//!
+//! * `POST /cgi-bin/stable_token` — normal mode returns the same token while
+//!   it is valid (a new one in its last minutes, the old one staying valid),
+//!   force mode replaces it and is limited per day;
+//! * `GET /cgi-bin/token` — the classic token family, isolated from the
+//!   stable one;
+//! * `POST /cgi-bin/message/custom/send` — token checks (41001 / 40001 /
+//!   42001), body checks (47001 / 44002 / 40008 / 44004 / 40007 / 45002), the
+//!   follower and reply-window rules (40003 / 45015 / 45047) and failures
+//!   injected by the test.
+//!
+//! Everything it accepted and every request it saw is recorded for
+//! assertions. Its clock is the system clock unless the test sets one.
 
-use crate::emulators::loopback::{Handler, Incoming, LoopbackServer, Reply};
+use crate::emulators::http::{Incoming, LoopbackServer, Reply};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::watch;
 
-/// How long a token lives, in seconds.
-pub const TOKEN_LIFETIME_SECS: i64 = 7200;
-/// The reply window after a customer's message, in seconds.
-pub const WINDOW_SECS: i64 = 48 * 3600;
-/// Replies allowed per customer message.
-pub const MAX_REPLIES: u32 = 5;
-/// The longest text content, in bytes.
-pub const MAX_TEXT_BYTES: usize = 2048;
+/// Path of the stable-token endpoint.
+pub const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
+/// Path of the classic token endpoint.
+pub const TOKEN_PATH: &str = "/cgi-bin/token";
+/// Path of the custom-message endpoint.
+pub const CUSTOM_SEND_PATH: &str = "/cgi-bin/message/custom/send";
 
-/// A message the emulator accepted.
+/// Length of the token strings the emulator issues (the platform documents
+/// that callers should reserve at least 512 characters).
+pub const TOKEN_CHARS: usize = 136;
+
+/// The account the emulator serves and the platform limits it applies.
+/// [`WechatApiConfig::new`] gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct WechatApiConfig {
+    /// The AppID (`appid`) the token endpoints accept.
+    pub app_id: String,
+    /// The AppSecret (`secret`) the token endpoints accept.
+    pub app_secret: String,
+    /// Lifetime of an issued token, in seconds (7200).
+    pub token_lifetime_secs: i64,
+    /// In normal mode, a token with this many seconds or fewer left is
+    /// replaced by a new one (the old one stays valid until it expires): the
+    /// platform "refreshes 5 minutes early" (300).
+    pub early_refresh_secs: i64,
+    /// `force_refresh=true` calls allowed per day (Beijing time) before
+    /// 45009 (20).
+    pub force_refresh_daily_limit: u32,
+    /// The reply window after a customer's message, in seconds (48 h).
+    pub reply_window_secs: i64,
+    /// Messages allowed per customer message within the window (5).
+    pub replies_per_customer_message: u32,
+    /// The longest text `content`, in bytes (2048).
+    pub max_text_bytes: usize,
+}
+
+impl WechatApiConfig {
+    /// The documented defaults for the account `app_id` / `app_secret`.
+    pub fn new(app_id: &str, app_secret: &str) -> WechatApiConfig {
+        WechatApiConfig {
+            app_id: app_id.to_string(),
+            app_secret: app_secret.to_string(),
+            token_lifetime_secs: 7200,
+            early_refresh_secs: 300,
+            force_refresh_daily_limit: 20,
+            reply_window_secs: 48 * 3600,
+            replies_per_customer_message: 5,
+            max_text_bytes: 2048,
+        }
+    }
+}
+
+/// Which token endpoint issued a token or was asked for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenFamily {
+    /// `POST /cgi-bin/stable_token`.
+    Stable,
+    /// `GET /cgi-bin/token`.
+    Classic,
+}
+
+/// One request to a token endpoint, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The endpoint.
+    pub family: TokenFamily,
+    /// The `force_refresh` flag (always `false` for the classic endpoint).
+    pub force_refresh: bool,
+    /// The answer's `errcode`, 0 when a token was returned.
+    pub errcode: i64,
+    /// The token returned, if any.
+    pub access_token: Option<String>,
+}
+
+/// A custom message the emulator accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
-    /// The recipient openid.
+    /// The recipient openid (`touser`).
     pub touser: String,
     /// `text`, `image`, …
     pub msgtype: String,
-    /// The text content, for text messages.
+    /// `text.content`, for text messages.
     pub text: Option<String>,
     /// The access token the request used.
     pub token: String,
-    /// The whole request body.
+    /// The whole request body as parsed JSON.
     pub body: Value,
+    /// The emulator's clock when it was accepted (Unix seconds).
+    pub at: i64,
 }
 
 #[derive(Debug, Clone)]
-struct Token {
-    value: String,
+struct IssuedToken {
     expires_at: i64,
+    /// Expired by the test (→ 42001) regardless of the clock.
+    expired: bool,
+    /// No longer accepted (→ 40001): replaced by force refresh, or
+    /// invalidated by the test.
+    invalid: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Follower {
     last_wrote: i64,
     replies: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
-    app_id: String,
-    secret: String,
-    stable: Option<Token>,
-    classic: Option<Token>,
-    /// Tokens that were valid once and have expired (→ 42001).
-    expired: HashSet<String>,
-    /// Tokens the platform no longer accepts (→ 40001).
-    invalid: HashSet<String>,
-    force_refreshes: u32,
-    force_refresh_limit: u32,
-    followers: HashMap<String, Follower>,
+    config: WechatApiConfig,
     clock: Option<i64>,
+    tokens: HashMap<String, IssuedToken>,
+    current_stable: Option<String>,
+    current_classic: Option<String>,
+    /// (Beijing day number, force refreshes on that day).
+    force_refreshes: (i64, u32),
+    followers: HashMap<String, Follower>,
     failures: VecDeque<(i64, String)>,
     sent: Vec<SentMessage>,
-    token_requests: Vec<bool>,
+    token_requests: Vec<TokenRequest>,
     requests: HashMap<String, usize>,
 }
 
 impl State {
     fn now(&self) -> i64 {
-        self.clock.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        })
+        self.clock.unwrap_or_else(system_now)
+    }
+
+    fn issue(&mut self, now: i64) -> String {
+        let value: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(TOKEN_CHARS)
+            .map(char::from)
+            .collect();
+        self.tokens.insert(
+            value.clone(),
+            IssuedToken {
+                expires_at: now + self.config.token_lifetime_secs,
+                expired: false,
+                invalid: false,
+            },
+        );
+        value
+    }
+
+    fn is_expired(&self, token: &IssuedToken, now: i64) -> bool {
+        token.expired || now >= token.expires_at
     }
 }
 
-/// The emulator; stops when dropped.
-pub struct WechatApi {
+fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The running emulator. Cheap to share by reference across tasks; every
+/// method takes `&self`. Stops on [`WechatApiEmulator::shutdown`] or when
+/// dropped.
+pub struct WechatApiEmulator {
     server: LoopbackServer,
     state: Arc<Mutex<State>>,
+    accepted: watch::Receiver<usize>,
 }
 
-fn error(code: i64, message: &str) -> Reply {
-    Reply::json(json!({"errcode": code, "errmsg": message}))
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn new_token() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(136)
-        .map(char::from)
-        .collect()
-}
-
-impl WechatApi {
-    /// Start an emulator for the account `app_id` / `secret`.
-    pub async fn start(app_id: &str, secret: &str) -> WechatApi {
+impl WechatApiEmulator {
+    /// Start serving `config`'s account on a loopback port.
+    pub async fn start(config: WechatApiConfig) -> anyhow::Result<WechatApiEmulator> {
         let state = Arc::new(Mutex::new(State {
-            app_id: app_id.into(),
-            secret: secret.into(),
-            force_refresh_limit: 20,
-            ..State::default()
+            config,
+            clock: None,
+            tokens: HashMap::new(),
+            current_stable: None,
+            current_classic: None,
+            force_refreshes: (0, 0),
+            followers: HashMap::new(),
+            failures: VecDeque::new(),
+            sent: Vec::new(),
+            token_requests: Vec::new(),
+            requests: HashMap::new(),
         }));
+        let (accepted_tx, accepted) = watch::channel(0usize);
         let shared = Arc::clone(&state);
-        let handler: Handler = Arc::new(move |request| {
-            let mut state = shared.lock().expect("emulator state");
+        let server = LoopbackServer::start_sync(move |request| {
+            let mut state = lock(&shared);
             *state.requests.entry(request.path.clone()).or_default() += 1;
-            route(&mut state, &request)
-        });
-        let server = LoopbackServer::start(handler)
-            .await
-            .expect("binding the WeChat emulator");
-        WechatApi { server, state }
+            let reply = route(&mut state, &request);
+            accepted_tx.send_replace(state.sent.len());
+            reply
+        })
+        .await?;
+        Ok(WechatApiEmulator {
+            server,
+            state,
+            accepted,
+        })
     }
 
-    /// The base URL to point `api.weixin.qq.com` at.
+    /// `http://127.0.0.1:PORT`: what to use instead of
+    /// `https://api.weixin.qq.com`.
     pub fn base_url(&self) -> String {
         self.server.base_url()
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut self.state.lock().expect("emulator state"))
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
     }
 
-    /// A follower wrote to the account at `unix_secs` (opens the reply window).
+    /// Stop serving; connecting afterwards is refused.
+    pub async fn shutdown(&self) {
+        self.server.shutdown().await
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut lock(&self.state))
+    }
+
+    /// The follower `openid` wrote to the account at `unix_secs`: opens a
+    /// reply window of 48 h with a fresh quota of 5 messages.
     pub fn customer_wrote(&self, openid: &str, unix_secs: i64) {
         self.with(|s| {
-            let follower = s.followers.entry(openid.to_string()).or_default();
-            follower.last_wrote = unix_secs;
-            follower.replies = 0;
+            s.followers.insert(
+                openid.to_string(),
+                Follower {
+                    last_wrote: unix_secs,
+                    replies: 0,
+                },
+            );
         })
     }
 
-    /// Set the emulator's clock (Unix seconds); by default it is the system's.
+    /// Set the emulator's clock to `unix_secs` (it stays there until set
+    /// again). Token expiry, the reply window and daily quotas follow it.
     pub fn set_now(&self, unix_secs: i64) {
         self.with(|s| s.clock = Some(unix_secs))
     }
 
-    /// The current stable token expires, as if 7200 s had passed (→ 42001).
+    /// Go back to the system clock.
+    pub fn use_system_clock(&self) {
+        self.with(|s| s.clock = None)
+    }
+
+    /// The emulator's clock, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.with(|s| s.now())
+    }
+
+    /// The current tokens of both families expire, as if their 7200 s had
+    /// passed: sending with them answers 42001, and the next normal-mode
+    /// token request issues a new token.
     pub fn expire_current_token(&self) {
         self.with(|s| {
-            if let Some(token) = s.stable.take() {
-                s.expired.insert(token.value);
+            for current in [s.current_stable.clone(), s.current_classic.clone()]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(token) = s.tokens.get_mut(&current) {
+                    token.expired = true;
+                }
             }
         })
     }
 
-    /// The current stable token stops being accepted (→ 40001), while normal
-    /// mode keeps returning it: only `force_refresh` replaces it.
+    /// The current tokens of both families stop being accepted: sending with
+    /// them answers 40001. Normal-mode `stable_token` keeps returning the
+    /// invalid token while it has not expired; only `force_refresh=true`
+    /// replaces it (what the platform advises on 40001).
     pub fn invalidate_current_token(&self) {
         self.with(|s| {
-            if let Some(token) = &s.stable {
-                s.invalid.insert(token.value.clone());
+            for current in [s.current_stable.clone(), s.current_classic.clone()]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(token) = s.tokens.get_mut(&current) {
+                    token.invalid = true;
+                }
             }
         })
     }
 
-    /// The next `n` sends fail with `errcode`.
+    /// The next `n` custom sends that pass the token and body checks answer
+    /// `{"errcode": errcode, "errmsg": errmsg}` instead of being processed
+    /// (e.g. `-1` "system error", 45009 "api freq out of limit").
     pub fn fail_next_sends(&self, n: usize, errcode: i64, errmsg: &str) {
         self.with(|s| {
-            for _ in 0..n {
-                s.failures.push_back((errcode, errmsg.to_string()));
-            }
+            s.failures
+                .extend(std::iter::repeat_n((errcode, errmsg.to_string()), n))
         })
     }
 
-    /// Messages accepted so far.
+    /// Messages accepted so far, in order.
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.with(|s| s.sent.clone())
     }
 
-    /// `stable_token` requests so far, each with its `force_refresh` flag.
-    pub fn token_requests(&self) -> Vec<bool> {
+    /// Requests to either token endpoint so far, including refused ones.
+    pub fn token_requests(&self) -> usize {
+        self.with(|s| s.token_requests.len())
+    }
+
+    /// Every request to a token endpoint so far, in order.
+    pub fn token_request_log(&self) -> Vec<TokenRequest> {
         self.with(|s| s.token_requests.clone())
     }
 
-    /// Requests to `path` so far, accepted or not.
+    /// Requests to `path` (e.g. [`CUSTOM_SEND_PATH`]) so far, whatever the
+    /// answer; unknown paths are counted too.
     pub fn request_count(&self, path: &str) -> usize {
         self.with(|s| s.requests.get(path).copied().unwrap_or(0))
     }
 
-    /// The token normal-mode `stable_token` currently returns.
+    /// The token normal-mode `stable_token` last issued, if any.
     pub fn current_token(&self) -> Option<String> {
-        self.with(|s| s.stable.as_ref().map(|t| t.value.clone()))
+        self.with(|s| s.current_stable.clone())
     }
 
-    /// Wait until at least `n` messages were accepted; panics after `timeout`.
-    pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<SentMessage> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let sent = self.sent_messages();
-            if sent.len() >= n {
-                return sent;
+    /// Messages the follower `openid` may still receive in the current
+    /// window (ignoring the window's end), or `None` for an unknown openid.
+    pub fn replies_left(&self, openid: &str) -> Option<u32> {
+        self.with(|s| {
+            let limit = s.config.replies_per_customer_message;
+            s.followers
+                .get(openid)
+                .map(|f| limit.saturating_sub(f.replies))
+        })
+    }
+
+    /// Resolve once at least `n` messages have been accepted, with all the
+    /// messages accepted so far; an error if that does not happen within
+    /// `timeout` (so `is_err()` also asserts that nothing more was sent).
+    pub async fn wait_for_messages(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<SentMessage>> {
+        let mut accepted = self.accepted.clone();
+        match tokio::time::timeout(timeout, accepted.wait_for(|count| *count >= n)).await {
+            Ok(Ok(_)) => Ok(self.sent_messages()),
+            Ok(Err(_)) => anyhow::bail!("the WeChat API emulator stopped"),
+            Err(_) => {
+                let sent = self.sent_messages();
+                anyhow::bail!(
+                    "the WeChat API emulator accepted {} message(s) within {timeout:?}, expected {n}: {:?}",
+                    sent.len(),
+                    sent.iter().map(|m| &m.body).collect::<Vec<_>>()
+                )
             }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "the WeChat emulator accepted {} message(s) within {timeout:?}, expected {n}",
-                    sent.len()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+fn error(code: i64, message: &str) -> Reply {
+    Reply::json(&json!({"errcode": code, "errmsg": message}))
 }
 
 fn route(state: &mut State, request: &Incoming) -> Reply {
     match (request.method.as_str(), request.path.as_str()) {
-        ("POST", "/cgi-bin/stable_token") => stable_token(state, request),
-        ("GET", "/cgi-bin/token") => classic_token(state, request),
-        ("POST", "/cgi-bin/message/custom/send") => custom_send(state, request),
-        _ => Reply {
-            status: 404,
-            content_type: "text/plain",
-            body: b"not found".to_vec(),
-        },
+        ("POST", STABLE_TOKEN_PATH) => stable_token(state, request),
+        ("GET", TOKEN_PATH) => classic_token(state, request),
+        ("POST", CUSTOM_SEND_PATH) => custom_send(state, request),
+        _ => Reply::not_found(),
     }
 }
 
-fn check_credentials(state: &State, appid: Option<&str>, secret: Option<&str>) -> Option<Reply> {
-    match (appid, secret) {
-        (None, _) | (_, None) => Some(error(41002, "appid missing")),
-        (Some(appid), _) if appid != state.app_id => Some(error(40013, "invalid appid")),
-        (_, Some(secret)) if secret != state.secret => Some(error(40125, "invalid appsecret")),
-        _ => None,
+fn check_credentials(
+    state: &State,
+    grant_type: Option<&str>,
+    appid: Option<&str>,
+    secret: Option<&str>,
+) -> Result<(), (i64, &'static str)> {
+    if grant_type != Some("client_credential") {
+        return Err((40002, "invalid grant_type"));
     }
+    let appid = appid
+        .filter(|a| !a.is_empty())
+        .ok_or((41002, "appid missing"))?;
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .ok_or((41004, "appsecret missing"))?;
+    if appid != state.config.app_id {
+        return Err((40013, "invalid appid"));
+    }
+    if secret != state.config.app_secret {
+        return Err((40125, "invalid appsecret"));
+    }
+    Ok(())
+}
+
+fn token_reply(
+    state: &mut State,
+    request: TokenRequest,
+    reply: Result<(String, i64), (i64, &str)>,
+) -> Reply {
+    let (logged, reply) = match reply {
+        Ok((token, expires_in)) => (
+            TokenRequest {
+                access_token: Some(token.clone()),
+                ..request
+            },
+            Reply::json(&json!({"access_token": token, "expires_in": expires_in})),
+        ),
+        Err((code, message)) => (
+            TokenRequest {
+                errcode: code,
+                ..request
+            },
+            error(code, message),
+        ),
+    };
+    state.token_requests.push(logged);
+    reply
 }
 
 fn stable_token(state: &mut State, request: &Incoming) -> Reply {
-    let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
-        return error(47001, "data format error");
+    let body = serde_json::from_slice::<Value>(&request.body).ok();
+    let force = body
+        .as_ref()
+        .and_then(|b| b["force_refresh"].as_bool())
+        .unwrap_or(false);
+    let logged = TokenRequest {
+        family: TokenFamily::Stable,
+        force_refresh: force,
+        errcode: 0,
+        access_token: None,
     };
-    if body["grant_type"] != "client_credential" {
-        return error(40002, "invalid grant_type");
+    let Some(body) = body.filter(Value::is_object) else {
+        return token_reply(state, logged, Err((47001, "data format error")));
+    };
+    if let Err(refused) = check_credentials(
+        state,
+        body["grant_type"].as_str(),
+        body["appid"].as_str(),
+        body["secret"].as_str(),
+    ) {
+        return token_reply(state, logged, Err(refused));
     }
-    if let Some(refused) = check_credentials(state, body["appid"].as_str(), body["secret"].as_str())
-    {
-        return refused;
-    }
-    let force = body["force_refresh"].as_bool().unwrap_or(false);
-    state.token_requests.push(force);
     let now = state.now();
     if force {
-        if state.force_refreshes >= state.force_refresh_limit {
-            return error(45009, "reach max api daily quota limit");
+        let day = (now + 8 * 3600).div_euclid(86_400);
+        if state.force_refreshes.0 != day {
+            state.force_refreshes = (day, 0);
         }
-        state.force_refreshes += 1;
-        if let Some(old) = state.stable.take() {
-            state.invalid.insert(old.value);
+        if state.force_refreshes.1 >= state.config.force_refresh_daily_limit {
+            return token_reply(
+                state,
+                logged,
+                Err((45009, "reach max api daily quota limit")),
+            );
+        }
+        state.force_refreshes.1 += 1;
+        if let Some(old) = state.current_stable.take()
+            && let Some(old) = state.tokens.get_mut(&old)
+        {
+            old.invalid = true;
         }
     }
-    let live = state
-        .stable
-        .as_ref()
-        .filter(|t| t.expires_at > now)
-        .cloned();
-    let token = match live {
-        Some(token) => token,
+    let early = state.config.early_refresh_secs;
+    let live = state.current_stable.as_ref().and_then(|value| {
+        let token = state.tokens.get(value)?;
+        let usable = !state.is_expired(token, now) && token.expires_at - now > early;
+        usable.then(|| (value.clone(), token.expires_at - now))
+    });
+    let answer = match live {
+        Some(live) => live,
         None => {
-            if let Some(old) = state.stable.take() {
-                state.expired.insert(old.value);
-            }
-            let token = Token {
-                value: new_token(),
-                expires_at: now + TOKEN_LIFETIME_SECS,
-            };
-            state.stable = Some(token.clone());
-            token
+            let value = state.issue(now);
+            state.current_stable = Some(value.clone());
+            (value, state.config.token_lifetime_secs)
         }
     };
-    Reply::json(json!({"access_token": token.value, "expires_in": token.expires_at - now}))
+    token_reply(state, logged, Ok(answer))
 }
 
 fn classic_token(state: &mut State, request: &Incoming) -> Reply {
-    if request.query("grant_type") != Some("client_credential") {
-        return error(40002, "invalid grant_type");
-    }
-    if let Some(refused) = check_credentials(state, request.query("appid"), request.query("secret"))
-    {
-        return refused;
+    let logged = TokenRequest {
+        family: TokenFamily::Classic,
+        force_refresh: false,
+        errcode: 0,
+        access_token: None,
+    };
+    if let Err(refused) = check_credentials(
+        state,
+        request.query("grant_type"),
+        request.query("appid"),
+        request.query("secret"),
+    ) {
+        return token_reply(state, logged, Err(refused));
     }
     let now = state.now();
-    let token = Token {
-        value: new_token(),
-        expires_at: now + TOKEN_LIFETIME_SECS,
-    };
-    state.classic = Some(token.clone());
-    Reply::json(json!({"access_token": token.value, "expires_in": TOKEN_LIFETIME_SECS}))
+    // Every call issues a new token; the previous one keeps working for at
+    // most 5 more minutes.
+    if let Some(old) = state.current_classic.take()
+        && let Some(old) = state.tokens.get_mut(&old)
+    {
+        old.expires_at = old.expires_at.min(now + 300);
+    }
+    let value = state.issue(now);
+    state.current_classic = Some(value.clone());
+    let lifetime = state.config.token_lifetime_secs;
+    token_reply(state, logged, Ok((value, lifetime)))
 }
 
 fn custom_send(state: &mut State, request: &Incoming) -> Reply {
-    let Some(token) = request.query("access_token").map(str::to_string) else {
+    let Some(token) = request.query("access_token").filter(|t| !t.is_empty()) else {
         return error(41001, "access_token missing");
     };
     let now = state.now();
-    let is_current = |t: &Option<Token>| t.as_ref().is_some_and(|t| t.value == token);
-    if state.expired.contains(&token)
-        || (is_current(&state.stable) && state.stable.as_ref().is_some_and(|t| t.expires_at <= now))
-    {
-        return error(42001, "access_token expired");
+    match state.tokens.get(token) {
+        None => {
+            return error(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            );
+        }
+        Some(issued) if issued.invalid => {
+            return error(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            );
+        }
+        Some(issued) if state.is_expired(issued, now) => {
+            return error(42001, "access_token expired");
+        }
+        Some(_) => {}
     }
-    if state.invalid.contains(&token) || !(is_current(&state.stable) || is_current(&state.classic))
-    {
-        return error(
-            40001,
-            "invalid credential, access_token is invalid or not latest",
-        );
+    let token = token.to_string();
+    if request.body.is_empty() {
+        return error(44002, "empty post data");
     }
     let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
         return error(47001, "data format error");
     };
-    let (Some(touser), Some(msgtype)) = (body["touser"].as_str(), body["msgtype"].as_str()) else {
+    if !body.is_object() {
+        return error(47001, "data format error");
+    }
+    let Some(touser) = body["touser"].as_str().filter(|t| !t.is_empty()) else {
         return error(44002, "empty post data");
+    };
+    let Some(msgtype) = body["msgtype"].as_str() else {
+        return error(40008, "invalid message type");
     };
     let text = match msgtype {
         "text" => match body["text"]["content"].as_str() {
-            Some(content) if content.len() > MAX_TEXT_BYTES => {
+            None | Some("") => return error(44004, "empty content"),
+            Some(content) if content.len() > state.config.max_text_bytes => {
                 return error(45002, "content size out of limit");
             }
             Some(content) => Some(content.to_string()),
-            None => return error(44002, "empty post data"),
         },
-        "image" | "voice" | "video" | "mpnews" | "msgmenu" | "miniprogrampage" | "music"
-        | "news" | "wxcard" => None,
+        "image" | "voice" | "video" | "mpnews" => {
+            if body[msgtype]["media_id"]
+                .as_str()
+                .is_none_or(|m| m.is_empty())
+            {
+                return error(40007, "invalid media_id");
+            }
+            None
+        }
+        "music" | "news" | "mpnewsarticle" | "msgmenu" | "wxcard" | "miniprogrampage" => None,
         _ => return error(40008, "invalid message type"),
     };
     if let Some((code, message)) = state.failures.pop_front() {
         return error(code, &message);
     }
+    let (window, limit) = (
+        state.config.reply_window_secs,
+        state.config.replies_per_customer_message,
+    );
     let Some(follower) = state.followers.get_mut(touser) else {
         return error(40003, "invalid openid");
     };
-    if now - follower.last_wrote > WINDOW_SECS {
+    if now - follower.last_wrote > window {
         return error(
             45015,
             "response out of time limit or subscription is canceled",
         );
     }
-    if follower.replies >= MAX_REPLIES {
+    if follower.replies >= limit {
         return error(45047, "out of response count limit");
     }
     follower.replies += 1;
@@ -350,7 +618,8 @@ fn custom_send(state: &mut State, request: &Incoming) -> Reply {
         msgtype: msgtype.to_string(),
         text,
         token,
-        body,
+        body: body.clone(),
+        at: now,
     });
-    Reply::json(json!({"errcode": 0, "errmsg": "ok"}))
+    error(0, "ok")
 }
