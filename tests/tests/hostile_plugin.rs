@@ -5,9 +5,9 @@
 //! meanwhile.
 
 use std::time::{Duration, Instant};
-use tongdao_e2e::emulators::wechat_api::{WechatApiConfig, WechatApiEmulator};
 use tongdao_e2e::harness::{TestHost, bot_entry, plugin_entry};
-use tongdao_e2e::wechat_signing::WechatPusher;
+use tongdao_emulator_wechat::api::{WechatApiConfig, WechatApiEmulator};
+use tongdao_emulator_wechat::signing::WechatPusher;
 
 const APP_ID: &str = "wx2c2769f8efd9abc2";
 

@@ -6,9 +6,9 @@
 use std::time::Duration;
 use tongdao::kb::KnowledgeBase;
 use tongdao::model::{AuthorRole, Direction, EventBody};
-use tongdao_e2e::emulators::wechat_api::{CUSTOM_SEND_PATH, WechatApiConfig, WechatApiEmulator};
 use tongdao_e2e::harness::{TestHost, bot_entry, example_knowledge_base, plugin_entry};
-use tongdao_e2e::wechat_signing::{PushOptions, WechatPusher};
+use tongdao_emulator_wechat::api::{CUSTOM_SEND_PATH, WechatApiConfig, WechatApiEmulator};
+use tongdao_emulator_wechat::signing::{PushOptions, WechatPusher};
 
 const APP_ID: &str = "wx2c2769f8efd9abc2";
 const SECRET: &str = "demo-app-secret";

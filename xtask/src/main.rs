@@ -1,4 +1,5 @@
-//! `cargo xtask plugins`: build every plugin in the workspace for
+//! `cargo xtask plugins [NAME…]`: build every plugin in the workspace (or the
+//! named ones) for
 //! `wasm32-unknown-unknown` in one cargo invocation (one shared target dir, the
 //! standard library built once) and wrap each core module as a component in
 //! `target/plugins/<name>.wasm`.
@@ -22,7 +23,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("plugins") => {
             let toolchain = toolchain::WasmToolchain::detect()?;
-            let built = plugins::build_all(&root, &toolchain)?;
+            let built = plugins::build(&root, &toolchain, &args[1..])?;
             for plugin in built {
                 println!(
                     "built plugin {} -> {} ({} bytes)",
@@ -38,7 +39,7 @@ fn main() -> Result<()> {
             println!("{toolchain}");
             Ok(())
         }
-        _ => bail!("usage: cargo xtask plugins | cargo xtask toolchain"),
+        _ => bail!("usage: cargo xtask plugins [NAME…] | cargo xtask toolchain"),
     }
 }
 

@@ -25,12 +25,24 @@ pub struct BuiltPlugin {
     pub size: u64,
 }
 
-/// Build every plugin in one cargo invocation and write the components to
-/// `target/plugins/`.
-pub fn build_all(root: &Path, toolchain: &WasmToolchain) -> Result<Vec<BuiltPlugin>> {
-    let crates = find_plugin_crates(root)?;
+/// Build the plugins called `only` (every plugin when empty) in one cargo
+/// invocation and write the components to `target/plugins/`.
+pub fn build(root: &Path, toolchain: &WasmToolchain, only: &[String]) -> Result<Vec<BuiltPlugin>> {
+    let mut crates = find_plugin_crates(root)?;
     if crates.is_empty() {
         bail!("no plugin crates found under {PLUGIN_PARENTS:?}");
+    }
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !crates.iter().any(|c| &c.name == *name))
+    {
+        bail!(
+            "no plugin called `{unknown}` (plugins: {:?})",
+            crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()
+        );
+    }
+    if !only.is_empty() {
+        crates.retain(|plugin| only.contains(&plugin.name));
     }
     let target_dir = root.join("target").join("wasm");
     let mut build = toolchain.cargo_build();

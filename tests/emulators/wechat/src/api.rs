@@ -14,7 +14,6 @@
 //! Everything it accepted and every request it saw is recorded for
 //! assertions. Its clock is the system clock unless the test sets one.
 
-use crate::emulators::http::{Incoming, LoopbackServer, Reply};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
@@ -23,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
+use tongdao_loopback::{Incoming, LoopbackServer, Reply};
 
 /// Path of the stable-token endpoint.
 pub const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";

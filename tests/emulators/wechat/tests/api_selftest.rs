@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use tongdao_e2e::emulators::wechat_api::{
+use tongdao_emulator_wechat::api::{
     CUSTOM_SEND_PATH, STABLE_TOKEN_PATH, TOKEN_PATH, TokenFamily, WechatApiConfig,
     WechatApiEmulator,
 };
