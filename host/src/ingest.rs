@@ -6,7 +6,8 @@
 
 use crate::clock;
 use crate::gateway::metrics::Metrics;
-use crate::model::{HttpRequest, HttpResponse, Pair, PluginError};
+use crate::model::{HttpRequest, HttpResponse, Pair, PluginError, PollHint};
+use crate::poll;
 use crate::runtime::{CallError, refusal_kind, refusal_reason};
 use crate::server::HostState;
 use crate::shops::Shop;
@@ -54,7 +55,33 @@ pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) ->
     if !receipt.stored.is_empty() {
         host.pipeline_wake.notify_one();
     }
+    forward_hints(host, shop, pushed.poll_hints);
     pushed.response
+}
+
+/// Hand a push's poll hints to the poller (after the commit, so a hint
+/// never overtakes the state it depends on).
+fn forward_hints(host: &HostState, shop: &Shop, hints: Vec<PollHint>) {
+    if hints.is_empty() {
+        return;
+    }
+    if !shop.polls() {
+        tracing::warn!(
+            shop = shop.id(),
+            "the plugin hinted a poll but does not declare poll ingestion; ignored"
+        );
+        return;
+    }
+    for hint in hints {
+        let hint = poll::PollHint {
+            shop: shop.id().to_string(),
+            feed: hint.feed,
+            token: hint.token,
+        };
+        if let Err(err) = host.poll_hints.try_send(hint) {
+            tracing::warn!(shop = shop.id(), error = %err, "poll hint dropped; the feed's schedule will catch up");
+        }
+    }
 }
 
 fn call_failed(host: &HostState, shop: &Shop, err: CallError) -> HttpResponse {

@@ -10,6 +10,7 @@
 //! [`pipeline`] → [`delivery`], with [`runtime`] running the plugins and
 //! [`server`] assembling the whole from a [`config::Config`].
 
+pub mod backoff;
 pub mod breaker;
 pub mod clock;
 pub mod config;
@@ -18,10 +19,13 @@ pub mod gateway;
 pub mod ingest;
 pub mod kb;
 pub mod model;
+pub mod outbound;
 pub mod pipeline;
+pub mod poll;
 pub mod replay;
 pub mod runtime;
 pub mod server;
 pub mod shops;
 pub mod store;
+pub mod stream;
 pub mod tasks;

@@ -1,12 +1,14 @@
-//! The `tongdao` command: `serve` runs the host, `replay` runs one recorded
-//! webhook through a shop's plugin offline, `check` validates a config and
-//! its plugins.
+//! The `tongdao` command: `serve` runs the host, `replay` runs one recording
+//! (webhook, stream frame or poll response) through a shop's plugin offline,
+//! `check` validates a config and its plugins.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tongdao::config::Config;
+use tongdao::model::StateEntry;
+use tongdao::replay::ReplayOptions;
 
 /// tongdao (通道): one host for every commerce and messaging channel.
 #[derive(Parser)]
@@ -24,8 +26,10 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run one recorded request (a raw HTTP/1.1 message file) through a
-    /// shop's plugin offline and print the result as JSON.
+    /// Run one recording through a shop's plugin offline and print the
+    /// result as JSON: a webhook (a raw HTTP/1.1 request), a stream frame
+    /// (`--frame`, or a `.frame` file: the frame's raw bytes) or a poll's
+    /// answer (a raw HTTP/1.1 response, with `--feed` and `--step`).
     Replay {
         /// The brand config (TOML).
         #[arg(long)]
@@ -37,8 +41,23 @@ enum Command {
         /// traffic carries old timestamps; set this to replay it as of then.
         #[arg(long)]
         at: Option<i64>,
-        /// The recorded request.
-        request: PathBuf,
+        /// The recording is one binary WebSocket frame.
+        #[arg(long)]
+        frame: bool,
+        /// For a recorded poll response: the feed polled.
+        #[arg(long)]
+        feed: Option<String>,
+        /// For a recorded poll response: the step label of the request.
+        #[arg(long)]
+        step: Option<String>,
+        /// For a recorded poll response: the cursor the poll was made with.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Plugin-held state to start from, as KEY=VALUE (repeatable).
+        #[arg(long = "state", value_parser = parse_state)]
+        state: Vec<(String, String)>,
+        /// The recording.
+        recording: PathBuf,
     },
     /// Validate a config and load its plugins, then exit.
     Check {
@@ -83,14 +102,33 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
             shop,
             at,
-            request,
+            frame,
+            feed,
+            step,
+            cursor,
+            state,
+            recording,
         } => {
             let config = Config::load(&config)?;
-            let raw = std::fs::read(&request)
-                .with_context(|| format!("reading {}", request.display()))?;
-            let now_ms = at.map(|s| s * 1000).unwrap_or_else(tongdao::clock::now_ms);
-            let document = tongdao::replay::replay(&config, &shop, &raw, now_ms)
-                .with_context(|| format!("replaying {}", request.display()))?;
+            let raw = std::fs::read(&recording)
+                .with_context(|| format!("reading {}", recording.display()))?;
+            let options = ReplayOptions {
+                now_ms: at.map(|s| s * 1000).unwrap_or_else(tongdao::clock::now_ms),
+                state: state
+                    .into_iter()
+                    .map(|(key, value)| StateEntry {
+                        key,
+                        value,
+                        expires_at_ms: None,
+                    })
+                    .collect(),
+                frame: frame || recording.extension().is_some_and(|ext| ext == "frame"),
+                feed,
+                step,
+                cursor,
+            };
+            let document = tongdao::replay::replay(&config, &shop, &raw, &options)
+                .with_context(|| format!("replaying {}", recording.display()))?;
             println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(if document.get("error").is_some() {
                 ExitCode::from(2)
@@ -110,6 +148,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `KEY=VALUE` for `--state`.
+fn parse_state(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
     }
 }
 

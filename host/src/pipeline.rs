@@ -1,14 +1,19 @@
 //! The pipeline: takes committed events from the inbox, decides what the bot
-//! does about each, and queues the resulting actions in the outbox in the
-//! same transaction that takes the event out of the inbox — so a crash
-//! neither loses an answer nor queues it twice.
+//! does about each — answer a customer's question from the knowledge base,
+//! look up an order an order event is about, welcome a customer entering a
+//! session — and queues the resulting actions in the outbox in the same
+//! transaction that takes the event out of the inbox, so a crash neither
+//! loses an action nor queues it twice.
 
 use crate::clock;
 use crate::kb::KnowledgeBase;
 use crate::model::{
-    Action, ActionKind, ActionName, Content, NewAction, StoredEvent, customer_text,
+    Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, EventBody, EventReply,
+    Message, NewAction, SessionEvent, SessionKind, StoredEvent, customer_text,
 };
 use crate::server::HostState;
+use crate::shops::Shop;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -59,36 +64,118 @@ fn decide(host: &HostState, stored: &StoredEvent) -> Vec<NewAction> {
     let Some(shop) = host.shops.get(&stored.shop) else {
         return Vec::new();
     };
+    let action = match &stored.event.body {
+        EventBody::Message(message) => answer_question(host, shop, stored, message),
+        EventBody::Commerce(commerce) => look_up_order(shop, stored, commerce),
+        EventBody::Session(session) => welcome(shop, stored, session),
+    };
+    action
+        .map(|action| NewAction {
+            shop: stored.shop.clone(),
+            action,
+        })
+        .into_iter()
+        .collect()
+}
+
+/// A customer's question gets the knowledge base's answer, if it has a
+/// confident one.
+fn answer_question(
+    host: &HostState,
+    shop: &Shop,
+    stored: &StoredEvent,
+    message: &Message,
+) -> Option<Action> {
     if !shop
         .plugin
         .manifest
         .actions
         .contains(&ActionName::SendMessage)
     {
-        return Vec::new();
+        return None;
     }
-    let Some(question) = customer_text(&stored.event) else {
-        return Vec::new();
-    };
+    let question = customer_text(&stored.event)?;
     let Some(answer) = answer(host.knowledge_base.as_deref(), question, host.min_score) else {
         tracing::debug!(shop = %stored.shop, event = %stored.id, "no confident answer; leaving the question for a person");
-        return Vec::new();
+        return None;
     };
-    let recipient = match &stored.event.body {
-        crate::model::EventBody::Message(message) => message.author.platform_user_id.clone(),
-        _ => return Vec::new(),
-    };
-    vec![NewAction {
-        shop: stored.shop.clone(),
-        action: Action {
-            idempotency_key: reply_key(&stored.id),
-            conversation_id: stored.event.conversation_id.clone(),
-            recipient,
-            route: stored.event.route.clone(),
-            kind: ActionKind::SendMessage(Content::Text(answer)),
-            attempt: 0,
-        },
-    }]
+    Some(action_for(
+        stored,
+        reply_key(&stored.id),
+        message.author.platform_user_id.clone(),
+        ActionKind::SendMessage(Content::Text(answer)),
+    ))
+}
+
+/// An order event gets an order look-up through the plugin (order events
+/// carry little; the look-up's result is recorded with the action). Events
+/// about the same order in the same state coalesce into one look-up.
+fn look_up_order(shop: &Shop, stored: &StoredEvent, commerce: &CommerceEvent) -> Option<Action> {
+    let order_id = commerce.order_id.as_ref().filter(|id| !id.is_empty())?;
+    if !shop.config.look_up_orders
+        || !shop
+            .plugin
+            .manifest
+            .actions
+            .contains(&ActionName::QueryOrder)
+    {
+        return None;
+    }
+    let recipient = commerce
+        .customer
+        .as_ref()
+        .map(|customer| customer.platform_user_id.clone())
+        .unwrap_or_default();
+    Some(action_for(
+        stored,
+        look_up_key(&commerce.business_key, commerce.kind),
+        recipient,
+        ActionKind::QueryOrder(order_id.clone()),
+    ))
+}
+
+/// A customer entering a session the platform wants welcomed (WeCom
+/// `enter_session` with a `welcome_code`) gets the shop's welcome message.
+fn welcome(shop: &Shop, stored: &StoredEvent, session: &SessionEvent) -> Option<Action> {
+    if session.kind != SessionKind::EnteredSession
+        || !shop
+            .plugin
+            .manifest
+            .actions
+            .contains(&ActionName::ReplyToEvent)
+    {
+        return None;
+    }
+    let text = shop.config.welcome_message.as_ref()?;
+    let code = session
+        .detail
+        .iter()
+        .find(|pair| pair.name == "welcome_code" && !pair.value.is_empty())?;
+    Some(action_for(
+        stored,
+        reply_key(&stored.id),
+        session.customer.platform_user_id.clone(),
+        ActionKind::ReplyToEvent(EventReply {
+            code: code.value.clone(),
+            content: Content::Text(text.clone()),
+        }),
+    ))
+}
+
+fn action_for(
+    stored: &StoredEvent,
+    idempotency_key: String,
+    recipient: String,
+    kind: ActionKind,
+) -> Action {
+    Action {
+        idempotency_key,
+        conversation_id: stored.event.conversation_id.clone(),
+        recipient,
+        route: stored.event.route.clone(),
+        kind,
+        attempt: 0,
+    }
 }
 
 fn answer(kb: Option<&KnowledgeBase>, question: &str, min_score: f64) -> Option<String> {
@@ -101,4 +188,33 @@ fn answer(kb: Option<&KnowledgeBase>, question: &str, min_score: f64) -> Option<
 /// client-id rules).
 fn reply_key(event_id: &str) -> String {
     event_id.replace('-', "")
+}
+
+/// The idempotency key of an order look-up: 32 hex characters of a hash of
+/// the business key and the event's kind, so redelivered or repeated events
+/// about one order in one state share a single look-up.
+fn look_up_key(business_key: &str, kind: CommerceKind) -> String {
+    let digest = Sha256::digest(format!("look-up\n{business_key}\n{kind:?}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_up_keys_coalesce_per_order_and_state() {
+        let paid = look_up_key("trade_1", CommerceKind::OrderPaid);
+        assert_eq!(paid.len(), 32);
+        assert!(paid.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(paid, look_up_key("trade_1", CommerceKind::OrderPaid));
+        assert_ne!(paid, look_up_key("trade_1", CommerceKind::OrderShipped));
+        assert_ne!(paid, look_up_key("trade_2", CommerceKind::OrderPaid));
+    }
+
+    #[test]
+    fn reply_keys_are_32_hex_characters() {
+        let key = reply_key("0190b6f4-8f3e-7c2a-9d41-3f1e2a6b7c8d");
+        assert_eq!(key, "0190b6f48f3e7c2a9d413f1e2a6b7c8d");
+    }
 }

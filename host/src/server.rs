@@ -4,19 +4,22 @@
 
 use crate::clock;
 use crate::config::{Config, Limits, ManifestFacts};
-use crate::delivery::{self, OutboundClient};
+use crate::delivery;
 use crate::gateway::{self, metrics::Metrics};
 use crate::kb::KnowledgeBase;
+use crate::outbound::OutboundClient;
 use crate::pipeline;
+use crate::poll::{self, PollHint};
 use crate::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
 use crate::shops::{Shop, Shops};
 use crate::store::{GroupCommit, SledStore, Store};
+use crate::stream;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Everything the host's tasks share.
@@ -43,6 +46,8 @@ pub struct HostState {
     pub pipeline_wake: Notify,
     /// Wakes delivery when actions are queued or finished.
     pub delivery_wake: Notify,
+    /// Hints from pushes that a feed has data waiting.
+    pub poll_hints: mpsc::Sender<PollHint>,
 }
 
 /// A running host.
@@ -121,6 +126,14 @@ pub fn load_plugins(
                     .map(|c| c.name.clone())
                     .collect(),
                 egress_hosts: loaded.manifest.egress_hosts.clone(),
+                streams: loaded
+                    .manifest
+                    .ingestion
+                    .contains(&crate::model::IngestionShape::Stream),
+                polls: loaded
+                    .manifest
+                    .ingestion
+                    .contains(&crate::model::IngestionShape::Poll),
             },
         );
         plugins.insert(plugin.name.clone(), loaded);
@@ -152,6 +165,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         .await
         .with_context(|| format!("{}: listening on {}", config.path.display(), config.listen))?;
     let addr = listener.local_addr()?;
+    let (poll_hints, hints) = mpsc::channel(poll::HINT_QUEUE);
     let state = Arc::new(HostState {
         runtime,
         group_commit: GroupCommit::start(Arc::clone(&store)),
@@ -164,10 +178,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         http: OutboundClient::new(config.limits.outbound_timeout)?,
         pipeline_wake: Notify::new(),
         delivery_wake: Notify::new(),
+        poll_hints,
     });
     let (shutdown, watch) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(gateway::serve(listener, Arc::clone(&state), watch.clone())),
+        tokio::spawn(stream::run(Arc::clone(&state), watch.clone())),
+        tokio::spawn(poll::run(Arc::clone(&state), hints, watch.clone())),
         tokio::spawn(pipeline::run(Arc::clone(&state), watch.clone())),
         tokio::spawn(delivery::run(Arc::clone(&state), watch.clone())),
         tokio::spawn(sweep_dedupe(Arc::clone(&state), watch)),

@@ -3,13 +3,13 @@
 
 use crate::breaker::Breaker;
 use crate::config::{Limits, ShopConfig};
-use crate::model::{Pair, ShopContext};
+use crate::model::{IngestionShape, Pair, ShopContext};
 use crate::runtime::{CallError, LoadedPlugin};
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One shop, ready to serve.
 pub struct Shop {
@@ -33,6 +33,34 @@ impl Shop {
     /// The shop's id.
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// Whether the host holds a stream for this shop.
+    pub fn streams(&self) -> bool {
+        self.config
+            .wants_stream(self.declares(IngestionShape::Stream))
+    }
+
+    /// Whether the shop's plugin can be polled.
+    pub fn polls(&self) -> bool {
+        self.declares(IngestionShape::Poll)
+    }
+
+    /// How often the shop's scheduled feeds are polled: the shop's setting,
+    /// else the plugin's, else once a minute.
+    pub fn poll_interval(&self) -> Duration {
+        self.config.poll_interval.unwrap_or_else(|| {
+            self.plugin
+                .manifest
+                .poll_interval_ms
+                .filter(|&ms| ms > 0)
+                .map(|ms| Duration::from_millis(u64::from(ms)))
+                .unwrap_or(Duration::from_secs(60))
+        })
+    }
+
+    fn declares(&self, shape: IngestionShape) -> bool {
+        self.plugin.manifest.ingestion.contains(&shape)
     }
 
     /// The context for a plugin call: credentials, settings, live state, clock.

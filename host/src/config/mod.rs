@@ -116,9 +116,31 @@ pub struct ShopConfig {
     pub api_base: BTreeMap<String, url::Url>,
     /// Whether the bot may offer coupons in this shop.
     pub allow_coupons: bool,
+    /// Whether the host holds the plugin's stream for this shop; `None`
+    /// follows the plugin (a stream where it declares stream ingestion).
+    pub stream: Option<bool>,
+    /// Feeds the host polls on a schedule (hinted feeds are polled on hints).
+    pub poll_feeds: Vec<String>,
+    /// How often scheduled feeds are polled; `None` follows the plugin.
+    pub poll_interval: Option<Duration>,
+    /// The text the bot welcomes a customer with where the platform asks
+    /// for a welcome (WeCom `enter_session`).
+    pub welcome_message: Option<String>,
+    /// Whether order events trigger an order look-up through the plugin.
+    pub look_up_orders: bool,
     line: usize,
     credentials_line: usize,
     egress_lines: Vec<usize>,
+    stream_line: usize,
+    poll_feeds_line: usize,
+}
+
+impl ShopConfig {
+    /// Whether the host should hold a stream for this shop, given whether
+    /// its plugin declares stream ingestion.
+    pub fn wants_stream(&self, plugin_streams: bool) -> bool {
+        plugin_streams && self.stream.unwrap_or(true)
+    }
 }
 
 /// What the loaded plugin declares, for [`Config::check_against_manifests`].
@@ -130,6 +152,10 @@ pub struct ManifestFacts {
     pub egress_hosts: Vec<String>,
     /// The name in the manifest.
     pub name: String,
+    /// Whether the plugin declares stream ingestion.
+    pub streams: bool,
+    /// Whether the plugin declares poll ingestion.
+    pub polls: bool,
 }
 
 impl Config {
@@ -202,6 +228,20 @@ impl Config {
                         format!("plugin `{}` requires this credential", shop.plugin),
                     ));
                 }
+            }
+            if shop.stream == Some(true) && !facts.streams {
+                return Err(self.source.error(
+                    shop.stream_line,
+                    &format!("shops.{}.stream", shop.id),
+                    format!("plugin `{}` does not declare stream ingestion", shop.plugin),
+                ));
+            }
+            if !shop.poll_feeds.is_empty() && !facts.polls {
+                return Err(self.source.error(
+                    shop.poll_feeds_line,
+                    &format!("shops.{}.poll_feeds", shop.id),
+                    format!("plugin `{}` does not declare poll ingestion", shop.plugin),
+                ));
             }
             for (host, line) in shop.egress.iter().zip(&shop.egress_lines) {
                 if !facts.egress_hosts.iter().any(|declared| declared == host) {
@@ -584,12 +624,15 @@ impl Builder {
                 let field = format!("shops.{id}.api_base.\"{host}\"");
                 let parsed = url::Url::parse(base.get_ref())
                     .ok()
-                    .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+                    .filter(|url| {
+                        matches!(url.scheme(), "http" | "https" | "ws" | "wss")
+                            && url.host().is_some()
+                    })
                     .ok_or_else(|| {
                         self.error(
                             &base,
                             &field,
-                            format!("`{}` is not an http(s) base URL", base.get_ref()),
+                            format!("`{}` is not an http(s) or ws(s) base URL", base.get_ref()),
                         )
                     })?;
                 if !egress.contains(&host) {
@@ -601,6 +644,52 @@ impl Builder {
                 }
                 api_base.insert(host, parsed);
             }
+            let stream_line = shop
+                .stream
+                .as_ref()
+                .map(|s| self.source.line_of_span(s))
+                .unwrap_or(line);
+            let poll_feeds_line = shop
+                .poll_feeds
+                .as_ref()
+                .map(|f| self.source.line_of_span(f))
+                .unwrap_or(line);
+            let mut poll_feeds: Vec<String> = Vec::new();
+            for feed in shop.poll_feeds.map(Spanned::into_inner).unwrap_or_default() {
+                if feed.get_ref().is_empty()
+                    || feed.get_ref().len() > 128
+                    || poll_feeds.contains(feed.get_ref())
+                {
+                    return Err(self.error(
+                        &feed,
+                        &format!("shops.{id}.poll_feeds"),
+                        format!(
+                            "`{}` must be a non-empty feed name of at most 128 bytes, listed once",
+                            feed.get_ref()
+                        ),
+                    ));
+                }
+                poll_feeds.push(feed.into_inner());
+            }
+            let poll_interval = self
+                .bounded(
+                    &shop.poll_interval_ms,
+                    &format!("shops.{id}.poll_interval_ms"),
+                    100,
+                    24 * 3600 * 1000,
+                )?
+                .map(Duration::from_millis);
+            let welcome_message = match shop.welcome_message {
+                Some(text) if text.get_ref().trim().is_empty() => {
+                    return Err(self.error(
+                        &text,
+                        &format!("shops.{id}.welcome_message"),
+                        "is empty; leave it out to send no welcome".into(),
+                    ));
+                }
+                Some(text) => Some(text.into_inner()),
+                None => None,
+            };
             let settings = shop
                 .settings
                 .unwrap_or_default()
@@ -617,9 +706,16 @@ impl Builder {
                     egress,
                     api_base,
                     allow_coupons: shop.allow_coupons.unwrap_or(false),
+                    stream: shop.stream.map(Spanned::into_inner),
+                    poll_feeds,
+                    poll_interval,
+                    welcome_message,
+                    look_up_orders: shop.look_up_orders.unwrap_or(true),
                     line,
                     credentials_line,
                     egress_lines,
+                    stream_line,
+                    poll_feeds_line,
                 },
             );
         }

@@ -64,6 +64,11 @@ pub struct RawShop {
     pub egress: Option<Vec<Spanned<String>>>,
     pub api_base: Option<BTreeMap<String, Spanned<String>>>,
     pub allow_coupons: Option<bool>,
+    pub stream: Option<Spanned<bool>>,
+    pub poll_feeds: Option<Spanned<Vec<Spanned<String>>>>,
+    pub poll_interval_ms: Option<Spanned<u64>>,
+    pub welcome_message: Option<Spanned<String>>,
+    pub look_up_orders: Option<bool>,
 }
 
 /// A credential: written inline, or read from an environment variable with

@@ -131,7 +131,7 @@ fn api_base_must_point_at_a_granted_host_and_be_a_url() {
     let err = error_text(&GOOD.replace("\"http://127.0.0.1:9100\"", "\"not a url\""));
     assert!(
         err.contains(
-            "shops.demo-oa.api_base.\"api.weixin.qq.com\": `not a url` is not an http(s) base URL"
+            "shops.demo-oa.api_base.\"api.weixin.qq.com\": `not a url` is not an http(s) or ws(s) base URL"
         ),
         "{err}"
     );
@@ -181,6 +181,8 @@ fn manifests_check_credentials_and_egress() {
             name: "wechat".into(),
             required_credentials: vec!["app_id".into(), "encoding_aes_key".into()],
             egress_hosts: vec!["api.weixin.qq.com".into()],
+            streams: false,
+            polls: false,
         },
     );
     let err = config
@@ -198,4 +200,87 @@ fn manifests_check_credentials_and_egress() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("/etc/tongdao/brand.toml:16: shops.demo-oa.egress: plugin `wechat` does not declare host `api.weixin.qq.com`"), "{err}");
+}
+
+#[test]
+fn stream_and_poll_settings_are_read_and_checked_against_the_plugin() {
+    let text = GOOD.replace(
+        "settings = {",
+        "stream = true\npoll_feeds = [\"tmc\", \"orders\"]\npoll_interval_ms = 2500\nwelcome_message = \"您好\"\nlook_up_orders = false\nsettings = {",
+    );
+    let config = parse(&text).unwrap();
+    let shop = &config.shops["demo-oa"];
+    assert_eq!(shop.stream, Some(true));
+    assert_eq!(
+        shop.poll_feeds,
+        vec!["tmc".to_string(), "orders".to_string()]
+    );
+    assert_eq!(shop.poll_interval, Some(Duration::from_millis(2500)));
+    assert_eq!(shop.welcome_message.as_deref(), Some("您好"));
+    assert!(!shop.look_up_orders);
+    assert!(shop.wants_stream(true));
+    assert!(!shop.wants_stream(false));
+
+    let mut facts = BTreeMap::new();
+    facts.insert(
+        "wechat".to_string(),
+        ManifestFacts {
+            name: "wechat".into(),
+            required_credentials: vec![],
+            egress_hosts: vec!["api.weixin.qq.com".into()],
+            streams: false,
+            polls: true,
+        },
+    );
+    let err = config
+        .check_against_manifests(&facts)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "/etc/tongdao/brand.toml:18: shops.demo-oa.stream: plugin `wechat` does not declare stream ingestion"
+    );
+    facts.get_mut("wechat").unwrap().streams = true;
+    facts.get_mut("wechat").unwrap().polls = false;
+    let err = config
+        .check_against_manifests(&facts)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "/etc/tongdao/brand.toml:19: shops.demo-oa.poll_feeds: plugin `wechat` does not declare poll ingestion"
+    );
+}
+
+#[test]
+fn bad_stream_and_poll_settings_name_their_field() {
+    let with = |line: &str| GOOD.replace("settings = {", &format!("{line}\nsettings = {{"));
+    assert!(error_text(&with("poll_interval_ms = 5")).contains(
+        "brand.toml:18: shops.demo-oa.poll_interval_ms: 5 is out of range 100..=86400000"
+    ));
+    assert!(
+        error_text(&with("poll_feeds = [\"a\", \"a\"]"))
+            .contains("brand.toml:18: shops.demo-oa.poll_feeds: `a` must be a non-empty feed name")
+    );
+    assert!(
+        error_text(&with("welcome_message = \"  \""))
+            .contains("brand.toml:18: shops.demo-oa.welcome_message: is empty")
+    );
+    assert!(
+        error_text(&with("stream = \"yes\"")).contains("brand.toml:18: shops.stream: invalid type"),
+        "{}",
+        error_text(&with("stream = \"yes\""))
+    );
+}
+
+#[test]
+fn api_bases_may_be_websocket_urls() {
+    let text = GOOD.replace("http://127.0.0.1:9100", "ws://127.0.0.1:9100/");
+    let config = parse(&text).unwrap();
+    assert_eq!(
+        config.shops["demo-oa"].api_base["api.weixin.qq.com"].scheme(),
+        "ws"
+    );
+    let text = GOOD.replace("http://127.0.0.1:9100", "ftp://127.0.0.1:9100/");
+    assert!(error_text(&text).contains("is not an http(s) or ws(s) base URL"));
 }

@@ -4,15 +4,11 @@
 //! and dead-lettering what will not succeed. One conversation's actions go
 //! out one at a time, in order.
 
-mod backoff;
-mod egress;
-mod http;
-
-pub use http::OutboundClient;
-
+use crate::backoff;
 use crate::clock;
 use crate::gateway::metrics::Metrics;
 use crate::model::{ActionKind, Conversation, DeliveryOutcome, OutboxItem, RetryHint};
+use crate::outbound::{self, SendError};
 use crate::runtime::CallError;
 use crate::server::HostState;
 use crate::shops::Shop;
@@ -265,19 +261,15 @@ async fn attempt(host: &HostState, shop: &Shop, item: &OutboxItem) -> Attempt {
             Ok(rendered) => rendered,
             Err(err) => return call_failed(host, err),
         };
-        let target =
-            match egress::resolve(&shop.config, &shop.plugin.manifest, &rendered.request.url) {
-                Ok(target) => target,
-                Err(reason) => {
-                    return Attempt::Failed {
-                        kind: "egress-denied",
-                        reason,
-                    };
-                }
-            };
-        let response = match host.http.send(&rendered.request, target).await {
+        let response = match outbound::send(&host.http, shop, &rendered.request).await {
             Ok(response) => response,
-            Err(reason) => return retry(reason, None),
+            Err(SendError::Denied(reason)) => {
+                return Attempt::Failed {
+                    kind: "egress-denied",
+                    reason,
+                };
+            }
+            Err(SendError::Transport(reason)) => return retry(reason, None),
         };
         let mut ctx = ctx;
         ctx.now_ms = clock::now_ms();
