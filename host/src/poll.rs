@@ -432,7 +432,16 @@ mod tests {
         settle(&mut state, &Polled::MorePages, true, interval, &key());
         assert_eq!(state.failures, 0);
         assert!(state.next_due.unwrap() <= Instant::now());
-        settle(&mut state, &Polled::Failed("bad".into()), false, interval, &key());
-        assert_eq!(state.next_due, None, "a hinted feed waits for the next hint");
+        settle(
+            &mut state,
+            &Polled::Failed("bad".into()),
+            false,
+            interval,
+            &key(),
+        );
+        assert_eq!(
+            state.next_due, None,
+            "a hinted feed waits for the next hint"
+        );
     }
 }

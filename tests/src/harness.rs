@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tongdao::config::Config;
+use tongdao::model::{OutboxItem, StoredEvent};
 use tongdao::server::{HostState, RunningHost};
 
 /// The workspace root.
@@ -74,6 +76,27 @@ impl TestHost {
         &self.host.as_ref().expect("a running host").state
     }
 
+    /// A conversation's stored events, oldest first.
+    pub fn history(&self, shop: &str, conversation: &str) -> Vec<StoredEvent> {
+        self.state()
+            .store
+            .conversation_events(shop, conversation)
+            .expect("reading the store")
+    }
+
+    /// The actions queued for a conversation and how each ended.
+    pub fn outbox(&self, shop: &str, conversation: &str) -> Vec<OutboxItem> {
+        self.state()
+            .store
+            .conversation_outbox(shop, conversation)
+            .expect("reading the store")
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        self.state().metrics.render()
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -109,4 +132,24 @@ pub fn bot_entry() -> String {
         "[bot]\nknowledge_base = \"{}\"\nmin_score = 0.5\n",
         example_knowledge_base().display()
     )
+}
+
+/// Poll `probe` every 20 ms until it returns something, for at most
+/// `timeout`; panics naming `what` when it never does.
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -108,6 +108,10 @@ pub trait Store: Send + Sync + 'static {
     /// One outbox item.
     fn outbox_item(&self, seq: u64) -> StoreResult<Option<OutboxItem>>;
 
+    /// The actions queued for a conversation, in outbox order, with how
+    /// each ended.
+    fn conversation_outbox(&self, shop: &str, conversation: &str) -> StoreResult<Vec<OutboxItem>>;
+
     /// Record a failed attempt and when to try again.
     fn reschedule(
         &self,

@@ -45,6 +45,8 @@ pub struct SledStore {
     outbox_due: sled::Tree,
     /// (shop, idempotency key) → seq.
     outbox_keys: sled::Tree,
+    /// (shop, conversation) ‖ seq → ().
+    conversation_outbox: sled::Tree,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
@@ -95,6 +97,7 @@ impl SledStore {
             outbox: tree("outbox")?,
             outbox_due: tree("outbox_due")?,
             outbox_keys: tree("outbox_keys")?,
+            conversation_outbox: tree("conversation_outbox")?,
             db,
         })
     }
@@ -323,36 +326,42 @@ impl Store for SledStore {
             &self.outbox,
             &self.outbox_due,
             &self.outbox_keys,
+            &self.conversation_outbox,
         )
-            .transaction(|(inbox, outbox, outbox_due, outbox_keys)| {
-                let mut queued = Vec::new();
-                for (new, &seq) in actions.iter().zip(&seqs) {
-                    let key = keys::parts(&[&new.shop, &new.action.idempotency_key]);
-                    if outbox_keys.get(&key)?.is_some() {
-                        continue;
+            .transaction(
+                |(inbox, outbox, outbox_due, outbox_keys, conversation_outbox)| {
+                    let mut queued = Vec::new();
+                    for (new, &seq) in actions.iter().zip(&seqs) {
+                        let key = keys::parts(&[&new.shop, &new.action.idempotency_key]);
+                        if outbox_keys.get(&key)?.is_some() {
+                            continue;
+                        }
+                        let mut action = new.action.clone();
+                        action.attempt = 0;
+                        let item = OutboxItem {
+                            seq,
+                            shop: new.shop.clone(),
+                            action,
+                            cause: Some(event_id.to_string()),
+                            status: OutboxStatus::Pending,
+                            next_attempt_ms: now_ms,
+                            created_ms: now_ms,
+                            last_error: None,
+                        };
+                        outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+                        let mut due = keys::time(now_ms).to_vec();
+                        due.extend_from_slice(&keys::seq(seq));
+                        outbox_due.insert(due, &[])?;
+                        outbox_keys.insert(key, &keys::seq(seq))?;
+                        let mut index = keys::parts(&[&new.shop, &new.action.conversation_id]);
+                        index.extend_from_slice(&keys::seq(seq));
+                        conversation_outbox.insert(index, &[])?;
+                        queued.push(seq);
                     }
-                    let mut action = new.action.clone();
-                    action.attempt = 0;
-                    let item = OutboxItem {
-                        seq,
-                        shop: new.shop.clone(),
-                        action,
-                        cause: Some(event_id.to_string()),
-                        status: OutboxStatus::Pending,
-                        next_attempt_ms: now_ms,
-                        created_ms: now_ms,
-                        last_error: None,
-                    };
-                    outbox.insert(&keys::seq(seq), to_json(&item)?)?;
-                    let mut due = keys::time(now_ms).to_vec();
-                    due.extend_from_slice(&keys::seq(seq));
-                    outbox_due.insert(due, &[])?;
-                    outbox_keys.insert(key, &keys::seq(seq))?;
-                    queued.push(seq);
-                }
-                inbox.remove(&event_key)?;
-                Ok(queued)
-            })
+                    inbox.remove(&event_key)?;
+                    Ok(queued)
+                },
+            )
             .map_err(tx_error)
             .with_context(|| format!("queueing actions for event {event_id}"))
     }
@@ -388,6 +397,17 @@ impl Store for SledStore {
             )),
             None => Ok(None),
         }
+    }
+
+    fn conversation_outbox(&self, shop: &str, conversation: &str) -> StoreResult<Vec<OutboxItem>> {
+        let prefix = keys::parts(&[shop, conversation]);
+        let mut items = Vec::new();
+        for entry in self.conversation_outbox.scan_prefix(&prefix) {
+            let (key, _) = entry?;
+            let seq = keys::decode_seq(&key[prefix.len()..]).context("corrupt outbox index key")?;
+            items.push(self.load_item(seq)?);
+        }
+        Ok(items)
     }
 
     fn reschedule(

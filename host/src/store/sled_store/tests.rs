@@ -171,6 +171,14 @@ fn the_inbox_hands_over_to_the_outbox_once() {
         .unwrap();
     assert!(store.due_outbox(i64::MAX, 10).unwrap().is_empty());
     assert_eq!(store.next_due_ms().unwrap(), None);
+    let recorded = store.conversation_outbox("a", "u1").unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert!(matches!(
+        recorded[0].status,
+        OutboxStatus::Delivered { at_ms: 9_500, .. }
+    ));
+    assert!(store.conversation_outbox("a", "u2").unwrap().is_empty());
+    assert!(store.conversation_outbox("b", "u1").unwrap().is_empty());
     let conversation = store.conversation("a", "u1").unwrap().unwrap();
     assert_eq!(conversation.replies_since_inbound, 1);
     let history = store.conversation_events("a", "u1").unwrap();
