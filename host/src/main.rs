@@ -1,6 +1,7 @@
 //! The `tongdao` command: `serve` runs the host, `replay` runs one recording
 //! (webhook, stream frame or poll response) through a shop's plugin offline,
-//! `check` validates a config and its plugins.
+//! `check` validates a config and its plugins, `kb eval` and
+//! `sentiment eval` measure the bot on labelled data.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -64,6 +65,41 @@ enum Command {
         /// The brand config (TOML).
         #[arg(long)]
         config: PathBuf,
+    },
+    /// The knowledge base: measure how well questions are matched.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+    /// The sentiment detector: measure how well angry messages are caught.
+    Sentiment {
+        #[command(subcommand)]
+        command: SentimentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KbCommand {
+    /// Match labelled questions (TSV with a header: intent, question) and
+    /// print per-intent results, ending with `accuracy: A (correct/total)`.
+    Eval {
+        /// The knowledge base (TOML).
+        #[arg(long)]
+        kb: PathBuf,
+        /// The labelled questions (TSV).
+        #[arg(long)]
+        questions: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SentimentCommand {
+    /// Assess labelled messages (TSV with a header: negative|other, text)
+    /// and end with `recall: R precision: P false_positive_rate: F`.
+    Eval {
+        /// The labelled messages (TSV).
+        #[arg(long)]
+        data: PathBuf,
     },
 }
 
@@ -135,6 +171,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Kb {
+            command: KbCommand::Eval { kb, questions },
+        } => {
+            let knowledge_base = tongdao_bot::KnowledgeBase::load(&kb)?;
+            let rows = tongdao_bot::eval::read_labelled(&questions)?;
+            let matcher = tongdao_bot::Matcher::new(knowledge_base);
+            println!("{}", tongdao_bot::eval::evaluate_kb(&matcher, &rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sentiment {
+            command: SentimentCommand::Eval { data },
+        } => {
+            let rows = tongdao_bot::eval::read_labelled(&data)?;
+            let detector = tongdao_bot::SentimentDetector::new();
+            println!(
+                "{}",
+                tongdao_bot::eval::evaluate_sentiment(&detector, &rows)
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {
             let config = Config::load(&config)?;

@@ -82,6 +82,9 @@ pub struct OutboxItem {
     pub created_ms: i64,
     /// The last failure, for operators.
     pub last_error: Option<String>,
+    /// The agent who sent it; `None` for the bot.
+    #[serde(default)]
+    pub sent_by: Option<String>,
 }
 
 /// An action to queue, before the store gives it a place in the outbox.
@@ -91,6 +94,8 @@ pub struct NewAction {
     pub shop: String,
     /// The action (its `attempt` is set by the host).
     pub action: Action,
+    /// The agent sending it; `None` for the bot.
+    pub sent_by: Option<String>,
 }
 
 impl Conversation {
@@ -170,6 +175,64 @@ impl Action {
             ActionKind::QueryLogistics(_) => "query-logistics",
             ActionKind::TagCustomer(_) => "tag-customer",
             ActionKind::ReplyToEvent(_) => "reply-to-event",
+        }
+    }
+}
+
+/// How urgently a conversation waiting for a person must be taken; higher
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Priority {
+    /// The bot could not answer, or the customer asked for a person.
+    Normal,
+    /// The customer is angry.
+    Angry,
+    /// The customer threatens a complaint or a bad review.
+    Threat,
+}
+
+/// Who has a conversation that left the bot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum HandoffState {
+    /// In the shop's queue, waiting for an agent.
+    Waiting,
+    /// An agent has it.
+    Assigned {
+        /// The agent's id.
+        agent: String,
+        /// Since when, Unix milliseconds.
+        since_ms: i64,
+    },
+}
+
+/// A conversation handed from the bot to people. While one exists the bot
+/// stays silent in that conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The shop.
+    pub shop: String,
+    /// The conversation.
+    pub conversation: String,
+    /// The customer's platform id.
+    pub customer: String,
+    /// How urgent.
+    pub priority: Priority,
+    /// Why, in words (the bot's decision).
+    pub reason: String,
+    /// Waiting or assigned.
+    pub state: HandoffState,
+    /// When it entered the queue, Unix milliseconds (ages order the queue).
+    pub queued_ms: i64,
+}
+
+impl Handoff {
+    /// The agent who has it, if any.
+    pub fn agent(&self) -> Option<&str> {
+        match &self.state {
+            HandoffState::Assigned { agent, .. } => Some(agent),
+            HandoffState::Waiting => None,
         }
     }
 }

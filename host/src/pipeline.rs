@@ -6,10 +6,10 @@
 //! loses an action nor queues it twice.
 
 use crate::clock;
-use crate::kb::KnowledgeBase;
 use crate::model::{
     Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, EventBody, EventReply,
-    Message, NewAction, SessionEvent, SessionKind, StoredEvent, customer_text,
+    Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
+    customer_text,
 };
 use crate::server::HostState;
 use crate::shops::Shop;
@@ -43,68 +43,123 @@ pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
 fn process_pending(host: &HostState) -> anyhow::Result<usize> {
     let pending = host.store.pending_inbox(BATCH)?;
     let mut queued_any = false;
+    let mut escalated_any = false;
     for event_id in &pending {
         let Some(stored) = host.store.event(event_id)? else {
-            host.store.finish_inbox(event_id, &[], clock::now_ms())?;
+            host.store
+                .finish_inbox(event_id, &[], None, clock::now_ms())?;
             continue;
         };
-        let actions = decide(host, &stored);
-        queued_any |= !actions.is_empty();
-        host.store
-            .finish_inbox(event_id, &actions, clock::now_ms())?;
+        let decided = decide(host, &stored)?;
+        queued_any |= !decided.actions.is_empty();
+        if let Some(handoff) = &decided.escalation {
+            escalated_any = true;
+            tracing::info!(shop = %handoff.shop, conversation = %handoff.conversation, priority = ?handoff.priority, reason = %handoff.reason, "conversation handed to people");
+        }
+        host.store.finish_inbox(
+            event_id,
+            &decided.actions,
+            decided.escalation.as_ref(),
+            clock::now_ms(),
+        )?;
     }
     if queued_any {
         host.delivery_wake.notify_one();
     }
+    if escalated_any {
+        crate::desk::assign_waiting(host)?;
+    }
     Ok(pending.len())
 }
 
-/// What the bot does about one event.
-fn decide(host: &HostState, stored: &StoredEvent) -> Vec<NewAction> {
-    let Some(shop) = host.shops.get(&stored.shop) else {
-        return Vec::new();
-    };
-    let action = match &stored.event.body {
-        EventBody::Message(message) => answer_question(host, shop, stored, message),
-        EventBody::Commerce(commerce) => look_up_order(shop, stored, commerce),
-        EventBody::Session(session) => welcome(shop, stored, session),
-    };
-    action
-        .map(|action| NewAction {
-            shop: stored.shop.clone(),
-            action,
-        })
-        .into_iter()
-        .collect()
+/// What the bot decided about one event.
+#[derive(Debug, Default)]
+struct Decided {
+    actions: Vec<NewAction>,
+    escalation: Option<Handoff>,
 }
 
-/// A customer's question gets the knowledge base's answer, if it has a
-/// confident one.
+/// What the bot does about one event.
+fn decide(host: &HostState, stored: &StoredEvent) -> anyhow::Result<Decided> {
+    let Some(shop) = host.shops.get(&stored.shop) else {
+        return Ok(Decided::default());
+    };
+    let (actions, escalation) = match &stored.event.body {
+        EventBody::Message(message) => answer_question(host, shop, stored, message)?,
+        EventBody::Commerce(commerce) => (
+            look_up_order(shop, stored, commerce).into_iter().collect(),
+            None,
+        ),
+        EventBody::Session(session) => (welcome(shop, stored, session).into_iter().collect(), None),
+    };
+    Ok(Decided {
+        actions: actions
+            .into_iter()
+            .map(|action| NewAction {
+                shop: stored.shop.clone(),
+                action,
+                sent_by: None,
+            })
+            .collect(),
+        escalation,
+    })
+}
+
+/// A customer's message: calm an angry customer and hand them to a person
+/// with priority, answer a question the knowledge base knows, ask which of
+/// two intents was meant when unsure, hand over what it does not know, offer
+/// a coupon to a hesitating customer where the shop allows it. While people
+/// have the conversation the bot stays silent (an angry message still
+/// raises its priority).
 fn answer_question(
     host: &HostState,
     shop: &Shop,
     stored: &StoredEvent,
     message: &Message,
-) -> Option<Action> {
-    if !shop
-        .plugin
-        .manifest
-        .actions
-        .contains(&ActionName::SendMessage)
-    {
-        return None;
-    }
-    let question = customer_text(&stored.event)?;
-    let Some(answer) = answer(host.knowledge_base.as_deref(), question, host.min_score) else {
-        tracing::debug!(shop = %stored.shop, event = %stored.id, "no confident answer; leaving the question for a person");
-        return None;
+) -> anyhow::Result<(Vec<Action>, Option<Handoff>)> {
+    let supports = |action: ActionName| shop.plugin.manifest.actions.contains(&action);
+    let Some(question) = customer_text(&stored.event) else {
+        return Ok((Vec::new(), None));
     };
-    Some(action_for(
-        stored,
-        reply_key(&stored.id),
-        message.author.platform_user_id.clone(),
-        ActionKind::SendMessage(Content::Text(answer)),
-    ))
+    let customer = message.author.platform_user_id.clone();
+    let reply = crate::responder::respond(&host.bot, &shop.config, question);
+    tracing::debug!(shop = %stored.shop, event = %stored.id, decision = %reply.decision, "bot decision");
+    let escalation = reply.escalation.map(|priority| Handoff {
+        shop: stored.shop.clone(),
+        conversation: stored.event.conversation_id.clone(),
+        customer: customer.clone(),
+        priority,
+        reason: reply.decision.clone(),
+        state: HandoffState::Waiting,
+        queued_ms: clock::now_ms(),
+    });
+    let with_people = host
+        .store
+        .handoff(&stored.shop, &stored.event.conversation_id)?
+        .is_some();
+    if with_people || !supports(ActionName::SendMessage) {
+        return Ok((Vec::new(), escalation));
+    }
+    let mut actions = Vec::new();
+    if let Some(text) = reply.text {
+        actions.push(action_for(
+            stored,
+            reply_key(&stored.id),
+            customer.clone(),
+            ActionKind::SendMessage(Content::Text(text)),
+        ));
+    }
+    if let Some(coupon) = reply.coupon
+        && supports(ActionName::SendCoupon)
+    {
+        actions.push(action_for(
+            stored,
+            derived_key(&stored.id, "coupon"),
+            customer,
+            ActionKind::SendCoupon(coupon),
+        ));
+    }
+    Ok((actions, escalation))
 }
 
 /// An order event gets an order look-up through the plugin (order events
@@ -178,16 +233,19 @@ fn action_for(
     }
 }
 
-fn answer(kb: Option<&KnowledgeBase>, question: &str, min_score: f64) -> Option<String> {
-    let hit = kb?.best_match(question, min_score)?;
-    Some(hit.intent.answer.clone())
-}
-
 /// The idempotency key of the bot's reply to an event: the event's UUID
 /// without dashes (32 characters of `[0-9a-f]`, within every platform's
 /// client-id rules).
 fn reply_key(event_id: &str) -> String {
     event_id.replace('-', "")
+}
+
+/// The idempotency key of a further action the bot takes about an event
+/// (a coupon after the reply): 32 hex characters of a hash of the event and
+/// what the action is.
+fn derived_key(event_id: &str, what: &str) -> String {
+    let digest = Sha256::digest(format!("{what}\n{event_id}").as_bytes());
+    hex::encode(&digest[..16])
 }
 
 /// The idempotency key of an order look-up: 32 hex characters of a hash of

@@ -6,7 +6,7 @@ use crate::clock;
 use crate::config::{Config, Limits, ManifestFacts};
 use crate::delivery;
 use crate::gateway::{self, metrics::Metrics};
-use crate::kb::KnowledgeBase;
+use crate::kb::Bot;
 use crate::outbound::OutboundClient;
 use crate::pipeline;
 use crate::poll::{self, PollHint};
@@ -36,10 +36,12 @@ pub struct HostState {
     pub limits: Limits,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
-    /// The bot's knowledge base, if configured.
-    pub knowledge_base: Option<Arc<KnowledgeBase>>,
-    /// The lowest knowledge-base score the bot answers with.
-    pub min_score: f64,
+    /// The bot: knowledge base and sentiment detector.
+    pub bot: Bot,
+    /// Human agents and their queue.
+    pub desk: crate::desk::Desk,
+    /// The admin API's bearer token (the API is off without one).
+    pub admin_token: Option<String>,
     /// The outbound HTTP client.
     pub http: OutboundClient,
     /// Wakes the pipeline when events are committed.
@@ -157,10 +159,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         let plugin = Arc::clone(&plugins[&shop.plugin]);
         shops.insert(Shop::new(shop.clone(), plugin, &config.limits));
     }
-    let knowledge_base = match &config.bot.knowledge_base {
-        Some(path) => Some(Arc::new(KnowledgeBase::load(path)?)),
-        None => None,
-    };
+    let bot = Bot::load(config.bot.knowledge_base.as_deref(), config.bot.min_score)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("{}: listening on {}", config.path.display(), config.listen))?;
@@ -173,8 +172,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         shops,
         limits: config.limits.clone(),
         metrics: Metrics::default(),
-        knowledge_base,
-        min_score: config.bot.min_score,
+        bot,
+        desk: crate::desk::Desk::new(
+            config.agents.clone(),
+            config
+                .admin
+                .as_ref()
+                .map_or(crate::config::Assignment::LeastLoaded, |a| a.assignment),
+        ),
+        admin_token: config.admin.as_ref().map(|a| a.token.clone()),
         http: OutboundClient::new(config.limits.outbound_timeout)?,
         pipeline_wake: Notify::new(),
         delivery_wake: Notify::new(),

@@ -12,6 +12,10 @@ mod raw;
 
 pub use error::ConfigError;
 
+mod people;
+
+pub use people::{AdminConfig, AgentConfig, Assignment};
+
 use crate::config::raw::{RawConfig, RawSecret, Spanned};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +39,10 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// Shops by id.
     pub shops: BTreeMap<String, ShopConfig>,
+    /// The admin API for agents (off when absent).
+    pub admin: Option<AdminConfig>,
+    /// Human agents, in config order.
+    pub agents: Vec<AgentConfig>,
     source: SourceMap,
 }
 
@@ -85,8 +93,9 @@ impl Default for Limits {
 pub struct BotConfig {
     /// The knowledge base file, if the bot answers from one.
     pub knowledge_base: Option<PathBuf>,
-    /// The lowest match score the bot answers with.
-    pub min_score: f64,
+    /// The lowest confidence the bot answers with (overrides the knowledge
+    /// base's `settings.answer_threshold`).
+    pub min_score: Option<f64>,
 }
 
 /// A plugin the host loads.
@@ -116,6 +125,8 @@ pub struct ShopConfig {
     pub api_base: BTreeMap<String, url::Url>,
     /// Whether the bot may offer coupons in this shop.
     pub allow_coupons: bool,
+    /// The coupon offered to a hesitating customer (with `allow_coupons`).
+    pub coupon: Option<crate::model::Coupon>,
     /// Whether the host holds the plugin's stream for this shop; `None`
     /// follows the plugin (a stream where it declares stream ingestion).
     pub stream: Option<bool>,
@@ -136,6 +147,12 @@ pub struct ShopConfig {
 }
 
 impl ShopConfig {
+    /// The coupon to offer a hesitating customer: the shop's coupon, when
+    /// the shop allows coupons.
+    pub fn coupon_offer(&self) -> Option<crate::model::Coupon> {
+        self.coupon.clone().filter(|_| self.allow_coupons)
+    }
+
     /// Whether the host should hold a stream for this shop, given whether
     /// its plugin declares stream ingestion.
     pub fn wants_stream(&self, plugin_streams: bool) -> bool {
@@ -336,7 +353,11 @@ impl Builder {
         let bot = self.bot(raw.bot.unwrap_or_default())?;
         let plugins = self.plugins(raw.plugins)?;
         let shops = self.shops(raw.shops, &plugins)?;
+        let admin = self.admin(raw.admin)?;
+        let agents = self.agents(raw.agents, &shops)?;
         Ok(Config {
+            admin,
+            agents,
             path: self.path.clone(),
             listen,
             data_dir,
@@ -500,8 +521,8 @@ impl Builder {
                     format!("{} is not within 0..=1", score.get_ref()),
                 ));
             }
-            Some(score) => *score.get_ref(),
-            None => 0.5,
+            Some(score) => Some(*score.get_ref()),
+            None => None,
         };
         Ok(BotConfig {
             knowledge_base,
@@ -690,6 +711,21 @@ impl Builder {
                 Some(text) => Some(text.into_inner()),
                 None => None,
             };
+            let allow_coupons = shop.allow_coupons.unwrap_or(false);
+            let coupon = shop.coupon.map(|coupon| {
+                let coupon = coupon.into_inner();
+                let fallback_text = match &coupon.url {
+                    Some(url) => format!("{}：{}", coupon.title, url),
+                    None => coupon.title.clone(),
+                };
+                crate::model::Coupon {
+                    coupon_id: coupon.id,
+                    title: coupon.title,
+                    discount: coupon.discount,
+                    url: coupon.url,
+                    fallback_text,
+                }
+            });
             let settings = shop
                 .settings
                 .unwrap_or_default()
@@ -705,7 +741,8 @@ impl Builder {
                     settings,
                     egress,
                     api_base,
-                    allow_coupons: shop.allow_coupons.unwrap_or(false),
+                    allow_coupons,
+                    coupon,
                     stream: shop.stream.map(Spanned::into_inner),
                     poll_feeds,
                     poll_interval,

@@ -16,6 +16,26 @@ pub struct RawConfig {
     pub plugins: Vec<Spanned<RawPlugin>>,
     #[serde(default)]
     pub shops: Vec<Spanned<RawShop>>,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub agents: Vec<Spanned<RawAgent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub token: Spanned<RawSecret>,
+    pub assignment: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub shops: Vec<Spanned<String>>,
+    pub max_concurrent: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,11 +84,22 @@ pub struct RawShop {
     pub egress: Option<Vec<Spanned<String>>>,
     pub api_base: Option<BTreeMap<String, Spanned<String>>>,
     pub allow_coupons: Option<bool>,
+    pub coupon: Option<Spanned<RawCoupon>>,
     pub stream: Option<Spanned<bool>>,
     pub poll_feeds: Option<Spanned<Vec<Spanned<String>>>>,
     pub poll_interval_ms: Option<Spanned<u64>>,
     pub welcome_message: Option<Spanned<String>>,
     pub look_up_orders: Option<bool>,
+}
+
+/// The coupon the bot offers a hesitating customer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCoupon {
+    pub id: String,
+    pub title: String,
+    pub discount: Option<String>,
+    pub url: Option<String>,
 }
 
 /// A credential: written inline, or read from an environment variable with

@@ -284,3 +284,30 @@ fn api_bases_may_be_websocket_urls() {
     let text = GOOD.replace("http://127.0.0.1:9100", "ftp://127.0.0.1:9100/");
     assert!(error_text(&text).contains("is not an http(s) or ws(s) base URL"));
 }
+
+#[test]
+fn agents_coupons_and_the_admin_api_are_read_and_checked() {
+    let text = format!(
+        "{GOOD}allow_coupons = true\ncoupon = {{ id = \"c10\", title = \"满199减10\", discount = \"10.00\" }}\n\n[admin]\ntoken = \"0123456789abcdef0123\"\nassignment = \"round-robin\"\n\n[[agents]]\nid = \"mei\"\nshops = [\"demo-oa\"]\nmax_concurrent = 3\n"
+    );
+    let config = parse(&text).unwrap();
+    let admin = config.admin.as_ref().unwrap();
+    assert_eq!(admin.assignment, Assignment::RoundRobin);
+    assert_eq!(config.agents[0].name, "mei");
+    assert_eq!(config.agents[0].max_concurrent, 3);
+    let coupon = config.shops["demo-oa"].coupon_offer().unwrap();
+    assert_eq!(coupon.coupon_id, "c10");
+    assert_eq!(coupon.fallback_text, "满199减10");
+
+    let unknown_shop = text.replace("shops = [\"demo-oa\"]", "shops = [\"nope\"]");
+    let message = error_text(&unknown_shop);
+    assert!(message.contains("agents.mei.shops"), "{message}");
+    assert!(message.contains("no shop `nope`"), "{message}");
+
+    let short = text.replace("0123456789abcdef0123", "short");
+    assert!(error_text(&short).contains("admin.token"));
+
+    let policy = text.replace("round-robin", "random");
+    let message = error_text(&policy);
+    assert!(message.contains("brand.toml:25: admin.assignment"), "{message}");
+}

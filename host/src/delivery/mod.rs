@@ -216,7 +216,7 @@ fn window_closed(
     Ok(reply_window_verdict(&conversation, window, now))
 }
 
-fn reply_window_verdict(
+pub(crate) fn reply_window_verdict(
     conversation: &Conversation,
     window: &crate::model::ReplyWindow,
     now: i64,

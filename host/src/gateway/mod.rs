@@ -1,7 +1,8 @@
 //! The HTTP gateway: `/hooks/{plugin}/{shop}` for platform webhooks,
-//! `/healthz`, and `/metrics`. Bodies are read up to the configured limit
+//! `/admin/…` for agents, `/healthz`, and `/metrics`. Bodies are read up to the configured limit
 //! (413 beyond it) before anything else happens.
 
+pub mod admin;
 pub mod metrics;
 
 use crate::ingest;
@@ -83,6 +84,17 @@ async fn route(host: &HostState, request: Request<Incoming>) -> Response<Full<By
         ["healthz"] => text(StatusCode::OK, "ok"),
         ["metrics"] => text(StatusCode::OK, &host.metrics.render()),
         ["hooks", plugin, shop] => webhook(host, plugin, shop, request).await,
+        ["admin", rest @ ..] => {
+            let decoded: Vec<String> = rest
+                .iter()
+                .map(|segment| {
+                    percent_encoding::percent_decode_str(segment)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .collect();
+            admin::handle(host, &decoded, request).await
+        }
         _ => text(StatusCode::NOT_FOUND, "no such route"),
     }
 }

@@ -15,7 +15,7 @@ pub use sled_store::SledStore;
 
 use crate::model::DeliveryReceipt;
 use crate::model::{
-    Conversation, Event, NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
+    Conversation, Event, Handoff, NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
 };
 
 /// Result type of store operations.
@@ -89,15 +89,40 @@ pub trait Store: Send + Sync + 'static {
     /// Events waiting for the pipeline, oldest first.
     fn pending_inbox(&self, limit: usize) -> StoreResult<Vec<String>>;
 
-    /// Queue the pipeline's actions for an event and take the event out of
-    /// the inbox, in one transaction. Actions whose idempotency key is
-    /// already queued for the shop are skipped. Returns the new outbox seqs.
+    /// Queue the pipeline's actions for an event, hand its conversation to
+    /// people if `escalation` says so (a conversation already handed over
+    /// keeps its place and agent and only gains priority), and take the
+    /// event out of the inbox, in one transaction. Actions whose idempotency
+    /// key is already queued for the shop are skipped. Returns the new
+    /// outbox seqs.
     fn finish_inbox(
         &self,
         event_id: &str,
         actions: &[NewAction],
+        escalation: Option<&Handoff>,
         now_ms: i64,
     ) -> StoreResult<Vec<u64>>;
+
+    /// Queue actions not caused by an event (an agent's reply), skipping
+    /// idempotency keys already queued. Returns the new outbox seqs.
+    fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>>;
+
+    /// The hand-off of a conversation, if it is with people.
+    fn handoff(&self, shop: &str, conversation: &str) -> StoreResult<Option<Handoff>>;
+
+    /// Every hand-off of a shop (waiting and assigned), in no order.
+    fn handoffs(&self, shop: &str) -> StoreResult<Vec<Handoff>>;
+
+    /// Replace a hand-off if it still equals `expected` (compare-and-swap:
+    /// two agents taking one conversation cannot both win); `new = None`
+    /// gives the conversation back to the bot. Returns whether it swapped.
+    fn swap_handoff(
+        &self,
+        shop: &str,
+        conversation: &str,
+        expected: Option<&Handoff>,
+        new: Option<&Handoff>,
+    ) -> StoreResult<bool>;
 
     /// Outbox items due at `now_ms`, in outbox order.
     fn due_outbox(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<OutboxItem>>;

@@ -2,7 +2,7 @@
 //! transactions for everything that must change together.
 
 use crate::model::{
-    ActionKind, AuthorRole, Conversation, Direction, Event, EventBody, Identity, Message,
+    ActionKind, AuthorRole, Conversation, Direction, Event, EventBody, Handoff, Identity, Message,
     NewAction, OutboxItem, OutboxStatus, StateChange, StateEntry, StoredEvent,
 };
 use crate::store::keys;
@@ -47,6 +47,59 @@ pub struct SledStore {
     outbox_keys: sled::Tree,
     /// (shop, conversation) ‖ seq → ().
     conversation_outbox: sled::Tree,
+    /// (shop, conversation) → [`Handoff`] JSON.
+    handoffs: sled::Tree,
+}
+
+/// The outbox trees inside one transaction.
+struct OutboxTx<'a> {
+    outbox: &'a TransactionalTree,
+    outbox_due: &'a TransactionalTree,
+    outbox_keys: &'a TransactionalTree,
+    conversation_outbox: &'a TransactionalTree,
+}
+
+impl OutboxTx<'_> {
+    /// Queues actions with the given seqs, skipping idempotency keys
+    /// already queued for the shop.
+    fn queue(
+        &self,
+        actions: &[NewAction],
+        seqs: &[u64],
+        cause: Option<&str>,
+        now_ms: i64,
+    ) -> TxResult<Vec<u64>> {
+        let mut queued = Vec::new();
+        for (new, &seq) in actions.iter().zip(seqs) {
+            let key = keys::parts(&[&new.shop, &new.action.idempotency_key]);
+            if self.outbox_keys.get(&key)?.is_some() {
+                continue;
+            }
+            let mut action = new.action.clone();
+            action.attempt = 0;
+            let item = OutboxItem {
+                seq,
+                shop: new.shop.clone(),
+                action,
+                cause: cause.map(str::to_owned),
+                status: OutboxStatus::Pending,
+                next_attempt_ms: now_ms,
+                created_ms: now_ms,
+                last_error: None,
+                sent_by: new.sent_by.clone(),
+            };
+            self.outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+            let mut due = keys::time(now_ms).to_vec();
+            due.extend_from_slice(&keys::seq(seq));
+            self.outbox_due.insert(due, &[])?;
+            self.outbox_keys.insert(key, &keys::seq(seq))?;
+            let mut index = keys::parts(&[&new.shop, &new.action.conversation_id]);
+            index.extend_from_slice(&keys::seq(seq));
+            self.conversation_outbox.insert(index, &[])?;
+            queued.push(seq);
+        }
+        Ok(queued)
+    }
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
@@ -98,6 +151,7 @@ impl SledStore {
             outbox_due: tree("outbox_due")?,
             outbox_keys: tree("outbox_keys")?,
             conversation_outbox: tree("conversation_outbox")?,
+            handoffs: tree("handoffs")?,
             db,
         })
     }
@@ -312,6 +366,7 @@ impl Store for SledStore {
         &self,
         event_id: &str,
         actions: &[NewAction],
+        escalation: Option<&Handoff>,
         now_ms: i64,
     ) -> StoreResult<Vec<u64>> {
         let event_key = event_key(event_id)?;
@@ -327,36 +382,28 @@ impl Store for SledStore {
             &self.outbox_due,
             &self.outbox_keys,
             &self.conversation_outbox,
+            &self.handoffs,
         )
             .transaction(
-                |(inbox, outbox, outbox_due, outbox_keys, conversation_outbox)| {
-                    let mut queued = Vec::new();
-                    for (new, &seq) in actions.iter().zip(&seqs) {
-                        let key = keys::parts(&[&new.shop, &new.action.idempotency_key]);
-                        if outbox_keys.get(&key)?.is_some() {
-                            continue;
-                        }
-                        let mut action = new.action.clone();
-                        action.attempt = 0;
-                        let item = OutboxItem {
-                            seq,
-                            shop: new.shop.clone(),
-                            action,
-                            cause: Some(event_id.to_string()),
-                            status: OutboxStatus::Pending,
-                            next_attempt_ms: now_ms,
-                            created_ms: now_ms,
-                            last_error: None,
+                |(inbox, outbox, outbox_due, outbox_keys, conversation_outbox, handoffs)| {
+                    let tx = OutboxTx {
+                        outbox,
+                        outbox_due,
+                        outbox_keys,
+                        conversation_outbox,
+                    };
+                    let queued = tx.queue(actions, &seqs, Some(event_id), now_ms)?;
+                    if let Some(escalation) = escalation {
+                        let key = keys::parts(&[&escalation.shop, &escalation.conversation]);
+                        let handoff = match handoffs.get(&key)? {
+                            Some(bytes) => {
+                                let mut current: Handoff = from_json(&bytes, "hand-off")?;
+                                current.priority = current.priority.max(escalation.priority);
+                                current
+                            }
+                            None => escalation.clone(),
                         };
-                        outbox.insert(&keys::seq(seq), to_json(&item)?)?;
-                        let mut due = keys::time(now_ms).to_vec();
-                        due.extend_from_slice(&keys::seq(seq));
-                        outbox_due.insert(due, &[])?;
-                        outbox_keys.insert(key, &keys::seq(seq))?;
-                        let mut index = keys::parts(&[&new.shop, &new.action.conversation_id]);
-                        index.extend_from_slice(&keys::seq(seq));
-                        conversation_outbox.insert(index, &[])?;
-                        queued.push(seq);
+                        handoffs.insert(key, to_json(&handoff)?)?;
                     }
                     inbox.remove(&event_key)?;
                     Ok(queued)
@@ -364,6 +411,68 @@ impl Store for SledStore {
             )
             .map_err(tx_error)
             .with_context(|| format!("queueing actions for event {event_id}"))
+    }
+
+    fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>> {
+        let seqs: Vec<u64> = actions
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        (
+            &self.outbox,
+            &self.outbox_due,
+            &self.outbox_keys,
+            &self.conversation_outbox,
+        )
+            .transaction(|(outbox, outbox_due, outbox_keys, conversation_outbox)| {
+                OutboxTx {
+                    outbox,
+                    outbox_due,
+                    outbox_keys,
+                    conversation_outbox,
+                }
+                .queue(actions, &seqs, None, now_ms)
+            })
+            .map_err(tx_error)
+            .context("queueing actions")
+    }
+
+    fn handoff(&self, shop: &str, conversation: &str) -> StoreResult<Option<Handoff>> {
+        self.handoffs
+            .get(keys::parts(&[shop, conversation]))?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()
+            .with_context(|| format!("corrupt hand-off of {shop}/{conversation}"))
+    }
+
+    fn handoffs(&self, shop: &str) -> StoreResult<Vec<Handoff>> {
+        let mut prefix = Vec::new();
+        keys::push_part(&mut prefix, shop);
+        self.handoffs
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("corrupt hand-off in shop {shop}"))
+            })
+            .collect()
+    }
+
+    fn swap_handoff(
+        &self,
+        shop: &str,
+        conversation: &str,
+        expected: Option<&Handoff>,
+        new: Option<&Handoff>,
+    ) -> StoreResult<bool> {
+        let key = keys::parts(&[shop, conversation]);
+        let old = expected.map(serde_json::to_vec).transpose()?;
+        let new = new.map(serde_json::to_vec).transpose()?;
+        Ok(self
+            .handoffs
+            .compare_and_swap(key, old, new)
+            .with_context(|| format!("updating the hand-off of {shop}/{conversation}"))?
+            .is_ok())
     }
 
     fn due_outbox(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<OutboxItem>> {
@@ -490,11 +599,18 @@ impl Store for SledStore {
                                         route: item.action.route.clone(),
                                         body: EventBody::Message(Message {
                                             author: Identity {
-                                                platform_user_id: item.shop.clone(),
+                                                platform_user_id: item
+                                                    .sent_by
+                                                    .clone()
+                                                    .unwrap_or_else(|| item.shop.clone()),
                                                 display_name: None,
                                                 hints: Vec::new(),
                                             },
-                                            role: AuthorRole::Bot,
+                                            role: if item.sent_by.is_some() {
+                                                AuthorRole::Agent
+                                            } else {
+                                                AuthorRole::Bot
+                                            },
                                             direction: Direction::Outbound,
                                             content: content.clone(),
                                         }),

@@ -1,0 +1,273 @@
+//! Measuring the bot on labelled data: the knowledge-base matcher on
+//! (intent, question) pairs and the sentiment detector on (label, text)
+//! pairs, both read from TSV files with a header line. The reports print
+//! per-class results and end with the summary line the `tongdao kb eval` and
+//! `tongdao sentiment eval` commands promise.
+
+use crate::matcher::{Decision, Matcher};
+use crate::sentiment::SentimentDetector;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// A labelled TSV file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: {message}")]
+pub struct DataError {
+    /// The file.
+    pub path: String,
+    /// 1-based line (0 when the file cannot be read).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads `label<TAB>text` rows after the header line.
+pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>, DataError> {
+    let error = |line: usize, message: String| DataError {
+        path: path.display().to_string(),
+        line,
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| error(0, err.to_string()))?;
+    let mut rows = Vec::new();
+    for (index, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((label, body)) = line.split_once('\t') else {
+            return Err(error(
+                index + 1,
+                "expected two tab-separated columns".into(),
+            ));
+        };
+        rows.push((label.trim().to_owned(), body.trim().to_owned()));
+    }
+    if rows.is_empty() {
+        return Err(error(1, "no rows after the header line".into()));
+    }
+    Ok(rows)
+}
+
+/// Results per intent of a knowledge-base evaluation.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IntentResult {
+    /// Questions labelled with this intent.
+    pub total: usize,
+    /// Of them, ranked first correctly.
+    pub correct: usize,
+    /// Wrong top intents and how often.
+    pub confused_with: BTreeMap<String, usize>,
+}
+
+/// A knowledge-base evaluation.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct KbReport {
+    /// Per intent.
+    pub intents: BTreeMap<String, IntentResult>,
+    /// Questions the bot would answer outright (above the answer threshold).
+    pub answered: usize,
+    /// Of them, answered with the right intent.
+    pub answered_correctly: usize,
+    /// Questions the bot would ask to clarify, with the right intent among
+    /// the candidates.
+    pub clarified_with_right_candidate: usize,
+    /// Questions the bot would ask to clarify.
+    pub clarified: usize,
+    /// Labels that name no intent of the knowledge base.
+    pub unknown_labels: Vec<String>,
+}
+
+impl KbReport {
+    /// Questions in total.
+    pub fn total(&self) -> usize {
+        self.intents.values().map(|r| r.total).sum()
+    }
+
+    /// Questions whose best-ranked intent was right.
+    pub fn correct(&self) -> usize {
+        self.intents.values().map(|r| r.correct).sum()
+    }
+
+    /// correct / total.
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.correct(), self.total())
+    }
+}
+
+/// Runs every question through the matcher.
+pub fn evaluate_kb(matcher: &Matcher, questions: &[(String, String)]) -> KbReport {
+    let mut report = KbReport::default();
+    for (label, question) in questions {
+        if matcher.knowledge_base().intent(label).is_none() {
+            report.unknown_labels.push(label.clone());
+        }
+        let ranked = matcher.rank(question);
+        let top = ranked.first().map(|s| s.intent.id.as_str()).unwrap_or("");
+        let result = report.intents.entry(label.clone()).or_default();
+        result.total += 1;
+        if top == label {
+            result.correct += 1;
+        } else {
+            *result.confused_with.entry(top.to_owned()).or_default() += 1;
+        }
+        match matcher.decide(question) {
+            Decision::Answer { intent, .. } => {
+                report.answered += 1;
+                if intent.id == *label {
+                    report.answered_correctly += 1;
+                }
+            }
+            Decision::Clarify { candidates } => {
+                report.clarified += 1;
+                if candidates.iter().any(|c| c.id == *label) {
+                    report.clarified_with_right_candidate += 1;
+                }
+            }
+            Decision::Unknown => {}
+        }
+    }
+    report
+}
+
+impl fmt::Display for KbReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<20} {:>7} {:>8}  confused with",
+            "intent", "correct", "accuracy"
+        )?;
+        for (intent, result) in &self.intents {
+            let confused: Vec<String> = result
+                .confused_with
+                .iter()
+                .map(|(other, count)| format!("{other}×{count}"))
+                .collect();
+            writeln!(
+                f,
+                "{:<20} {:>3}/{:<3} {:>8.2}  {}",
+                intent,
+                result.correct,
+                result.total,
+                ratio(result.correct, result.total),
+                confused.join(" ")
+            )?;
+        }
+        for label in &self.unknown_labels {
+            writeln!(
+                f,
+                "warning: label `{label}` is not an intent of the knowledge base"
+            )?;
+        }
+        writeln!(
+            f,
+            "answered outright: {} of {} ({} right, precision {:.3}); asked to clarify: {} ({} with the right intent offered); no answer: {}",
+            self.answered,
+            self.total(),
+            self.answered_correctly,
+            ratio(self.answered_correctly, self.answered),
+            self.clarified,
+            self.clarified_with_right_candidate,
+            self.total() - self.answered - self.clarified,
+        )?;
+        write!(
+            f,
+            "accuracy: {:.3} ({}/{})",
+            self.accuracy(),
+            self.correct(),
+            self.total()
+        )
+    }
+}
+
+/// A sentiment evaluation: `negative` is the positive class.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SentimentReport {
+    /// Negative messages detected.
+    pub true_positives: usize,
+    /// Other messages flagged negative.
+    pub false_positives: usize,
+    /// Negative messages missed.
+    pub false_negatives: usize,
+    /// Other messages left alone.
+    pub true_negatives: usize,
+    /// Misclassified texts with their label, for reading.
+    pub mistakes: Vec<(String, String)>,
+}
+
+impl SentimentReport {
+    /// Of the negative messages, the share detected.
+    pub fn recall(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+
+    /// Of the flagged messages, the share really negative.
+    pub fn precision(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
+    }
+
+    /// Of the other messages, the share flagged.
+    pub fn false_positive_rate(&self) -> f64 {
+        ratio(
+            self.false_positives,
+            self.false_positives + self.true_negatives,
+        )
+    }
+}
+
+/// Runs every labelled text through the detector; labels other than
+/// `negative` count as `other`.
+pub fn evaluate_sentiment(
+    detector: &SentimentDetector,
+    rows: &[(String, String)],
+) -> SentimentReport {
+    let mut report = SentimentReport::default();
+    for (label, text) in rows {
+        let negative = label == "negative";
+        let flagged = detector.assess(text).is_negative();
+        match (negative, flagged) {
+            (true, true) => report.true_positives += 1,
+            (true, false) => report.false_negatives += 1,
+            (false, true) => report.false_positives += 1,
+            (false, false) => report.true_negatives += 1,
+        }
+        if negative != flagged {
+            report.mistakes.push((label.clone(), text.clone()));
+        }
+    }
+    report
+}
+
+impl fmt::Display for SentimentReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "negative detected: {} missed: {}; other flagged: {} left alone: {}",
+            self.true_positives, self.false_negatives, self.false_positives, self.true_negatives
+        )?;
+        for (label, text) in &self.mistakes {
+            writeln!(f, "mistake ({label}): {text}")?;
+        }
+        write!(
+            f,
+            "recall: {:.3} precision: {:.3} false_positive_rate: {:.3}",
+            self.recall(),
+            self.precision(),
+            self.false_positive_rate()
+        )
+    }
+}
+
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}

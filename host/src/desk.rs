@@ -1,0 +1,422 @@
+//! The agents' desk: conversations the bot handed to people wait in a
+//! per-shop queue (priority first, then age); agents from the config get
+//! them by least-loaded or round-robin assignment within their concurrency
+//! cap, or take them by hand; an agent replies, transfers, closes, or hands
+//! a conversation back to the bot. Every change is a compare-and-swap on the
+//! stored hand-off, so two agents cannot both win one conversation.
+
+use crate::clock;
+use crate::config::{AgentConfig, Assignment};
+use crate::model::{
+    Action, ActionKind, ActionName, Content, Conversation, Handoff, HandoffState, NewAction,
+};
+use crate::server::HostState;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Why a desk operation was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DeskError {
+    /// No such shop, agent or hand-off.
+    #[error("{0}")]
+    NotFound(String),
+    /// The agent may not do this (not their shop, not their conversation).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The conversation changed meanwhile, or a cap is reached.
+    #[error("{0}")]
+    Conflict(String),
+    /// The channel's reply window does not allow a message now.
+    #[error("{0}")]
+    WindowClosed(String),
+    /// The request itself is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<anyhow::Error> for DeskError {
+    fn from(err: anyhow::Error) -> Self {
+        DeskError::Store(format!("{err:#}"))
+    }
+}
+
+/// Whether the channel lets a message out now, for agents to see.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WindowStatus {
+    /// A message may be sent now.
+    pub open: bool,
+    /// When the time window closes, Unix milliseconds (if the channel has one).
+    pub closes_at_ms: Option<i64>,
+    /// Messages left before the customer must write again (if limited).
+    pub messages_left: Option<u32>,
+    /// Why it is closed.
+    pub reason: Option<String>,
+}
+
+/// The desk: agents, assignment policy and the round-robin position.
+#[derive(Debug)]
+pub struct Desk {
+    agents: Vec<AgentConfig>,
+    assignment: Assignment,
+    /// Serializes assignment decisions so caps hold.
+    lock: Mutex<HashMap<String, usize>>,
+}
+
+impl Desk {
+    /// A desk for these agents.
+    pub fn new(agents: Vec<AgentConfig>, assignment: Assignment) -> Desk {
+        Desk {
+            agents,
+            assignment,
+            lock: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The configured agents.
+    pub fn agents(&self) -> &[AgentConfig] {
+        &self.agents
+    }
+
+    fn agent(&self, id: &str) -> Result<&AgentConfig, DeskError> {
+        self.agents
+            .iter()
+            .find(|agent| agent.id == id)
+            .ok_or_else(|| DeskError::NotFound(format!("no agent `{id}`")))
+    }
+}
+
+/// A shop's waiting conversations, most urgent first, then oldest.
+pub fn queue(host: &HostState, shop: &str) -> Result<Vec<Handoff>, DeskError> {
+    let mut waiting: Vec<Handoff> = host
+        .store
+        .handoffs(shop)?
+        .into_iter()
+        .filter(|h| h.state == HandoffState::Waiting)
+        .collect();
+    waiting.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.queued_ms.cmp(&b.queued_ms))
+            .then(a.conversation.cmp(&b.conversation))
+    });
+    Ok(waiting)
+}
+
+/// How many conversations each agent holds now.
+fn loads(host: &HostState) -> Result<HashMap<String, u32>, DeskError> {
+    let mut loads = HashMap::new();
+    for shop in host.shops.iter() {
+        for handoff in host.store.handoffs(&shop.config.id)? {
+            if let Some(agent) = handoff.agent() {
+                *loads.entry(agent.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    Ok(loads)
+}
+
+/// Gives waiting conversations to agents with room, by the configured
+/// policy; returns how many were assigned.
+pub fn assign_waiting(host: &HostState) -> Result<usize, DeskError> {
+    let desk = &host.desk;
+    if desk.assignment == Assignment::Manual || desk.agents.is_empty() {
+        return Ok(0);
+    }
+    let mut positions = desk.lock.lock().unwrap_or_else(|e| e.into_inner());
+    let mut loads = loads(host)?;
+    let mut assigned = 0;
+    for shop in host.shops.iter() {
+        let shop_id = &shop.config.id;
+        let serving: Vec<&AgentConfig> = desk
+            .agents
+            .iter()
+            .filter(|agent| agent.shops.contains(shop_id))
+            .collect();
+        if serving.is_empty() {
+            continue;
+        }
+        for handoff in queue(host, shop_id)? {
+            let has_room = |agent: &AgentConfig| {
+                loads.get(&agent.id).copied().unwrap_or(0) < agent.max_concurrent
+            };
+            let chosen = match desk.assignment {
+                Assignment::LeastLoaded => serving
+                    .iter()
+                    .filter(|agent| has_room(agent))
+                    .min_by_key(|agent| loads.get(&agent.id).copied().unwrap_or(0))
+                    .copied(),
+                Assignment::RoundRobin => {
+                    let start = positions.get(shop_id).copied().unwrap_or(0);
+                    let found = (0..serving.len())
+                        .map(|offset| (start + offset) % serving.len())
+                        .find(|&index| has_room(serving[index]));
+                    found.map(|index| {
+                        positions.insert(shop_id.clone(), index + 1);
+                        serving[index]
+                    })
+                }
+                Assignment::Manual => None,
+            };
+            let Some(agent) = chosen else {
+                break;
+            };
+            let mut taken = handoff.clone();
+            taken.state = HandoffState::Assigned {
+                agent: agent.id.clone(),
+                since_ms: clock::now_ms(),
+            };
+            if host.store.swap_handoff(
+                shop_id,
+                &handoff.conversation,
+                Some(&handoff),
+                Some(&taken),
+            )? {
+                *loads.entry(agent.id.clone()).or_default() += 1;
+                assigned += 1;
+                tracing::info!(shop = %shop_id, conversation = %handoff.conversation, agent = %agent.id, "conversation assigned");
+            }
+        }
+    }
+    Ok(assigned)
+}
+
+fn current(host: &HostState, shop: &str, conversation: &str) -> Result<Handoff, DeskError> {
+    if host.shops.get(shop).is_none() {
+        return Err(DeskError::NotFound(format!("no shop `{shop}`")));
+    }
+    host.store.handoff(shop, conversation)?.ok_or_else(|| {
+        DeskError::NotFound(format!(
+            "conversation `{conversation}` of shop `{shop}` is not with people"
+        ))
+    })
+}
+
+fn serves(agent: &AgentConfig, shop: &str) -> Result<(), DeskError> {
+    if agent.shops.contains(shop) {
+        Ok(())
+    } else {
+        Err(DeskError::Forbidden(format!(
+            "agent `{}` does not serve shop `{shop}`",
+            agent.id
+        )))
+    }
+}
+
+fn owned_by(handoff: &Handoff, agent: &str) -> Result<(), DeskError> {
+    match handoff.agent() {
+        Some(owner) if owner == agent => Ok(()),
+        Some(owner) => Err(DeskError::Forbidden(format!(
+            "the conversation is with agent `{owner}`"
+        ))),
+        None => Err(DeskError::Conflict(
+            "the conversation is waiting in the queue: take it first".into(),
+        )),
+    }
+}
+
+fn swap(host: &HostState, old: &Handoff, new: Option<&Handoff>) -> Result<(), DeskError> {
+    if host
+        .store
+        .swap_handoff(&old.shop, &old.conversation, Some(old), new)?
+    {
+        Ok(())
+    } else {
+        Err(DeskError::Conflict(
+            "the conversation changed meanwhile; reload it".into(),
+        ))
+    }
+}
+
+fn ensure_room(host: &HostState, agent: &AgentConfig) -> Result<(), DeskError> {
+    let held = loads(host)?.get(&agent.id).copied().unwrap_or(0);
+    if held >= agent.max_concurrent {
+        return Err(DeskError::Conflict(format!(
+            "agent `{}` already holds {held} conversation(s), the cap",
+            agent.id
+        )));
+    }
+    Ok(())
+}
+
+/// An agent takes a waiting conversation.
+pub fn take(
+    host: &HostState,
+    shop: &str,
+    conversation: &str,
+    agent: &str,
+) -> Result<Handoff, DeskError> {
+    let agent = host.desk.agent(agent)?;
+    serves(agent, shop)?;
+    let _serial = host.desk.lock.lock().unwrap_or_else(|e| e.into_inner());
+    let handoff = current(host, shop, conversation)?;
+    if let Some(owner) = handoff.agent() {
+        return Err(DeskError::Conflict(format!(
+            "agent `{owner}` already has the conversation"
+        )));
+    }
+    ensure_room(host, agent)?;
+    let mut taken = handoff.clone();
+    taken.state = HandoffState::Assigned {
+        agent: agent.id.clone(),
+        since_ms: clock::now_ms(),
+    };
+    swap(host, &handoff, Some(&taken))?;
+    Ok(taken)
+}
+
+/// The agent who has a conversation passes it to another agent.
+pub fn transfer(
+    host: &HostState,
+    shop: &str,
+    conversation: &str,
+    agent: &str,
+    to: &str,
+) -> Result<Handoff, DeskError> {
+    let target = host.desk.agent(to)?;
+    serves(target, shop)?;
+    let _serial = host.desk.lock.lock().unwrap_or_else(|e| e.into_inner());
+    let handoff = current(host, shop, conversation)?;
+    owned_by(&handoff, agent)?;
+    ensure_room(host, target)?;
+    let mut moved = handoff.clone();
+    moved.state = HandoffState::Assigned {
+        agent: target.id.clone(),
+        since_ms: clock::now_ms(),
+    };
+    swap(host, &handoff, Some(&moved))?;
+    Ok(moved)
+}
+
+/// The agent ends the conversation with people (the bot answers the
+/// customer's next message). `end_session` also ends the session on
+/// platforms that have sessions.
+pub fn release(
+    host: &HostState,
+    shop: &str,
+    conversation: &str,
+    agent: &str,
+    end_session: bool,
+) -> Result<Option<u64>, DeskError> {
+    let handoff = current(host, shop, conversation)?;
+    owned_by(&handoff, agent)?;
+    swap(host, &handoff, None)?;
+    let supports_end = host
+        .shops
+        .get(shop)
+        .is_some_and(|s| s.plugin.manifest.actions.contains(&ActionName::EndSession));
+    if !(end_session && supports_end) {
+        return Ok(None);
+    }
+    let action = new_action(host, &handoff, agent, ActionKind::EndSession)?;
+    Ok(host
+        .store
+        .queue_actions(&[action], clock::now_ms())?
+        .first()
+        .copied())
+}
+
+/// The agent who has a conversation sends the customer a message.
+/// `request_id` makes a retried request queue the message once.
+pub fn reply(
+    host: &HostState,
+    shop: &str,
+    conversation: &str,
+    agent: &str,
+    text: &str,
+    request_id: Option<&str>,
+) -> Result<u64, DeskError> {
+    if text.trim().is_empty() {
+        return Err(DeskError::Invalid("the reply is empty".into()));
+    }
+    let handoff = current(host, shop, conversation)?;
+    owned_by(&handoff, agent)?;
+    let window = window(host, shop, conversation)?;
+    if !window.open {
+        return Err(DeskError::WindowClosed(
+            window
+                .reason
+                .unwrap_or_else(|| "the reply window is closed".into()),
+        ));
+    }
+    let mut action = new_action(
+        host,
+        &handoff,
+        agent,
+        ActionKind::SendMessage(Content::Text(text.to_owned())),
+    )?;
+    if let Some(request_id) = request_id {
+        action.action.idempotency_key =
+            hashed_key(&format!("{agent}\n{conversation}\n{request_id}"));
+    }
+    let seqs = host.store.queue_actions(&[action], clock::now_ms())?;
+    host.delivery_wake.notify_one();
+    seqs.first().copied().ok_or_else(|| {
+        DeskError::Conflict("this request was already queued (same request id)".into())
+    })
+}
+
+fn new_action(
+    host: &HostState,
+    handoff: &Handoff,
+    agent: &str,
+    kind: ActionKind,
+) -> Result<NewAction, DeskError> {
+    let route = host
+        .store
+        .conversation(&handoff.shop, &handoff.conversation)?
+        .map(|c| c.route)
+        .unwrap_or_default();
+    Ok(NewAction {
+        shop: handoff.shop.clone(),
+        action: Action {
+            idempotency_key: uuid::Uuid::now_v7().simple().to_string(),
+            conversation_id: handoff.conversation.clone(),
+            recipient: handoff.customer.clone(),
+            route,
+            kind,
+            attempt: 0,
+        },
+        sent_by: Some(agent.to_owned()),
+    })
+}
+
+fn hashed_key(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// The channel's reply window for a conversation now.
+pub fn window(host: &HostState, shop: &str, conversation: &str) -> Result<WindowStatus, DeskError> {
+    let shop_state = host
+        .shops
+        .get(shop)
+        .ok_or_else(|| DeskError::NotFound(format!("no shop `{shop}`")))?;
+    let Some(limits) = &shop_state.plugin.manifest.reply_window else {
+        return Ok(WindowStatus {
+            open: true,
+            closes_at_ms: None,
+            messages_left: None,
+            reason: None,
+        });
+    };
+    let stored = host.store.conversation(shop, conversation)?;
+    let conversation =
+        stored.unwrap_or_else(|| Conversation::new(shop, conversation, clock::now_ms()));
+    let reason = crate::delivery::reply_window_verdict(&conversation, limits, clock::now_ms());
+    Ok(WindowStatus {
+        open: reason.is_none(),
+        closes_at_ms: (limits.window_seconds > 0)
+            .then_some(conversation.last_inbound_ms)
+            .flatten()
+            .map(|last| last + i64::from(limits.window_seconds) * 1000),
+        messages_left: (limits.max_messages > 0).then(|| {
+            limits
+                .max_messages
+                .saturating_sub(conversation.replies_since_inbound)
+        }),
+        reason,
+    })
+}

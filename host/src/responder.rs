@@ -1,0 +1,114 @@
+//! What the bot says to one customer message, decided from the message
+//! alone: a soothing reply to an angry customer, the knowledge base's answer
+//! (the shop's wording) when confident, a clarifying question when two
+//! intents are close, nothing when it does not know — and whether the
+//! conversation should go to a person, and whether to offer a coupon.
+
+use crate::config::ShopConfig;
+use crate::kb::{Bot, Decision, IntentAction};
+use crate::model::{Coupon, Priority};
+
+/// Said to an angry customer while a person is fetched.
+pub const SOOTHING_REPLY: &str =
+    "亲，非常抱歉给您带来了不好的体验，您的问题我们一定负责到底，已为您优先转接人工客服，请稍等～";
+
+/// Said when the bot has no answer and hands over.
+pub const HAND_OVER_REPLY: &str = "亲，这个问题我为您转接人工客服，请稍等～";
+
+/// The bot's decision about one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// What to say, if anything.
+    pub text: Option<String>,
+    /// A coupon to send after the text.
+    pub coupon: Option<Coupon>,
+    /// Whether (and how urgently) a person should take over.
+    pub escalation: Option<Priority>,
+    /// A short description of the decision, for logs and the admin view.
+    pub decision: String,
+}
+
+/// Decides the bot's reply to a customer's text in a shop.
+pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
+    let assessment = bot.assess(text);
+    if assessment.is_negative() {
+        let cues: Vec<&str> = assessment.cues.iter().map(|c| c.text.as_str()).collect();
+        return Reply {
+            text: Some(SOOTHING_REPLY.to_owned()),
+            coupon: None,
+            escalation: Some(if assessment.threatens() {
+                Priority::Threat
+            } else {
+                Priority::Angry
+            }),
+            decision: format!("negative ({})", cues.join(", ")),
+        };
+    }
+    let Some(matcher) = bot.matcher() else {
+        return Reply {
+            text: None,
+            coupon: None,
+            escalation: Some(Priority::Normal),
+            decision: "no knowledge base".into(),
+        };
+    };
+    let knowledge_base = matcher.knowledge_base();
+    match matcher.decide(text) {
+        Decision::Answer { intent, confidence } => {
+            let answer = knowledge_base.answer_for(&shop.id, intent).to_owned();
+            let decision = format!("intent {} ({confidence:.2})", intent.id);
+            match intent.action {
+                Some(IntentAction::HandOver) => Reply {
+                    text: Some(answer),
+                    coupon: None,
+                    escalation: Some(Priority::Normal),
+                    decision,
+                },
+                Some(IntentAction::OfferCoupon) => Reply {
+                    text: Some(answer),
+                    coupon: shop.coupon_offer(),
+                    escalation: None,
+                    decision,
+                },
+                _ => Reply {
+                    text: Some(answer),
+                    coupon: None,
+                    escalation: None,
+                    decision,
+                },
+            }
+        }
+        Decision::Clarify { candidates } => {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|intent| {
+                    let name = if intent.name.is_empty() {
+                        &intent.id
+                    } else {
+                        &intent.name
+                    };
+                    format!("「{name}」")
+                })
+                .collect();
+            Reply {
+                text: Some(format!("亲，您是想咨询{}呢？", names.join("还是"))),
+                coupon: None,
+                escalation: None,
+                decision: format!(
+                    "clarify between {}",
+                    candidates
+                        .iter()
+                        .map(|i| i.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        Decision::Unknown => Reply {
+            text: Some(HAND_OVER_REPLY.to_owned()),
+            coupon: None,
+            escalation: Some(Priority::Normal),
+            decision: "no match".into(),
+        },
+    }
+}
