@@ -17,6 +17,7 @@ pub mod config;
 pub mod delivery;
 pub mod desk;
 pub mod gateway;
+pub mod identity;
 pub mod ingest;
 pub mod kb;
 pub mod model;

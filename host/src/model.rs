@@ -236,3 +236,53 @@ impl Handoff {
         }
     }
 }
+
+/// The customer an event is about, if it names one: the author of a
+/// customer's message, the customer of a session or commerce event.
+pub fn event_customer(event: &Event) -> Option<&Identity> {
+    match &event.body {
+        EventBody::Message(message) if message.role == AuthorRole::Customer => {
+            Some(&message.author)
+        }
+        EventBody::Message(_) => None,
+        EventBody::Session(session) => Some(&session.customer),
+        EventBody::Commerce(commerce) => commerce.customer.as_ref(),
+    }
+    .filter(|identity| !identity.platform_user_id.is_empty())
+}
+
+/// One platform-scoped identity as the identity graph knows it: a
+/// customer's id in one shop, the hints platforms gave about it, and the
+/// conversations it appears in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnownIdentity {
+    /// The shop (the scope of the platform id).
+    pub shop: String,
+    /// The platform's id for the customer.
+    pub platform_user_id: String,
+    /// The latest display name given (shown only; never used to link).
+    pub display_name: Option<String>,
+    /// Every hint seen (unionid, …).
+    pub hints: Vec<IdentityHint>,
+    /// Conversations the customer appears in.
+    pub conversations: Vec<String>,
+    /// When first and last seen, Unix milliseconds.
+    pub first_seen_ms: i64,
+    /// When last seen, Unix milliseconds.
+    pub last_seen_ms: i64,
+}
+
+/// A link between two identities made by a person through the admin API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManualLink {
+    /// One side: (shop, platform user id).
+    pub a: (String, String),
+    /// The other side.
+    pub b: (String, String),
+    /// Who made it.
+    pub by: String,
+    /// Why, in words.
+    pub note: Option<String>,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+}

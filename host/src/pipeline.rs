@@ -9,10 +9,11 @@ use crate::clock;
 use crate::model::{
     Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, EventBody, EventReply,
     Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
-    customer_text,
+    customer_text, event_customer,
 };
 use crate::server::HostState;
 use crate::shops::Shop;
+use crate::store::InboxOutcome;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,8 +47,9 @@ fn process_pending(host: &HostState) -> anyhow::Result<usize> {
     let mut escalated_any = false;
     for event_id in &pending {
         let Some(stored) = host.store.event(event_id)? else {
+            let nothing = InboxOutcome::default();
             host.store
-                .finish_inbox(event_id, &[], None, clock::now_ms())?;
+                .finish_inbox(event_id, &nothing, clock::now_ms())?;
             continue;
         };
         let decided = decide(host, &stored)?;
@@ -56,12 +58,25 @@ fn process_pending(host: &HostState) -> anyhow::Result<usize> {
             escalated_any = true;
             tracing::info!(shop = %handoff.shop, conversation = %handoff.conversation, priority = ?handoff.priority, reason = %handoff.reason, "conversation handed to people");
         }
-        host.store.finish_inbox(
-            event_id,
-            &decided.actions,
-            decided.escalation.as_ref(),
-            clock::now_ms(),
-        )?;
+        let customer = event_customer(&stored.event);
+        let new_customer = match customer {
+            Some(identity) => host
+                .store
+                .known_identity(&stored.shop, &identity.platform_user_id)?
+                .is_none(),
+            None => false,
+        };
+        let outcome = InboxOutcome {
+            shop: &stored.shop,
+            actions: &decided.actions,
+            escalation: decided.escalation.as_ref(),
+            customer: customer.map(|identity| (stored.event.conversation_id.as_str(), identity)),
+        };
+        host.store
+            .finish_inbox(event_id, &outcome, clock::now_ms())?;
+        if new_customer && let Some(identity) = customer {
+            look_up_profile(host, &stored.shop, &identity.platform_user_id);
+        }
     }
     if queued_any {
         host.delivery_wake.notify_one();
@@ -71,6 +86,28 @@ fn process_pending(host: &HostState) -> anyhow::Result<usize> {
     }
     Ok(pending.len())
 }
+
+/// Asks the shop's plugin about a customer met for the first time, through
+/// its `profile` poll feed, where the shop wants profiles looked up.
+fn look_up_profile(host: &HostState, shop_id: &str, platform_user_id: &str) {
+    let Some(shop) = host.shops.get(shop_id) else {
+        return;
+    };
+    if !shop.config.look_up_profiles || !shop.polls() {
+        return;
+    }
+    let hint = crate::poll::PollHint {
+        shop: shop_id.to_owned(),
+        feed: PROFILE_FEED.to_owned(),
+        token: Some(platform_user_id.to_owned()),
+    };
+    if let Err(err) = host.poll_hints.try_send(hint) {
+        tracing::warn!(shop = shop_id, error = %err, "profile look-up dropped");
+    }
+}
+
+/// The poll feed plugins answer profile look-ups on.
+pub const PROFILE_FEED: &str = "profile";
 
 /// What the bot decided about one event.
 #[derive(Debug, Default)]

@@ -62,11 +62,16 @@ enum Polled {
     Failed(String),
 }
 
+/// Hints (distinct tokens) a running feed keeps for its next runs.
+const MAX_PENDING_HINTS: usize = 1024;
+
 #[derive(Debug, Default)]
 struct FeedState {
     running: bool,
-    /// A hint arrived while polling: poll again with its token.
-    rerun: Option<Option<String>>,
+    /// Hints that arrived while polling, by token (distinct, oldest first):
+    /// poll again with each. A feed like `profile` carries a different
+    /// token (a customer) in every hint, so none may be dropped.
+    rerun: std::collections::VecDeque<Option<String>>,
     /// When the schedule (or a back-off) polls the feed next; `None` for
     /// feeds polled only on hints.
     next_due: Option<Instant>,
@@ -115,7 +120,13 @@ pub async fn run(
                 let key = (hint.shop.clone(), hint.feed.clone());
                 let state = feeds.entry(key.clone()).or_default();
                 if state.running {
-                    state.rerun = Some(hint.token);
+                    if !state.rerun.contains(&hint.token) {
+                        if state.rerun.len() >= MAX_PENDING_HINTS {
+                            tracing::warn!(shop = %key.0, feed = %key.1, "too many hints waiting; the oldest is dropped");
+                            state.rerun.pop_front();
+                        }
+                        state.rerun.push_back(hint.token);
+                    }
                 } else {
                     state.running = true;
                     polls.spawn(poll_task(Arc::clone(&host), key, hint.token));
@@ -128,7 +139,7 @@ pub async fn run(
                 let state = feeds.entry(key.clone()).or_default();
                 state.running = false;
                 settle(state, &polled, scheduled, shop.poll_interval(), &key);
-                if let Some(token) = state.rerun.take() {
+                if let Some(token) = state.rerun.pop_front() {
                     state.running = true;
                     polls.spawn(poll_task(Arc::clone(&host), key, token));
                 }

@@ -139,6 +139,10 @@ pub struct ShopConfig {
     pub welcome_message: Option<String>,
     /// Whether order events trigger an order look-up through the plugin.
     pub look_up_orders: bool,
+    /// Whether the host asks the plugin's `profile` poll feed about each
+    /// new customer (WeChat `user/info`, WeCom `customer/batchget`: the
+    /// unionid that links one person across channels).
+    pub look_up_profiles: bool,
     line: usize,
     credentials_line: usize,
     egress_lines: Vec<usize>,
@@ -748,6 +752,7 @@ impl Builder {
                     poll_interval,
                     welcome_message,
                     look_up_orders: shop.look_up_orders.unwrap_or(true),
+                    look_up_profiles: shop.look_up_profiles.unwrap_or(false),
                     line,
                     credentials_line,
                     egress_lines,

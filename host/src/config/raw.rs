@@ -90,6 +90,7 @@ pub struct RawShop {
     pub poll_interval_ms: Option<Spanned<u64>>,
     pub welcome_message: Option<Spanned<String>>,
     pub look_up_orders: Option<bool>,
+    pub look_up_profiles: Option<bool>,
 }
 
 /// The coupon the bot offers a hesitating customer.

@@ -309,5 +309,8 @@ fn agents_coupons_and_the_admin_api_are_read_and_checked() {
 
     let policy = text.replace("round-robin", "random");
     let message = error_text(&policy);
-    assert!(message.contains("brand.toml:25: admin.assignment"), "{message}");
+    assert!(
+        message.contains("brand.toml:25: admin.assignment"),
+        "{message}"
+    );
 }

@@ -11,12 +11,17 @@
 //! | POST | `…/conversations/{id}/transfer` | `{"agent","to"}` | pass it to another agent |
 //! | POST | `…/conversations/{id}/close` | `{"agent"}` | done; ends the platform session where there is one |
 //! | POST | `…/conversations/{id}/hand-back` | `{"agent"}` | give it back to the bot |
+//! | GET | `/admin/customers/{shop}/{user}` | | the customer across channels: identities, links, history |
+//! | POST | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user],"by","note"?}` | link two identities |
+//! | DELETE | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user]}` | undo a link |
 //!
 //! Path segments are percent-decoded (WeCom conversation ids hold `:`).
 //! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 409
 //! (conflict, or the channel's reply window is closed) or 500.
 
 use crate::desk::{self, DeskError};
+use crate::identity;
+use crate::model::ManualLink;
 use crate::server::HostState;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -74,6 +79,9 @@ pub async fn handle(
         (&Method::POST, ["shops", shop, "conversations", id, verb]) => {
             act(host, shop, id, verb, &body)
         }
+        (&Method::GET, ["customers", shop, user]) => customer(host, shop, user),
+        (&Method::POST, ["customers", "links"]) => link(host, &body, true),
+        (&Method::DELETE, ["customers", "links"]) => link(host, &body, false),
         _ => Err(DeskError::NotFound("no such admin route".into())),
     };
     match result {
@@ -152,6 +160,66 @@ fn conversation(host: &HostState, shop: &str, id: &str) -> Result<Value, DeskErr
         "history": host.store.conversation_events(shop, id)?,
         "actions": host.store.conversation_outbox(shop, id)?,
     }))
+}
+
+fn customer(host: &HostState, shop: &str, user: &str) -> Result<Value, DeskError> {
+    let Some(customer) = identity::customer(host.store.as_ref(), shop, user)? else {
+        return Err(DeskError::NotFound(format!(
+            "no customer `{user}` seen in shop `{shop}`"
+        )));
+    };
+    let history = identity::history(host.store.as_ref(), &customer)?;
+    Ok(json!({
+        "identities": customer.identities,
+        "links": customer.links,
+        "history": history,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    a: (String, String),
+    b: (String, String),
+    by: Option<String>,
+    note: Option<String>,
+}
+
+fn link(host: &HostState, body: &[u8], make: bool) -> Result<Value, DeskError> {
+    let request: LinkRequest = serde_json::from_slice(body)
+        .map_err(|err| DeskError::Invalid(format!("the body is not a valid link: {err}")))?;
+    if request.a == request.b {
+        return Err(DeskError::Invalid(
+            "an identity cannot be linked to itself".into(),
+        ));
+    }
+    for (shop, user) in [&request.a, &request.b] {
+        if host.store.known_identity(shop, user)?.is_none() {
+            return Err(DeskError::NotFound(format!(
+                "no customer `{user}` seen in shop `{shop}`"
+            )));
+        }
+    }
+    let a = (request.a.0.as_str(), request.a.1.as_str());
+    let b = (request.b.0.as_str(), request.b.1.as_str());
+    let changed = if make {
+        let by = request
+            .by
+            .clone()
+            .ok_or_else(|| DeskError::Invalid("`by` (who links them) is required".into()))?;
+        let link = ManualLink {
+            a: request.a.clone(),
+            b: request.b.clone(),
+            by,
+            note: request.note.clone(),
+            at_ms: crate::clock::now_ms(),
+        };
+        host.store.set_manual_link(a, b, Some(&link))?
+    } else {
+        host.store.set_manual_link(a, b, None)?
+    };
+    tracing::info!(a = ?request.a, b = ?request.b, linked = make, changed, "identity link changed");
+    Ok(json!({ "changed": changed }))
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,18 @@ pub fn push_part(key: &mut Vec<u8>, part: &str) {
     key.extend_from_slice(part.as_bytes());
 }
 
+/// The string parts of a key made by [`parts`]; `None` if it is not one.
+pub fn split(mut key: &[u8]) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    while !key.is_empty() {
+        let len = u32::from_be_bytes(key.get(..4)?.try_into().ok()?) as usize;
+        let part = key.get(4..4 + len)?;
+        parts.push(String::from_utf8(part.to_vec()).ok()?);
+        key = &key[4 + len..];
+    }
+    Some(parts)
+}
+
 /// A key of length-prefixed string parts.
 pub fn parts(parts: &[&str]) -> Vec<u8> {
     let mut key = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());

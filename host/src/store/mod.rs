@@ -15,7 +15,8 @@ pub use sled_store::SledStore;
 
 use crate::model::DeliveryReceipt;
 use crate::model::{
-    Conversation, Event, Handoff, NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
+    Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink, NewAction, OutboxItem,
+    StateChange, StateEntry, StoredEvent,
 };
 
 /// Result type of store operations.
@@ -47,6 +48,20 @@ pub struct IngestReceipt {
     pub stored: Vec<String>,
     /// Events skipped because their platform id was seen before.
     pub duplicates: usize,
+}
+
+/// What the pipeline decided about one event, for [`Store::finish_inbox`].
+#[derive(Debug, Clone, Default)]
+pub struct InboxOutcome<'a> {
+    /// The event's shop.
+    pub shop: &'a str,
+    /// Actions to queue.
+    pub actions: &'a [NewAction],
+    /// The conversation goes to people.
+    pub escalation: Option<&'a Handoff>,
+    /// The customer the event is about, for the identity graph:
+    /// (conversation, identity).
+    pub customer: Option<(&'a str, &'a Identity)>,
 }
 
 /// How a delivery ended, for [`Store::finish_delivery`].
@@ -89,19 +104,40 @@ pub trait Store: Send + Sync + 'static {
     /// Events waiting for the pipeline, oldest first.
     fn pending_inbox(&self, limit: usize) -> StoreResult<Vec<String>>;
 
-    /// Queue the pipeline's actions for an event, hand its conversation to
-    /// people if `escalation` says so (a conversation already handed over
-    /// keeps its place and agent and only gains priority), and take the
-    /// event out of the inbox, in one transaction. Actions whose idempotency
-    /// key is already queued for the shop are skipped. Returns the new
-    /// outbox seqs.
+    /// Finish the pipeline's work on an event in one transaction: queue its
+    /// actions (skipping idempotency keys already queued for the shop), hand
+    /// its conversation to people if the outcome says so (a conversation
+    /// already handed over keeps its place and agent and only gains
+    /// priority), add the event's customer to the identity graph, and take
+    /// the event out of the inbox. Returns the new outbox seqs.
     fn finish_inbox(
         &self,
         event_id: &str,
-        actions: &[NewAction],
-        escalation: Option<&Handoff>,
+        outcome: &InboxOutcome<'_>,
         now_ms: i64,
     ) -> StoreResult<Vec<u64>>;
+
+    /// One identity of the graph.
+    fn known_identity(
+        &self,
+        shop: &str,
+        platform_user_id: &str,
+    ) -> StoreResult<Option<KnownIdentity>>;
+
+    /// The identities that carry a hint, as (shop, platform user id).
+    fn identities_with_hint(&self, kind: &str, value: &str) -> StoreResult<Vec<(String, String)>>;
+
+    /// The manual links touching an identity.
+    fn manual_links(&self, shop: &str, platform_user_id: &str) -> StoreResult<Vec<ManualLink>>;
+
+    /// Make (`Some`) or undo (`None`) the manual link between `a` and `b`;
+    /// returns whether anything changed.
+    fn set_manual_link(
+        &self,
+        a: (&str, &str),
+        b: (&str, &str),
+        link: Option<&ManualLink>,
+    ) -> StoreResult<bool>;
 
     /// Queue actions not caused by an event (an agent's reply), skipping
     /// idempotency keys already queued. Returns the new outbox seqs.

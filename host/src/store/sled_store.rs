@@ -2,11 +2,12 @@
 //! transactions for everything that must change together.
 
 use crate::model::{
-    ActionKind, AuthorRole, Conversation, Direction, Event, EventBody, Handoff, Identity, Message,
-    NewAction, OutboxItem, OutboxStatus, StateChange, StateEntry, StoredEvent,
+    ActionKind, AuthorRole, Conversation, Direction, Event, EventBody, Handoff, Identity,
+    KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus, StateChange,
+    StateEntry, StoredEvent,
 };
 use crate::store::keys;
-use crate::store::{DeliveryEnd, IngestBatch, IngestReceipt, Store, StoreResult};
+use crate::store::{DeliveryEnd, InboxOutcome, IngestBatch, IngestReceipt, Store, StoreResult};
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
@@ -49,6 +50,56 @@ pub struct SledStore {
     conversation_outbox: sled::Tree,
     /// (shop, conversation) → [`Handoff`] JSON.
     handoffs: sled::Tree,
+    /// (shop, platform user id) → [`KnownIdentity`] JSON.
+    identities: sled::Tree,
+    /// (hint kind, hint value, shop, platform user id) → ().
+    identity_hints: sled::Tree,
+    /// (shop, user, other shop, other user) → [`ManualLink`] JSON, both ways.
+    manual_links: sled::Tree,
+}
+
+/// Adds what an event says about its customer to the identity graph: the
+/// identity (display name, hints, conversation) and its hints' index.
+fn absorb_identity(
+    identities: &TransactionalTree,
+    identity_hints: &TransactionalTree,
+    shop: &str,
+    conversation: &str,
+    identity: &Identity,
+    now_ms: i64,
+) -> TxResult<()> {
+    let key = keys::parts(&[shop, &identity.platform_user_id]);
+    let mut known = match identities.get(&key)? {
+        Some(bytes) => from_json::<KnownIdentity>(&bytes, "identity")?,
+        None => KnownIdentity {
+            shop: shop.to_owned(),
+            platform_user_id: identity.platform_user_id.clone(),
+            display_name: None,
+            hints: Vec::new(),
+            conversations: Vec::new(),
+            first_seen_ms: now_ms,
+            last_seen_ms: now_ms,
+        },
+    };
+    if identity.display_name.is_some() {
+        known.display_name = identity.display_name.clone();
+    }
+    for hint in &identity.hints {
+        if hint.value.is_empty() || known.hints.contains(hint) {
+            continue;
+        }
+        known.hints.push(hint.clone());
+        identity_hints.insert(
+            keys::parts(&[&hint.kind, &hint.value, shop, &identity.platform_user_id]),
+            &[],
+        )?;
+    }
+    if !known.conversations.iter().any(|c| c == conversation) {
+        known.conversations.push(conversation.to_owned());
+    }
+    known.last_seen_ms = now_ms;
+    identities.insert(key, to_json(&known)?)?;
+    Ok(())
 }
 
 /// The outbox trees inside one transaction.
@@ -152,6 +203,9 @@ impl SledStore {
             outbox_keys: tree("outbox_keys")?,
             conversation_outbox: tree("conversation_outbox")?,
             handoffs: tree("handoffs")?,
+            identities: tree("identities")?,
+            identity_hints: tree("identity_hints")?,
+            manual_links: tree("manual_links")?,
             db,
         })
     }
@@ -365,10 +419,11 @@ impl Store for SledStore {
     fn finish_inbox(
         &self,
         event_id: &str,
-        actions: &[NewAction],
-        escalation: Option<&Handoff>,
+        outcome: &InboxOutcome<'_>,
         now_ms: i64,
     ) -> StoreResult<Vec<u64>> {
+        let actions = outcome.actions;
+        let escalation = outcome.escalation;
         let event_key = event_key(event_id)?;
         // Sequence numbers come from outside the transaction (a retried
         // transaction must not reuse a number another one took).
@@ -383,9 +438,20 @@ impl Store for SledStore {
             &self.outbox_keys,
             &self.conversation_outbox,
             &self.handoffs,
+            &self.identities,
+            &self.identity_hints,
         )
             .transaction(
-                |(inbox, outbox, outbox_due, outbox_keys, conversation_outbox, handoffs)| {
+                |(
+                    inbox,
+                    outbox,
+                    outbox_due,
+                    outbox_keys,
+                    conversation_outbox,
+                    handoffs,
+                    identities,
+                    identity_hints,
+                )| {
                     let tx = OutboxTx {
                         outbox,
                         outbox_due,
@@ -405,12 +471,89 @@ impl Store for SledStore {
                         };
                         handoffs.insert(key, to_json(&handoff)?)?;
                     }
+                    if let Some((conversation, identity)) = outcome.customer {
+                        absorb_identity(
+                            identities,
+                            identity_hints,
+                            outcome.shop,
+                            conversation,
+                            identity,
+                            now_ms,
+                        )?;
+                    }
                     inbox.remove(&event_key)?;
                     Ok(queued)
                 },
             )
             .map_err(tx_error)
             .with_context(|| format!("queueing actions for event {event_id}"))
+    }
+
+    fn known_identity(
+        &self,
+        shop: &str,
+        platform_user_id: &str,
+    ) -> StoreResult<Option<KnownIdentity>> {
+        self.identities
+            .get(keys::parts(&[shop, platform_user_id]))?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()
+            .with_context(|| format!("corrupt identity {shop}/{platform_user_id}"))
+    }
+
+    fn identities_with_hint(&self, kind: &str, value: &str) -> StoreResult<Vec<(String, String)>> {
+        let prefix = keys::parts(&[kind, value]);
+        self.identity_hints
+            .scan_prefix(&prefix)
+            .map(|entry| {
+                let (key, _) = entry?;
+                let parts =
+                    keys::split(&key[prefix.len()..]).context("corrupt identity hint key")?;
+                match parts.as_slice() {
+                    [shop, user] => Ok((shop.clone(), user.clone())),
+                    _ => Err(anyhow!("corrupt identity hint key")),
+                }
+            })
+            .collect()
+    }
+
+    fn manual_links(&self, shop: &str, platform_user_id: &str) -> StoreResult<Vec<ManualLink>> {
+        self.manual_links
+            .scan_prefix(keys::parts(&[shop, platform_user_id]))
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                serde_json::from_slice(&bytes).context("corrupt manual link")
+            })
+            .collect()
+    }
+
+    fn set_manual_link(
+        &self,
+        a: (&str, &str),
+        b: (&str, &str),
+        link: Option<&ManualLink>,
+    ) -> StoreResult<bool> {
+        let forward = keys::parts(&[a.0, a.1, b.0, b.1]);
+        let backward = keys::parts(&[b.0, b.1, a.0, a.1]);
+        let value = link.map(serde_json::to_vec).transpose()?;
+        self.manual_links
+            .transaction(|tree| {
+                let existed = tree.get(&forward)?.is_some();
+                match &value {
+                    Some(bytes) => {
+                        tree.insert(forward.as_slice(), bytes.as_slice())?;
+                        tree.insert(backward.as_slice(), bytes.as_slice())?;
+                        Ok(!existed)
+                    }
+                    None => {
+                        tree.remove(forward.as_slice())?;
+                        tree.remove(backward.as_slice())?;
+                        Ok(existed)
+                    }
+                }
+            })
+            .map_err(tx_error)
+            .context("updating a manual identity link")
     }
 
     fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>> {

@@ -5,13 +5,16 @@
 //!   location and link messages and follow/scan/menu/location events become
 //!   normalized events; the platform gets `success` once they are committed;
 //! - actions: 客服消息 `message/custom/send` with an access token from
-//!   `cgi-bin/stable_token` kept in plugin state, refreshed on 40001/40014/42001.
+//!   `cgi-bin/stable_token` kept in plugin state, refreshed on 40001/40014/42001;
+//! - poll feed `profile` (hinted by the host with an openid): `user/info`,
+//!   whose `unionid` links the customer across channels.
 //!
 //! See README.md for credentials, settings and the outcome classification.
 
 mod fields;
 mod normalize;
 mod outcome;
+mod profile;
 mod push;
 mod send;
 
@@ -31,6 +34,8 @@ impl Channel for Wechat {
             "wechat-official-account",
         )
         .push()
+        // Only the hinted `profile` feed: scheduled polls are not needed.
+        .poll(3_600_000)
         .egress(API_HOST)
         .content(&[
             ContentKind::Text,
@@ -55,6 +60,19 @@ impl Channel for Wechat {
 
     fn handle_push(ctx: ShopContext, request: HttpRequest) -> Result<PushResult, PluginError> {
         push::handle(&ctx, &request)
+    }
+
+    fn render_poll(ctx: ShopContext, poll: PollRequest) -> Result<OutboundRequest, PluginError> {
+        profile::render(&ctx, &poll)
+    }
+
+    fn parse_poll(
+        ctx: ShopContext,
+        poll: PollRequest,
+        step: String,
+        response: HttpResponse,
+    ) -> Result<PollResult, PluginError> {
+        profile::parse(&ctx, &poll, &step, &response)
     }
 
     fn render_action(ctx: ShopContext, action: Action) -> Result<OutboundRequest, PluginError> {

@@ -87,6 +87,21 @@ fn sent(answer: &Answer) -> Interpretation {
                 other => other.to_string(),
             },
         ))),
+        code => interpret_error(code, &answer.errmsg),
+    }
+}
+
+/// Classifies a non-zero `errcode` of any endpoint.
+pub fn interpret_error(errcode: i64, errmsg: &str) -> Interpretation {
+    let answer = Answer {
+        errcode,
+        errmsg: errmsg.to_owned(),
+        access_token: None,
+        expires_in: None,
+        msgid: None,
+    };
+    let answer = &answer;
+    match answer.errcode {
         // Invalid or not-latest token: fetch a new one, forcing a refresh.
         40001 | 40014 => Interpretation::with_state(
             DeliveryOutcome::TokenExpired,

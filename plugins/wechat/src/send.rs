@@ -41,7 +41,9 @@ pub fn render(ctx: &ShopContext, action: &Action) -> Result<OutboundRequest, Plu
     }
 }
 
-fn token_request(ctx: &ShopContext) -> Result<OutboundRequest, PluginError> {
+/// The access-token fetch (`stable_token`), forcing a refresh after the
+/// platform rejected the last token.
+pub(crate) fn token_request(ctx: &ShopContext) -> Result<OutboundRequest, PluginError> {
     let body = json!({
         "grant_type": "client_credential",
         "appid": ctx.credential("app_id")?,
@@ -113,7 +115,8 @@ fn post_json(url: &str, body: &Value) -> HttpRequest {
         .with_header("content-type", "application/json; charset=utf-8")
 }
 
-fn encode(value: &str) -> String {
+/// Percent-encodes a query value.
+pub(crate) fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 

@@ -139,13 +139,29 @@ fn the_inbox_hands_over_to_the_outbox_once() {
     assert_eq!(store.pending_inbox(10).unwrap(), vec![event_id.clone()]);
 
     let queued = store
-        .finish_inbox(event_id, &[reply("a", "reply:1", "u1")], None, 2_000)
+        .finish_inbox(
+            event_id,
+            &InboxOutcome {
+                shop: "a",
+                actions: &[reply("a", "reply:1", "u1")],
+                ..InboxOutcome::default()
+            },
+            2_000,
+        )
         .unwrap();
     assert_eq!(queued.len(), 1);
     assert!(store.pending_inbox(10).unwrap().is_empty());
     // The same idempotency key is not queued twice.
     let again = store
-        .finish_inbox(event_id, &[reply("a", "reply:1", "u1")], None, 2_000)
+        .finish_inbox(
+            event_id,
+            &InboxOutcome {
+                shop: "a",
+                actions: &[reply("a", "reply:1", "u1")],
+                ..InboxOutcome::default()
+            },
+            2_000,
+        )
         .unwrap();
     assert!(again.is_empty());
 
@@ -200,7 +216,15 @@ fn failed_deliveries_are_dead_lettered() {
     let events = [text_event("m1", "u1", "hello", 500)];
     let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
     let seq = store
-        .finish_inbox(&receipt.stored[0], &[reply("a", "k", "u1")], None, 0)
+        .finish_inbox(
+            &receipt.stored[0],
+            &InboxOutcome {
+                shop: "a",
+                actions: &[reply("a", "k", "u1")],
+                ..InboxOutcome::default()
+            },
+            0,
+        )
         .unwrap()[0];
     store
         .finish_delivery(

@@ -30,6 +30,8 @@ pub const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
 pub const TOKEN_PATH: &str = "/cgi-bin/token";
 /// Path of the custom-message endpoint.
 pub const CUSTOM_SEND_PATH: &str = "/cgi-bin/message/custom/send";
+/// Path of the user-profile endpoint.
+pub const USER_INFO_PATH: &str = "/cgi-bin/user/info";
 
 /// Length of the token strings the emulator issues (the platform documents
 /// that callers should reserve at least 512 characters).
@@ -141,6 +143,8 @@ struct State {
     /// (Beijing day number, force refreshes on that day).
     force_refreshes: (i64, u32),
     followers: HashMap<String, Follower>,
+    /// openid → unionid, for accounts bound to an Open Platform account.
+    unionids: HashMap<String, String>,
     failures: VecDeque<(i64, String)>,
     sent: Vec<SentMessage>,
     token_requests: Vec<TokenRequest>,
@@ -207,6 +211,7 @@ impl WechatApiEmulator {
             current_classic: None,
             force_refreshes: (0, 0),
             followers: HashMap::new(),
+            unionids: HashMap::new(),
             failures: VecDeque::new(),
             sent: Vec::new(),
             token_requests: Vec::new(),
@@ -337,6 +342,14 @@ impl WechatApiEmulator {
         self.with(|s| s.token_requests.clone())
     }
 
+    /// Binds an openid to a unionid, as an account bound to an Open
+    /// Platform account reports it in `user/info`.
+    pub fn bind_unionid(&self, openid: &str, unionid: &str) {
+        lock(&self.state)
+            .unionids
+            .insert(openid.to_string(), unionid.to_string());
+    }
+
     /// Requests to `path` (e.g. [`CUSTOM_SEND_PATH`]) so far, whatever the
     /// answer; unknown paths are counted too.
     pub fn request_count(&self, path: &str) -> usize {
@@ -392,6 +405,7 @@ fn route(state: &mut State, request: &Incoming) -> Reply {
         ("POST", STABLE_TOKEN_PATH) => stable_token(state, request),
         ("GET", TOKEN_PATH) => classic_token(state, request),
         ("POST", CUSTOM_SEND_PATH) => custom_send(state, request),
+        ("GET", USER_INFO_PATH) => user_info(state, request),
         _ => Reply::not_found(),
     }
 }
@@ -532,6 +546,52 @@ fn classic_token(state: &mut State, request: &Incoming) -> Reply {
     state.current_classic = Some(value.clone());
     let lifetime = state.config.token_lifetime_secs;
     token_reply(state, logged, Ok((value, lifetime)))
+}
+
+/// Checks the `access_token` query parameter: `Err` is the platform's
+/// error answer.
+fn check_token(state: &State, request: &Incoming) -> Result<(), Reply> {
+    let Some(token) = request.query("access_token").filter(|t| !t.is_empty()) else {
+        return Err(error(41001, "access_token missing"));
+    };
+    match state.tokens.get(token) {
+        None => Err(error(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        )),
+        Some(issued) if issued.invalid => Err(error(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        )),
+        Some(issued) if state.is_expired(issued, state.now()) => {
+            Err(error(42001, "access_token expired"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// `user/info`: the follower's profile; `unionid` only when the test bound
+/// the openid to one (the account is bound to an Open Platform account).
+fn user_info(state: &mut State, request: &Incoming) -> Reply {
+    if let Err(refused) = check_token(state, request) {
+        return refused;
+    }
+    let Some(openid) = request.query("openid").filter(|o| !o.is_empty()) else {
+        return error(41009, "missing openid");
+    };
+    if !state.followers.contains_key(openid) && !state.unionids.contains_key(openid) {
+        return error(40003, "invalid openid");
+    }
+    let mut profile = serde_json::json!({
+        "subscribe": 1,
+        "openid": openid,
+        "language": "zh_CN",
+        "subscribe_time": state.now(),
+    });
+    if let Some(unionid) = state.unionids.get(openid) {
+        profile["unionid"] = Value::String(unionid.clone());
+    }
+    Reply::json(&profile)
 }
 
 fn custom_send(state: &mut State, request: &Incoming) -> Reply {

@@ -1,0 +1,204 @@
+//! One customer across channels, end to end: a brand runs two WeChat
+//! Official Accounts bound to one Open Platform account. The same person
+//! writes to both (a different openid on each); the host looks each new
+//! customer up through the plugin's `profile` feed (`user/info` on the
+//! loopback API emulator), learns the shared unionid, and the admin API's
+//! customer profile shows both identities and the history of both
+//! conversations. A person links a third identity by hand and undoes it.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tongdao_e2e::harness::{TestHost, bot_entry, eventually, plugin_entry};
+use tongdao_emulator_wechat::api::{USER_INFO_PATH, WechatApiConfig, WechatApiEmulator};
+use tongdao_emulator_wechat::signing::WechatPusher;
+
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+const UNIONID: &str = "oUnion_same_person_000001";
+
+struct Account {
+    shop: &'static str,
+    app_id: &'static str,
+    secret: &'static str,
+    api: WechatApiEmulator,
+}
+
+impl Account {
+    async fn start(shop: &'static str, app_id: &'static str, secret: &'static str) -> Account {
+        let api = WechatApiEmulator::start(WechatApiConfig::new(app_id, secret))
+            .await
+            .unwrap();
+        Account {
+            shop,
+            app_id,
+            secret,
+            api,
+        }
+    }
+
+    fn shop_config(&self) -> String {
+        format!(
+            "[[shops]]\nid = \"{}\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\nlook_up_profiles = true\ncredentials = {{ app_id = \"{}\", app_secret = \"{}\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
+            self.shop,
+            self.app_id,
+            self.secret,
+            self.api.base_url()
+        )
+    }
+
+    async fn customer_says(&self, host: &TestHost, openid: &str, text: &str, msg_id: u64) {
+        let now = tongdao::clock::now_ms() / 1000;
+        self.api.customer_wrote(openid, now);
+        let pusher = WechatPusher::new("spamtest", self.app_id, None);
+        let hook = format!("/hooks/wechat/{}", self.shop);
+        let push = pusher.plaintext(&hook, &pusher.text_xml_at(openid, now, text, msg_id));
+        let answer = push
+            .send(&reqwest::Client::new(), &host.base_url)
+            .await
+            .unwrap();
+        assert_eq!((answer.status, answer.body.as_str()), (200, "success"));
+    }
+}
+
+async fn admin(host: &TestHost, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}/admin/{path}", host.base_url);
+    let request = match method {
+        "GET" => client.get(&url),
+        "DELETE" => client.delete(&url).json(&body.unwrap_or(json!({}))),
+        _ => client.post(&url).json(&body.unwrap_or(json!({}))),
+    };
+    let response = request.bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn identities(profile: &Value) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = profile["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["shop"].as_str().unwrap().to_owned(),
+                i["platform_user_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unionid_joins_one_persons_conversations_on_two_accounts() {
+    let service = Account::start("demo-oa", "wx2c2769f8efd9abc2", "demo-app-secret").await;
+    let subscription = Account::start("demo-oa-news", "wx5f0a1b2c3d4e5f60", "news-secret").await;
+    let config = format!(
+        "{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{}\n{}",
+        bot_entry(),
+        plugin_entry("wechat"),
+        service.shop_config(),
+        subscription.shop_config()
+    );
+    let host = TestHost::start(&config).await;
+
+    // The same person: one openid per account, one unionid for both.
+    service.api.bind_unionid("oServiceOpenid0001", UNIONID);
+    subscription.api.bind_unionid("oNewsOpenid000001", UNIONID);
+    service
+        .customer_says(&host, "oServiceOpenid0001", "我的快递到哪了", 2001)
+        .await;
+    subscription
+        .customer_says(&host, "oNewsOpenid000001", "可以开发票吗", 2002)
+        .await;
+    // Someone else, with no unionid.
+    service
+        .customer_says(&host, "oSomeoneElse00001", "你好", 2003)
+        .await;
+
+    let profile = eventually(
+        "both accounts to be linked",
+        Duration::from_secs(15),
+        || {
+            let customer = tongdao::identity::customer(
+                host.state().store.as_ref(),
+                "demo-oa",
+                "oServiceOpenid0001",
+            )
+            .unwrap()?;
+            (customer.identities.len() == 2).then_some(customer)
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            &profile.links[0].reason,
+            tongdao::identity::LinkReason::Hint { kind, value } if kind == "wechat-unionid" && value == UNIONID
+        ),
+        "{profile:#?}"
+    );
+    assert_eq!(
+        service.api.request_count(USER_INFO_PATH),
+        2,
+        "one look-up per new customer"
+    );
+
+    // The admin profile: both identities, both conversations' history.
+    let (status, view) = admin(
+        &host,
+        "GET",
+        "customers/demo-oa-news/oNewsOpenid000001",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        identities(&view),
+        vec![
+            ("demo-oa".to_string(), "oServiceOpenid0001".to_string()),
+            ("demo-oa-news".to_string(), "oNewsOpenid000001".to_string()),
+        ]
+    );
+    let texts: Vec<&str> = view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"]["body"]["Message"]["content"]["Text"].as_str())
+        .collect();
+    assert!(texts.contains(&"我的快递到哪了"), "{texts:?}");
+    assert!(texts.contains(&"可以开发票吗"), "{texts:?}");
+    assert!(
+        !texts.contains(&"你好"),
+        "another person's message: {texts:?}"
+    );
+
+    // A person links the third identity by hand, then undoes it.
+    let link = json!({
+        "a": ["demo-oa", "oServiceOpenid0001"],
+        "b": ["demo-oa", "oSomeoneElse00001"],
+        "by": "mei",
+        "note": "same order phone number",
+    });
+    let (status, made) = admin(&host, "POST", "customers/links", Some(link.clone())).await;
+    assert_eq!((status, &made["changed"]), (200, &json!(true)), "{made}");
+    let (_, linked) = admin(&host, "GET", "customers/demo-oa/oSomeoneElse00001", None).await;
+    assert_eq!(identities(&linked).len(), 3, "{linked}");
+    let (status, undone) = admin(&host, "DELETE", "customers/links", Some(link)).await;
+    assert_eq!(
+        (status, &undone["changed"]),
+        (200, &json!(true)),
+        "{undone}"
+    );
+    let (_, alone) = admin(&host, "GET", "customers/demo-oa/oSomeoneElse00001", None).await;
+    assert_eq!(identities(&alone).len(), 1, "{alone}");
+
+    // Unknown identities are not linked.
+    let (status, refused) = admin(
+        &host,
+        "POST",
+        "customers/links",
+        Some(json!({ "a": ["demo-oa", "oServiceOpenid0001"], "b": ["demo-oa", "nobody"], "by": "mei" })),
+    )
+    .await;
+    assert_eq!(status, 404, "{refused}");
+    host.stop().await;
+}
