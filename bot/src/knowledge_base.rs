@@ -71,7 +71,7 @@ impl Default for MatchSettings {
     fn default() -> Self {
         MatchSettings {
             answer_threshold: 0.45,
-            clarify_threshold: 0.25,
+            clarify_threshold: 0.4,
         }
     }
 }

@@ -181,7 +181,12 @@ impl Matcher {
             }
         } else if best.similarity >= settings.clarify_threshold {
             Decision::Clarify {
-                candidates: ranked.iter().take(2).map(|s| s.intent).collect(),
+                candidates: ranked
+                    .iter()
+                    .take(2)
+                    .filter(|s| s.similarity >= settings.clarify_threshold)
+                    .map(|s| s.intent)
+                    .collect(),
             }
         } else {
             Decision::Unknown
@@ -247,14 +252,29 @@ impl Matcher {
 }
 
 /// Confidence in the best intent: how similar the question is to its
-/// closest example, discounted when the runner-up is nearly as good.
+/// closest example, discounted when the runner-up is nearly as good — by
+/// blended score or by closeness to one of its own examples (退款 is as
+/// much 退货退款 as 退款进度).
 pub fn confidence(ranked: &[Scored<'_>]) -> f64 {
     let Some(best) = ranked.first() else {
         return 0.0;
     };
-    let runner_up = ranked.get(1).map_or(0.0, |s| s.score);
-    let margin = (best.score - runner_up).max(0.0);
-    (best.similarity * (0.5 + 2.0 * margin)).min(1.0)
+    let (runner_up_score, runner_up_similarity) = ranked
+        .get(1)
+        .map_or((0.0, 0.0), |s| (s.score, s.similarity));
+    let margin = (best.score - runner_up_score).max(0.0);
+    let similarity_gap = if best.similarity > 0.0 {
+        ((best.similarity - runner_up_similarity) / best.similarity).max(0.0)
+    } else {
+        0.0
+    };
+    // A runner-up within a tenth of the best similarity is a tie.
+    let separation = if similarity_gap < 0.1 {
+        0.5
+    } else {
+        (0.5 + 2.0 * margin).min(0.5 + 4.0 * similarity_gap)
+    };
+    (best.similarity * separation).min(1.0)
 }
 
 /// How much a feature kind counts: a shared concept says most about what is
@@ -264,5 +284,49 @@ fn kind_weight(feature: &str) -> f32 {
         Some(b'c') => 3.0,
         Some(b'w') => 1.0,
         _ => 0.3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn matcher() -> Matcher {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kb/retail.toml");
+        Matcher::new(KnowledgeBase::load(&path).unwrap())
+    }
+
+    fn decided(matcher: &Matcher, question: &str) -> String {
+        match matcher.decide(question) {
+            Decision::Answer { intent, .. } => format!("answer {}", intent.id),
+            Decision::Clarify { candidates } => {
+                let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+                format!("clarify {}", ids.join(" "))
+            }
+            Decision::Unknown => "unknown".into(),
+        }
+    }
+
+    #[test]
+    fn clear_questions_are_answered_ties_clarified_and_strangers_left_alone() {
+        let matcher = matcher();
+        assert_eq!(decided(&matcher, "能发顺丰吗？？"), "answer courier");
+        assert_eq!(decided(&matcher, "ＳＦ可以吗"), "answer courier");
+        assert_eq!(
+            decided(&matcher, "退款"),
+            "clarify refund_progress return_refund"
+        );
+        assert_eq!(decided(&matcher, "我想买个冰箱"), "unknown");
+    }
+
+    #[test]
+    fn every_example_ranks_its_own_intent_first() {
+        let matcher = matcher();
+        for intent in matcher.knowledge_base().intents() {
+            for example in &intent.examples {
+                assert_eq!(matcher.rank(example)[0].intent.id, intent.id, "{example}");
+            }
+        }
     }
 }

@@ -186,14 +186,20 @@ fn answer_question(
             ActionKind::SendMessage(Content::Text(text)),
         ));
     }
-    if let Some(coupon) = reply.coupon
-        && supports(ActionName::SendCoupon)
-    {
+    if let Some(coupon) = reply.coupon {
+        // A platform coupon where the plugin can issue one; otherwise the
+        // coupon as a message (its fallback text where cards are not
+        // supported).
+        let kind = if supports(ActionName::SendCoupon) {
+            ActionKind::SendCoupon(coupon)
+        } else {
+            ActionKind::SendMessage(Content::Coupon(coupon))
+        };
         actions.push(action_for(
             stored,
             derived_key(&stored.id, "coupon"),
             customer,
-            ActionKind::SendCoupon(coupon),
+            kind,
         ));
     }
     Ok((actions, escalation))
