@@ -135,6 +135,25 @@ fn split_digit_runs(token: &str) -> Vec<&str> {
     pieces
 }
 
+/// Order or tracking numbers in a message: digit runs of
+/// [`LONG_NUMBER_DIGITS`] or more (full-width digits included).
+pub fn order_numbers(text: &str) -> Vec<String> {
+    let folded: String = text.nfkc().collect();
+    let mut numbers = Vec::new();
+    let mut run = String::new();
+    for c in folded.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            if is_long_number(&run) {
+                numbers.push(std::mem::take(&mut run));
+            }
+            run.clear();
+        }
+    }
+    numbers
+}
+
 fn is_long_number(piece: &str) -> bool {
     piece.len() >= LONG_NUMBER_DIGITS && piece.bytes().all(|b| b.is_ascii_digit())
 }
@@ -218,6 +237,15 @@ mod tests {
         assert_eq!(normalize("ＳＦ顺丰？？？😭"), "sf顺丰");
         assert_eq!(normalize("订单2024052012345退款呢~~"), "订单 退款呢");
         assert_eq!(normalize("身高170 体重60"), "身高 170 体重 60");
+    }
+
+    #[test]
+    fn order_numbers_are_long_digit_runs() {
+        assert_eq!(
+            order_numbers("订单２０２４０５２０１２３４５到哪了，电话123"),
+            vec!["2024052012345".to_string()]
+        );
+        assert!(order_numbers("身高170").is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! [`pipeline`] → [`delivery`], with [`runtime`] running the plugins and
 //! [`server`] assembling the whole from a [`config::Config`].
 
+pub mod answers;
 pub mod backoff;
 pub mod breaker;
 pub mod clock;

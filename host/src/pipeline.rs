@@ -6,6 +6,7 @@
 //! loses an action nor queues it twice.
 
 use crate::clock;
+use crate::kb::IntentAction;
 use crate::model::{
     Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, EventBody, EventReply,
     Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
@@ -178,7 +179,26 @@ fn answer_question(
         return Ok((Vec::new(), escalation));
     }
     let mut actions = Vec::new();
-    if let Some(text) = reply.text {
+    // A question about an order the channel can look up is answered from
+    // the look-up (see `answers`); otherwise with the text.
+    let look_up = reply.look_up.as_ref().and_then(|(what, order)| {
+        let kind = match what {
+            IntentAction::LookUpLogistics if supports(ActionName::QueryLogistics) => {
+                ActionKind::QueryLogistics(order.clone())
+            }
+            _ if supports(ActionName::QueryOrder) => ActionKind::QueryOrder(order.clone()),
+            _ => return None,
+        };
+        Some(action_for(
+            stored,
+            derived_key(&stored.id, "look-up"),
+            customer.clone(),
+            kind,
+        ))
+    });
+    if let Some(look_up) = look_up {
+        actions.push(look_up);
+    } else if let Some(text) = reply.text {
         actions.push(action_for(
             stored,
             reply_key(&stored.id),
@@ -286,7 +306,7 @@ fn reply_key(event_id: &str) -> String {
 /// The idempotency key of a further action the bot takes about an event
 /// (a coupon after the reply): 32 hex characters of a hash of the event and
 /// what the action is.
-fn derived_key(event_id: &str, what: &str) -> String {
+pub(crate) fn derived_key(event_id: &str, what: &str) -> String {
     let digest = Sha256::digest(format!("{what}\n{event_id}").as_bytes());
     hex::encode(&digest[..16])
 }

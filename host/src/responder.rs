@@ -24,6 +24,9 @@ pub struct Reply {
     pub coupon: Option<Coupon>,
     /// Whether (and how urgently) a person should take over.
     pub escalation: Option<Priority>,
+    /// An order or parcel look-up to answer from instead of `text`, where
+    /// the channel can look it up: (what, order number).
+    pub look_up: Option<(IntentAction, String)>,
     /// A short description of the decision, for logs and the admin view.
     pub decision: String,
 }
@@ -42,6 +45,7 @@ pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
                 Priority::Angry
             }),
             decision: format!("negative ({})", cues.join(", ")),
+            look_up: None,
         };
     }
     let Some(matcher) = bot.matcher() else {
@@ -50,6 +54,7 @@ pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
             coupon: None,
             escalation: Some(Priority::Normal),
             decision: "no knowledge base".into(),
+            look_up: None,
         };
     };
     let knowledge_base = matcher.knowledge_base();
@@ -63,18 +68,33 @@ pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
                     coupon: None,
                     escalation: Some(Priority::Normal),
                     decision,
+                    look_up: None,
                 },
                 Some(IntentAction::OfferCoupon) => Reply {
                     text: Some(answer),
                     coupon: shop.coupon_offer(),
                     escalation: None,
                     decision,
+                    look_up: None,
                 },
-                _ => Reply {
+                Some(action @ (IntentAction::LookUpOrder | IntentAction::LookUpLogistics)) => {
+                    Reply {
+                        text: Some(answer),
+                        coupon: None,
+                        escalation: None,
+                        decision,
+                        look_up: tongdao_bot::text::order_numbers(text)
+                            .into_iter()
+                            .next()
+                            .map(|order| (action, order)),
+                    }
+                }
+                None => Reply {
                     text: Some(answer),
                     coupon: None,
                     escalation: None,
                     decision,
+                    look_up: None,
                 },
             }
         }
@@ -102,6 +122,7 @@ pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
+                look_up: None,
             }
         }
         Decision::Unknown => Reply {
@@ -109,6 +130,7 @@ pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
             coupon: None,
             escalation: Some(Priority::Normal),
             decision: "no match".into(),
+            look_up: None,
         },
     }
 }

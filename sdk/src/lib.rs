@@ -51,6 +51,7 @@ mod channel;
 mod context;
 mod host;
 mod http;
+pub mod lookup;
 mod manifest;
 mod model;
 
@@ -71,6 +72,7 @@ pub use bindings::tongdao::channel::types::*;
 pub use channel::Channel;
 pub use host::{log, random_bytes};
 pub use http::{QueryParams, constant_time_eq};
+pub use lookup::{OrderState, OrderSummary, Shipment, TrackingStep};
 pub use manifest::ManifestBuilder;
 
 /// The contract version this SDK implements.

@@ -150,8 +150,14 @@ fn finish(host: &HostState, item: &OutboxItem, attempt: Attempt) -> anyhow::Resu
     match attempt {
         Attempt::Delivered(receipt) => {
             Metrics::bump(&host.metrics.deliveries_delivered);
+            let follow_up = crate::answers::after_look_up(
+                host.store.as_ref(),
+                &host.bot,
+                item,
+                receipt.result_json.as_deref(),
+            )?;
             host.store
-                .finish_delivery(item.seq, DeliveryEnd::Delivered(receipt), now)
+                .finish_delivery(item.seq, DeliveryEnd::Delivered(receipt), &follow_up, now)
         }
         Attempt::Retry { reason, after }
             if item.action.attempt < host.limits.max_delivery_attempts =>
@@ -171,24 +177,30 @@ fn finish(host: &HostState, item: &OutboxItem, attempt: Attempt) -> anyhow::Resu
                 "gave up after {} attempts; last: {reason}",
                 item.action.attempt
             );
+            let follow_up =
+                crate::answers::after_look_up(host.store.as_ref(), &host.bot, item, None)?;
             host.store.finish_delivery(
                 item.seq,
                 DeliveryEnd::Failed {
                     kind: "attempts-exhausted".into(),
                     reason,
                 },
+                &follow_up,
                 now,
             )
         }
         Attempt::Failed { kind, reason } => {
             Metrics::bump(&host.metrics.deliveries_failed);
             tracing::warn!(shop = %item.shop, seq = item.seq, kind, reason, "action dead-lettered");
+            let follow_up =
+                crate::answers::after_look_up(host.store.as_ref(), &host.bot, item, None)?;
             host.store.finish_delivery(
                 item.seq,
                 DeliveryEnd::Failed {
                     kind: kind.into(),
                     reason,
                 },
+                &follow_up,
                 now,
             )
         }

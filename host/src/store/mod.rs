@@ -182,9 +182,16 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
     ) -> StoreResult<()>;
 
-    /// Record how a delivery ended; a delivered message also counts against
-    /// the conversation's reply window and joins its history.
-    fn finish_delivery(&self, seq: u64, end: DeliveryEnd, now_ms: i64) -> StoreResult<()>;
+    /// Record how a delivery ended and queue its follow-up actions (the
+    /// answer to a look-up), in one transaction; a delivered message also
+    /// counts against the conversation's reply window and joins its history.
+    fn finish_delivery(
+        &self,
+        seq: u64,
+        end: DeliveryEnd,
+        follow_up: &[NewAction],
+        now_ms: i64,
+    ) -> StoreResult<()>;
 
     /// Forget dedupe keys that expired before `now_ms`; returns how many.
     fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize>;

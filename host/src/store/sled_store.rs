@@ -691,17 +691,44 @@ impl Store for SledStore {
             .with_context(|| format!("rescheduling outbox item {seq}"))
     }
 
-    fn finish_delivery(&self, seq: u64, end: DeliveryEnd, now_ms: i64) -> StoreResult<()> {
+    fn finish_delivery(
+        &self,
+        seq: u64,
+        end: DeliveryEnd,
+        follow_up: &[NewAction],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let follow_up_seqs: Vec<u64> = follow_up
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
         let trees = (
             &self.outbox,
             &self.outbox_due,
             &self.conversations,
             &self.events,
             &self.conversation_events,
+            &self.outbox_keys,
+            &self.conversation_outbox,
         );
         trees
             .transaction(
-                |(outbox, outbox_due, conversations, events, conversation_events)| {
+                |(
+                    outbox,
+                    outbox_due,
+                    conversations,
+                    events,
+                    conversation_events,
+                    outbox_keys,
+                    conversation_outbox,
+                )| {
+                    OutboxTx {
+                        outbox,
+                        outbox_due,
+                        outbox_keys,
+                        conversation_outbox,
+                    }
+                    .queue(follow_up, &follow_up_seqs, None, now_ms)?;
                     let bytes = outbox.get(keys::seq(seq))?.ok_or_else(|| {
                         ConflictableTransactionError::Abort(format!(
                             "outbox item {seq} does not exist"

@@ -184,7 +184,7 @@ fn the_inbox_hands_over_to_the_outbox_once() {
         result_json: None,
     };
     store
-        .finish_delivery(queued[0], DeliveryEnd::Delivered(receipt), 9_500)
+        .finish_delivery(queued[0], DeliveryEnd::Delivered(receipt), &[], 9_500)
         .unwrap();
     assert!(store.due_outbox(i64::MAX, 10).unwrap().is_empty());
     assert_eq!(store.next_due_ms().unwrap(), None);
@@ -233,6 +233,7 @@ fn failed_deliveries_are_dead_lettered() {
                 kind: "permanent".into(),
                 reason: "40003 invalid openid".into(),
             },
+            &[],
             10,
         )
         .unwrap();

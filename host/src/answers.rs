@@ -1,0 +1,148 @@
+//! Answering a customer from an order or logistics look-up: when a look-up
+//! the bot made for a customer's question ends, the customer gets the
+//! result in words (state, carrier, tracking number, the parcel's latest
+//! step) — or, if the look-up failed or said nothing useful, the knowledge
+//! base's answer. Plugins give results as the SDK's `OrderSummary` JSON.
+
+use crate::kb::{Bot, Decision};
+use crate::model::{Action, ActionKind, Content, EventBody, NewAction, OutboxItem, customer_text};
+use crate::store::Store;
+use serde::Deserialize;
+
+/// The host's reading of a plugin's `OrderSummary` (every field optional:
+/// a plugin that says little still gets an answer).
+#[derive(Debug, Default, Deserialize)]
+struct Summary {
+    order_id: Option<String>,
+    state: Option<String>,
+    status: Option<String>,
+    #[serde(default)]
+    shipments: Vec<ShipmentView>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ShipmentView {
+    company: Option<String>,
+    tracking_number: Option<String>,
+    latest: Option<StepView>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StepView {
+    description: Option<String>,
+}
+
+/// Words for a look-up result, or `None` if it says nothing a customer
+/// can use.
+pub fn describe(result_json: &str) -> Option<String> {
+    let summary: Summary = serde_json::from_str(result_json).ok()?;
+    let state = match summary.state.as_deref() {
+        Some("created") => "已下单，还未付款",
+        Some("paid") => "已付款，正在备货，会尽快为您发出",
+        Some("shipped") => "已发货",
+        Some("completed") => "已签收",
+        Some("closed") => "已关闭",
+        Some("refunding") => "正在退款处理中",
+        _ => "",
+    };
+    let status = if state.is_empty() {
+        summary.status.clone().filter(|s| !s.is_empty())?
+    } else {
+        state.to_owned()
+    };
+    let mut text = match &summary.order_id {
+        Some(id) if !id.is_empty() => format!("亲，您的订单 {id} {status}"),
+        _ => format!("亲，您的订单{status}"),
+    };
+    for shipment in &summary.shipments {
+        let carrier = shipment.company.as_deref().unwrap_or("快递");
+        if let Some(number) = &shipment.tracking_number {
+            text.push_str(&format!("，{carrier}单号 {number}"));
+        }
+        if let Some(step) = shipment
+            .latest
+            .as_ref()
+            .and_then(|s| s.description.as_deref())
+            .filter(|d| !d.is_empty())
+        {
+            text.push_str(&format!("，最新进展：{step}"));
+        }
+    }
+    text.push('～');
+    Some(text)
+}
+
+/// What to send after a look-up ends: the result in words for the customer
+/// whose question caused it; the knowledge base's answer if it failed.
+/// Look-ups caused by order events (not questions) need no answer.
+pub fn after_look_up(
+    store: &dyn Store,
+    bot: &Bot,
+    item: &OutboxItem,
+    result_json: Option<&str>,
+) -> anyhow::Result<Vec<NewAction>> {
+    if !matches!(
+        item.action.kind,
+        ActionKind::QueryOrder(_) | ActionKind::QueryLogistics(_)
+    ) {
+        return Ok(Vec::new());
+    }
+    let Some(cause) = &item.cause else {
+        return Ok(Vec::new());
+    };
+    let Some(event) = store.event(cause)? else {
+        return Ok(Vec::new());
+    };
+    let (EventBody::Message(message), Some(question)) =
+        (&event.event.body, customer_text(&event.event))
+    else {
+        return Ok(Vec::new());
+    };
+    let text = match result_json.and_then(describe) {
+        Some(text) => text,
+        None => match bot.matcher().map(|m| (m, m.decide(question))) {
+            Some((matcher, Decision::Answer { intent, .. })) => matcher
+                .knowledge_base()
+                .answer_for(&item.shop, intent)
+                .to_owned(),
+            _ => return Ok(Vec::new()),
+        },
+    };
+    Ok(vec![NewAction {
+        shop: item.shop.clone(),
+        action: Action {
+            idempotency_key: crate::pipeline::derived_key(&event.id, "look-up answer"),
+            conversation_id: item.action.conversation_id.clone(),
+            recipient: message.author.platform_user_id.clone(),
+            route: item.action.route.clone(),
+            kind: ActionKind::SendMessage(Content::Text(text)),
+            attempt: 0,
+        },
+        sent_by: None,
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shipped_order_is_told_with_carrier_number_and_latest_step() {
+        let json = r#"{"order_id":"2024052012345","state":"shipped","status":"WAIT_BUYER_CONFIRM_GOODS","amount":"99.00",
+            "shipments":[{"company":"顺丰速运","tracking_number":"SF1234567890","latest":{"time_ms":0,"description":"【杭州】已发出，下一站上海"}}],"raw":{}}"#;
+        assert_eq!(
+            describe(json).unwrap(),
+            "亲，您的订单 2024052012345 已发货，顺丰速运单号 SF1234567890，最新进展：【杭州】已发出，下一站上海～"
+        );
+    }
+
+    #[test]
+    fn an_unknown_state_falls_back_to_the_platform_status_or_nothing() {
+        assert_eq!(
+            describe(r#"{"order_id":"1","state":"other","status":"TRADE_FINISHED"}"#).unwrap(),
+            "亲，您的订单 1 TRADE_FINISHED～"
+        );
+        assert_eq!(describe(r#"{"order_id":"1","state":"other"}"#), None);
+        assert_eq!(describe("not json"), None);
+    }
+}
