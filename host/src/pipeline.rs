@@ -75,8 +75,8 @@ fn process_pending(host: &HostState) -> anyhow::Result<usize> {
         };
         host.store
             .finish_inbox(event_id, &outcome, clock::now_ms())?;
-        if new_customer && let Some(identity) = customer {
-            look_up_profile(host, &stored.shop, &identity.platform_user_id);
+        if new_customer {
+            look_up_profile(host, &stored.shop, &stored.event.conversation_id);
         }
     }
     if queued_any {
@@ -89,8 +89,10 @@ fn process_pending(host: &HostState) -> anyhow::Result<usize> {
 }
 
 /// Asks the shop's plugin about a customer met for the first time, through
-/// its `profile` poll feed, where the shop wants profiles looked up.
-fn look_up_profile(host: &HostState, shop_id: &str, platform_user_id: &str) {
+/// its `profile` poll feed, where the shop wants profiles looked up. The
+/// hint's token is the conversation the customer was met in (the plugin
+/// knows how its conversation ids name the customer).
+fn look_up_profile(host: &HostState, shop_id: &str, conversation_id: &str) {
     let Some(shop) = host.shops.get(shop_id) else {
         return;
     };
@@ -100,7 +102,7 @@ fn look_up_profile(host: &HostState, shop_id: &str, platform_user_id: &str) {
     let hint = crate::poll::PollHint {
         shop: shop_id.to_owned(),
         feed: PROFILE_FEED.to_owned(),
-        token: Some(platform_user_id.to_owned()),
+        token: Some(conversation_id.to_owned()),
     };
     if let Err(err) = host.poll_hints.try_send(hint) {
         tracing::warn!(shop = shop_id, error = %err, "profile look-up dropped");

@@ -5,6 +5,8 @@
 //! loopback API emulator), learns the shared unionid, and the admin API's
 //! customer profile shows both identities and the history of both
 //! conversations. A person links a third identity by hand and undoes it.
+//! The same person on the Official Account and on WeCom 微信客服 is joined
+//! the same way (`user/info` and `kf/customer/batchget` give one unionid).
 
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -200,5 +202,81 @@ async fn a_unionid_joins_one_persons_conversations_on_two_accounts() {
     )
     .await;
     assert_eq!(status, 404, "{refused}");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unionid_joins_the_official_account_and_wecom_kf() {
+    use tongdao_emulator_wecom::api::{CUSTOMER_BATCHGET_PATH, WecomApiConfig, WecomApiEmulator};
+    use tongdao_emulator_wecom::callbacks::{CallbackOptions, WecomCallbacks};
+
+    const CORP: &str = "ww12345678910";
+    const KF: &str = "wkDEMOkf000000001";
+    const AES: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let oa = Account::start("demo-oa", "wx2c2769f8efd9abc2", "demo-app-secret").await;
+    let kf = WecomApiEmulator::start(WecomApiConfig::new(CORP, "demo-kf-secret"))
+        .await
+        .unwrap();
+    kf.add_account(KF);
+    let config = format!(
+        "{}\n{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{}\n[[shops]]\nid = \"demo-wecom\"\nplugin = \"wecom\"\negress = [\"qyapi.weixin.qq.com\"]\nlook_up_profiles = true\ncredentials = {{ corp_id = \"{CORP}\", secret = \"demo-kf-secret\", token = \"wecomtoken\", encoding_aes_key = \"{AES}\" }}\napi_base = {{ \"qyapi.weixin.qq.com\" = \"{}\" }}\n",
+        bot_entry(),
+        plugin_entry("wechat"),
+        plugin_entry("wecom"),
+        oa.shop_config(),
+        kf.base_url()
+    );
+    let host = TestHost::start(&config).await;
+
+    // The person follows the Official Account and also chats on 微信客服.
+    oa.api.bind_unionid("oServiceOpenid0001", UNIONID);
+    kf.bind_unionid("wmExternalUser0001", UNIONID);
+    oa.customer_says(&host, "oServiceOpenid0001", "我的快递到哪了", 4001)
+        .await;
+    kf.customer_says(KF, "wmExternalUser0001", "可以开发票吗");
+    let wake = WecomCallbacks::new("wecomtoken", CORP, AES)
+        .kf_msg_or_event(
+            "/hooks/wecom/demo-wecom",
+            KF,
+            &kf.issue_sync_token(KF),
+            &CallbackOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        wake.send(&reqwest::Client::new(), &host.base_url)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    eventually("the channels to be linked", Duration::from_secs(15), || {
+        let customer = tongdao::identity::customer(
+            host.state().store.as_ref(),
+            "demo-wecom",
+            "wmExternalUser0001",
+        )
+        .unwrap()?;
+        (customer.identities.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(kf.request_count(CUSTOMER_BATCHGET_PATH), 1);
+    let (status, view) = admin(&host, "GET", "customers/demo-oa/oServiceOpenid0001", None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        identities(&view),
+        vec![
+            ("demo-oa".to_string(), "oServiceOpenid0001".to_string()),
+            ("demo-wecom".to_string(), "wmExternalUser0001".to_string()),
+        ]
+    );
+    let texts: Vec<&str> = view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"]["body"]["Message"]["content"]["Text"].as_str())
+        .collect();
+    assert!(texts.contains(&"我的快递到哪了"), "{texts:?}");
+    assert!(texts.contains(&"可以开发票吗"), "{texts:?}");
     host.stop().await;
 }

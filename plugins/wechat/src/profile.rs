@@ -1,5 +1,5 @@
-//! The `profile` poll feed: the host hints it with a customer's openid the
-//! first time it meets them; the plugin fetches `cgi-bin/user/info` (after a
+//! The `profile` poll feed: the host hints it with the conversation a
+//! customer was first met in (for the Official Account, the openid); the plugin fetches `cgi-bin/user/info` (after a
 //! token fetch when needed) and returns one session event, `profile`,
 //! carrying the customer's identity with the `wechat-unionid` hint when the
 //! account is bound to an Open Platform account. That hint is how the host
