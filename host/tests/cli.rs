@@ -155,3 +155,72 @@ fn check_names_file_line_and_field_of_a_bad_config() {
     assert!(stderr.contains(&format!("brand.toml:{line}:")), "{stderr}");
     assert!(stderr.contains("invalid type"), "{stderr}");
 }
+
+/// The last line of a command's output, split into `name: value` pairs.
+fn summary(args: &[&str]) -> Vec<(String, f64)> {
+    let output = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("running tongdao");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let last = stdout.lines().last().unwrap_or_default().to_owned();
+    let words: Vec<&str> = last.split_whitespace().collect();
+    words
+        .chunks(2)
+        .filter(|pair| pair.len() == 2 && pair[0].ends_with(':'))
+        .map(|pair| {
+            let value = pair[1].parse().unwrap_or_else(|_| panic!("{last}"));
+            (pair[0].trim_end_matches(':').to_owned(), value)
+        })
+        .collect()
+}
+
+fn value(summary: &[(String, f64)], name: &str) -> f64 {
+    summary
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} in {summary:?}"))
+        .1
+}
+
+#[test]
+fn kb_eval_answers_at_least_nine_in_ten_questions_right() {
+    for questions in [
+        "examples/kb/dev-questions.tsv",
+        "examples/kb/holdout-questions.tsv",
+    ] {
+        let result = summary(&[
+            "kb",
+            "eval",
+            "--kb",
+            "examples/kb/retail.toml",
+            "--questions",
+            questions,
+        ]);
+        let accuracy = value(&result, "accuracy");
+        assert!(accuracy >= 0.90, "{questions}: accuracy {accuracy}");
+    }
+}
+
+#[test]
+fn sentiment_eval_catches_angry_customers_without_crying_wolf() {
+    for data in [
+        "examples/sentiment/dev.tsv",
+        "examples/sentiment/holdout.tsv",
+    ] {
+        let result = summary(&["sentiment", "eval", "--data", data]);
+        let recall = value(&result, "recall");
+        let false_positive_rate = value(&result, "false_positive_rate");
+        assert!(recall >= 0.90, "{data}: recall {recall}");
+        assert!(
+            false_positive_rate <= 0.10,
+            "{data}: false-positive rate {false_positive_rate}"
+        );
+    }
+}
