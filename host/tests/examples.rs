@@ -246,6 +246,11 @@ fn one_scenario_normalizes_alike_on_every_platform() {
             .push((plugin, events[0].clone()));
     }
     let question = by_scenario.get("question").expect("no question recordings");
+    let platforms: BTreeSet<&str> = question.iter().map(|(plugin, _)| plugin.as_str()).collect();
+    assert!(
+        platforms.len() >= 2,
+        "the question scenario needs recordings from two platforms at least: {platforms:?}"
+    );
     let question_text = &question[0].1["body"]["Message"]["content"]["Text"];
     assert_eq!(question_text, "我的快递到哪了");
     for (scenario, events) in &by_scenario {
