@@ -5,14 +5,19 @@
 //! answer through `kf/send_msg` (msgid = the idempotency key), the shop's
 //! welcome through `kf/send_msg_on_event`. Redelivered callbacks store
 //! nothing twice; a session a servicer has taken refuses API messages
-//! (95018), recorded as window-closed; forged and stale callbacks are
-//! refused before anything is pulled.
+//! (95018), recorded as window-closed; a page that overlaps the committed
+//! one stores and answers nothing twice; rejected access tokens (40001 on a
+//! send, 42001 on a pull) are fetched again and a busy send (-1) is retried
+//! with the same msgid; forged and stale callbacks and a stale URL
+//! verification are refused before anything is pulled.
 
 use std::time::Duration;
 use tongdao::kb::KnowledgeBase;
-use tongdao::model::{AuthorRole, Direction, EventBody, OutboxStatus};
+use tongdao::model::{AuthorRole, Direction, EventBody, OutboxItem, OutboxStatus};
 use tongdao_e2e::harness::{TestHost, bot_entry, eventually, example_knowledge_base, plugin_entry};
-use tongdao_emulator_wecom::api::{SEND_MSG_PATH, SYNC_MSG_PATH, WecomApiConfig, WecomApiEmulator};
+use tongdao_emulator_wecom::api::{
+    GETTOKEN_PATH, SEND_MSG_PATH, SYNC_MSG_PATH, WecomApiConfig, WecomApiEmulator,
+};
 use tongdao_emulator_wecom::callbacks::{CallbackOptions, WecomCallbacks};
 
 const CORP: &str = "ww12345678910";
@@ -45,14 +50,37 @@ fn callbacks() -> WecomCallbacks {
 /// WeCom tells the host the kf account has something to pull.
 async fn wake_up(api: &WecomApiEmulator, host: &TestHost) -> u16 {
     let sync_token = api.issue_sync_token(KF);
+    wake_up_with(&sync_token, host).await
+}
+
+/// A `kf_msg_or_event` callback carrying `sync_token`.
+async fn wake_up_with(sync_token: &str, host: &TestHost) -> u16 {
     let request = callbacks()
-        .kf_msg_or_event(HOOK, KF, &sync_token, &CallbackOptions::default())
+        .kf_msg_or_event(HOOK, KF, sync_token, &CallbackOptions::default())
         .unwrap();
     request
         .send(&reqwest::Client::new(), &host.base_url)
         .await
         .unwrap()
         .status
+}
+
+/// Wait until every outbox item of the conversation is delivered and there
+/// are `n` of them.
+async fn delivered(host: &TestHost, conversation: &str, n: usize) -> Vec<OutboxItem> {
+    eventually(
+        "the answers to be recorded as delivered",
+        Duration::from_secs(15),
+        || {
+            let outbox = host.outbox("demo-wecom", conversation);
+            (outbox.len() == n
+                && outbox
+                    .iter()
+                    .all(|item| matches!(item.status, OutboxStatus::Delivered { .. })))
+            .then_some(outbox)
+        },
+    )
+    .await
 }
 
 fn answer_for(intent: &str) -> String {
@@ -67,9 +95,10 @@ async fn a_pulled_question_is_stored_once_and_answered_once() {
     let msgid = api.customer_says(KF, customer, "我的快递到哪了");
 
     // The callback, then two redeliveries of it.
-    assert_eq!(wake_up(&api, &host).await, 200);
-    assert_eq!(wake_up(&api, &host).await, 200);
-    assert_eq!(wake_up(&api, &host).await, 200);
+    let sync_token = api.issue_sync_token(KF);
+    for _ in 0..3 {
+        assert_eq!(wake_up_with(&sync_token, &host).await, 200);
+    }
 
     api.wait_for_deliveries(1, Duration::from_secs(10))
         .await
@@ -116,7 +145,98 @@ async fn a_pulled_question_is_stored_once_and_answered_once() {
         (question.role, question.direction),
         (AuthorRole::Customer, Direction::Inbound)
     );
-    assert!(api.request_count(SYNC_MSG_PATH) >= 1);
+    let pulls: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == SYNC_MSG_PATH)
+        .collect();
+    assert!(!pulls.is_empty());
+    assert!(
+        pulls.iter().all(|pull| {
+            let body = pull.body.as_ref().unwrap();
+            body["token"] == sync_token.as_str() && body["open_kfid"] == KF && pull.errcode == 0
+        }),
+        "every pull carries the callback's sync token: {pulls:#?}"
+    );
+
+    // WeCom serves a page that overlaps the one already committed: the
+    // repeated message is not stored or answered again.
+    let before = api.request_count(SYNC_MSG_PATH);
+    api.overlap_next_pull(1);
+    assert_eq!(wake_up(&api, &host).await, 200);
+    eventually("the overlapping pull", Duration::from_secs(10), || {
+        (api.request_count(SYNC_MSG_PATH) > before).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history = host.history("demo-wecom", &conversation);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e.event.platform_id == msgid)
+            .count(),
+        1,
+        "the overlap is deduplicated: {history:#?}"
+    );
+    assert_eq!(api.sent_messages().len(), 1, "and not answered twice");
+    assert_eq!(host.outbox("demo-wecom", &conversation).len(), 1);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_tokens_are_fetched_again_and_a_busy_send_is_retried() {
+    let (api, host) = start().await;
+    let customer = "wmCustomer0000000005";
+    let conversation = format!("{KF}:{customer}");
+
+    // The send is refused with 40001 (invalid credential): the token is
+    // dropped, fetched again, and the message goes out.
+    api.customer_says(KF, customer, "我的快递到哪了");
+    api.fail_next(SEND_MSG_PATH, 1, 40001, "invalid credential");
+    assert_eq!(wake_up(&api, &host).await, 200);
+    delivered(&host, &conversation, 1).await;
+    assert_eq!(api.request_count(GETTOKEN_PATH), 2, "{:#?}", api.requests());
+
+    // The access token expires (42001 on the pull): fetched again, pulled.
+    api.expire_current_token();
+    api.customer_says(KF, customer, "我的快递到哪了");
+    assert_eq!(wake_up(&api, &host).await, 200);
+    delivered(&host, &conversation, 2).await;
+    assert_eq!(api.request_count(GETTOKEN_PATH), 3);
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.path == SYNC_MSG_PATH && r.errcode == 42001),
+        "the pull met the expired token"
+    );
+
+    // WeCom is busy (-1): the same message (same msgid) is sent again later.
+    api.fail_next(SEND_MSG_PATH, 1, -1, "system busy");
+    api.customer_says(KF, customer, "我的快递到哪了");
+    assert_eq!(wake_up(&api, &host).await, 200);
+    let outbox = delivered(&host, &conversation, 3).await;
+    let sends: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == SEND_MSG_PATH)
+        .map(|r| (r.body.unwrap()["msgid"].clone(), r.errcode))
+        .collect();
+    let key = outbox[2].action.idempotency_key.as_str();
+    assert_eq!(
+        sends[sends.len() - 2..].to_vec(),
+        vec![(serde_json::json!(key), -1), (serde_json::json!(key), 0)],
+        "{sends:#?}"
+    );
+    let sent = api.sent_messages();
+    assert_eq!(sent.len(), 3);
+    let keys: Vec<_> = outbox
+        .iter()
+        .map(|i| i.action.idempotency_key.clone())
+        .collect();
+    assert_eq!(
+        sent.iter().map(|m| m.msgid.clone()).collect::<Vec<_>>(),
+        keys
+    );
     host.stop().await;
 }
 
@@ -181,6 +301,16 @@ async fn verification_is_answered_and_forged_or_stale_callbacks_are_refused() {
         (answer.status, answer.body.as_str()),
         (200, "1616140317555161061")
     );
+    let stale_verify = callbacks()
+        .verification(
+            HOOK,
+            "1616140317555161061",
+            &CallbackOptions::stale_by(3600),
+        )
+        .unwrap();
+    let refused = stale_verify.send(&client, &host.base_url).await.unwrap();
+    assert_eq!(refused.status, 401);
+    assert!(!refused.body.contains("1616140317555161061"));
 
     api.customer_says(KF, "wmCustomer0000000004", "你好");
     let sync_token = api.issue_sync_token(KF);

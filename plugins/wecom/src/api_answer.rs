@@ -84,10 +84,15 @@ pub fn read(response: &HttpResponse) -> Result<Answer, DeliveryOutcome> {
 /// a rejected access token is dropped (the host renders again, fetching a
 /// new one), "busy" is retried, rate limits back off, everything else is
 /// permanent with the code.
+///
+/// 40001 is "invalid secret" at `gettoken` (classified there, permanent),
+/// but on a call made with an access token it is WeCom's older "invalid
+/// credential" for the token itself: the token is dropped and fetched
+/// again, and a wrong secret then shows at `gettoken`.
 pub fn common(answer: &Answer) -> Interpretation {
     match answer.errcode {
         // Invalid, expired or missing access token.
-        40014 | 42001 | 41001 => {
+        40014 | 42001 | 41001 | 40001 => {
             Interpretation::with_state(DeliveryOutcome::TokenExpired, token::forget())
         }
         -1 => Interpretation::outcome(DeliveryOutcome::retry(answer.explain())),
@@ -113,7 +118,7 @@ pub fn meaning(code: i64) -> &'static str {
         0 => "ok",
         -1 => "WeCom is busy, retry later",
         40001 => {
-            "the secret is invalid (use the secret of an app allowed to call the 微信客服 API)"
+            "the secret or the access token is invalid (use the secret of an app allowed to call the 微信客服 API)"
         }
         40007 => "the media_id is invalid or expired",
         40008 => "the msgtype is invalid",
@@ -183,7 +188,7 @@ mod tests {
 
     #[test]
     fn shared_codes_are_classified() {
-        for code in [40014, 42001, 41001] {
+        for code in [40014, 42001, 41001, 40001] {
             let result = common(&answer(&format!(r#"{{"errcode":{code},"errmsg":"x"}}"#)));
             assert_eq!(result.outcome, DeliveryOutcome::TokenExpired, "{code}");
             assert_eq!(result.state, token::forget());

@@ -94,7 +94,7 @@ fn replied(action: &Action, answer: &Answer) -> Interpretation {
                 .unwrap_or_else(|| actions::client_msgid(&action.idempotency_key)),
         ))),
         // Token trouble, busy, rate limits: as everywhere.
-        40014 | 42001 | 41001 | -1 | 45009 | 45033 => api_answer::common(answer),
+        40014 | 42001 | 41001 | 40001 | -1 | 45009 | 45033 => api_answer::common(answer),
         // Anything else means the code was refused: it is valid once, for
         // 20 s after the event — a retry cannot succeed.
         code => Interpretation::outcome(DeliveryOutcome::permanent(

@@ -107,7 +107,7 @@ fn page(ctx: &ShopContext, answer: &Answer) -> Result<PollResult, PluginError> {
             ));
         }
     };
-    let events = sync_messages::events(list, voice_format(ctx)?)?;
+    let events = sync_messages::events(list, voice_format(ctx)?);
     let next_cursor = answer
         .str_field("next_cursor")
         .map(str::trim)

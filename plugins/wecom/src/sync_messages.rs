@@ -11,7 +11,8 @@
 //!
 //! The dedupe key is WeCom's `msgid`; a conversation is one customer of one
 //! kf account, `{open_kfid}:{external_userid}`; every event carries its
-//! `open_kfid` as route, which the actions need to answer.
+//! `open_kfid` as route, which the actions need to answer. An item that
+//! cannot be normalized is skipped with a warning (see [`events`]).
 
 use serde_json::{Map, Value};
 use tongdao_sdk::*;
@@ -53,14 +54,31 @@ impl VoiceFormat {
 }
 
 /// The events of a page's `msg_list`, in order.
-pub fn events(list: &[Value], voice: VoiceFormat) -> Result<Vec<Event>, PluginError> {
+///
+/// An item that cannot be normalized (no `msgid`, no time, no customer or
+/// kf account) is skipped with a warning rather than refusing the page: the
+/// committed cursor could never move past it, and the kf account's feed
+/// would stop for every customer. An item whose content cannot be read is
+/// kept as raw content.
+pub fn events(list: &[Value], voice: VoiceFormat) -> Vec<Event> {
     list.iter()
         .enumerate()
-        .map(|(index, item)| {
-            let object = item.as_object().ok_or_else(|| {
-                PluginError::Malformed(format!("msg_list[{index}] is not an object"))
-            })?;
-            event(object, voice).map_err(|err| prefix(err, &format!("msg_list[{index}]")))
+        .filter_map(|(index, item)| {
+            let read = item
+                .as_object()
+                .ok_or_else(|| PluginError::Malformed("it is not an object".into()))
+                .and_then(|object| event(object, voice));
+            match read {
+                Ok(event) => Some(event),
+                Err(err) => {
+                    let msgid = item.get("msgid").and_then(Value::as_str).unwrap_or("?");
+                    log::warn(&format!(
+                        "skipping sync_msg msg_list[{index}] (msgid `{msgid}`): {}",
+                        reason(&err)
+                    ));
+                    None
+                }
+            }
         })
         .collect()
 }
@@ -121,7 +139,13 @@ fn event(item: &Map<String, Value>, voice: VoiceFormat) -> Result<Event, PluginE
             author,
             role,
             direction,
-            content: content(item, msgtype, voice)?,
+            content: content(item, msgtype, voice).unwrap_or_else(|err| {
+                log::warn(&format!(
+                    "sync_msg message `{msgid}`: the {msgtype} content is kept raw: {}",
+                    reason(&err)
+                ));
+                raw(item, msgtype)
+            }),
         }),
     })
 }
@@ -195,15 +219,24 @@ fn content(
         }
         // business_card, msgmenu, channels_shop_product, channels_shop_order,
         // merged_msg, channels, meeting, schedule, note, …: kept as delivered.
-        other => Content::Raw(RawContent {
-            kind: other.to_string(),
-            content_type: "application/json".into(),
-            data: serde_json::to_vec(&Value::Object(part.clone())).unwrap_or_default(),
-            fallback_text: match other {
-                "msgmenu" => text("head_content"),
-                _ => None,
-            },
-        }),
+        other => raw(item, other),
+    })
+}
+
+/// The message's `msgtype` object as delivered, as raw JSON content.
+fn raw(item: &Map<String, Value>, msgtype: &str) -> Content {
+    let part = item.get(msgtype).cloned().unwrap_or(Value::Null);
+    let fallback_text = match msgtype {
+        "msgmenu" => part.get("head_content").and_then(Value::as_str),
+        "text" => part.get("content").and_then(Value::as_str),
+        _ => None,
+    }
+    .map(str::to_string);
+    Content::Raw(RawContent {
+        kind: msgtype.to_string(),
+        content_type: "application/json".into(),
+        data: serde_json::to_vec(&part).unwrap_or_default(),
+        fallback_text,
     })
 }
 
@@ -308,10 +341,11 @@ fn required_str<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a st
     optional_str(object, name).ok_or_else(|| PluginError::Malformed(format!("`{name}` is missing")))
 }
 
-fn prefix(err: PluginError, at: &str) -> PluginError {
+/// The message of a normalization error.
+fn reason(err: &PluginError) -> String {
     match err {
-        PluginError::Malformed(message) => PluginError::Malformed(format!("{at}: {message}")),
-        other => other,
+        PluginError::Malformed(message) => message.clone(),
+        other => format!("{other:?}"),
     }
 }
 

@@ -85,3 +85,76 @@ fn long_keys_become_a_stable_short_msgid() {
     let unsupported = render(&ctx(), &action(ActionKind::QueryOrder("1".into())));
     assert!(matches!(unsupported, Err(PluginError::Unsupported(_))));
 }
+
+#[test]
+fn without_a_token_the_message_is_checked_then_a_token_fetched() {
+    let bare = ShopContext::for_test("demo-wecom", 1_700_000_000_000)
+        .with_credential("corp_id", "ww12345678910")
+        .with_credential("secret", "demo-kf-secret");
+    let send = action(ActionKind::SendMessage(Content::Text("您好".into())));
+    assert_eq!(render(&bare, &send).unwrap().step, token::STEP_TOKEN);
+    let empty = action(ActionKind::SendMessage(Content::Text("  ".into())));
+    assert!(matches!(
+        render(&bare, &empty),
+        Err(PluginError::Malformed(_))
+    ));
+}
+
+#[test]
+fn texts_media_and_routes_are_checked() {
+    let long = action(ActionKind::SendMessage(Content::Text("字".repeat(683))));
+    let Err(PluginError::Unsupported(message)) = render(&ctx(), &long) else {
+        panic!("2049 bytes are too long")
+    };
+    assert!(message.contains("2048"), "{message}");
+    assert!(
+        render(
+            &ctx(),
+            &action(ActionKind::SendMessage(Content::Text("字".repeat(682))))
+        )
+        .is_ok()
+    );
+    let image = |media_id: Option<&str>| {
+        action(ActionKind::SendMessage(Content::Image(Media {
+            url: Some("https://example.com/a.png".into()),
+            media_id: media_id.map(Into::into),
+            mime_type: None,
+            file_name: None,
+            size_bytes: None,
+        })))
+    };
+    assert!(matches!(
+        render(&ctx(), &image(None)),
+        Err(PluginError::Unsupported(_))
+    ));
+    let request = render(&ctx(), &image(Some("MEDIA"))).unwrap();
+    assert_eq!(body(&request)["image"]["media_id"], "MEDIA");
+    // Without the route, the conversation id names the kf account.
+    let mut routeless = action(ActionKind::SendMessage(Content::Text("hi".into())));
+    routeless.route.clear();
+    assert_eq!(
+        body(&render(&ctx(), &routeless).unwrap())["open_kfid"],
+        "wkABCDEF"
+    );
+    routeless.conversation_id = "nokfid".into();
+    assert!(matches!(
+        render(&ctx(), &routeless),
+        Err(PluginError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_transfer_without_a_servicer_goes_to_the_pool() {
+    let request = render(&ctx(), &action(ActionKind::TransferToHuman(None))).unwrap();
+    assert_eq!(request.step, STEP_STATE);
+    assert!(
+        request
+            .request
+            .url
+            .contains("/cgi-bin/kf/service_state/trans")
+    );
+    let body = body(&request);
+    assert_eq!(body["service_state"], STATE_POOL);
+    assert!(body.get("servicer_userid").is_none());
+    assert_eq!(body["open_kfid"], "wkABCDEF");
+}

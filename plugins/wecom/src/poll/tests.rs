@@ -82,3 +82,99 @@ fn an_expired_access_token_is_dropped() {
         PollOutcome::Step(DeliveryOutcome::TokenExpired)
     );
 }
+
+#[test]
+fn an_empty_page_may_still_have_more_and_a_missing_cursor_keeps_the_committed_one() {
+    let more = HttpResponse::json(
+        200,
+        r#"{"errcode":0,"errmsg":"ok","next_cursor":"C3","has_more":1,"msg_list":[]}"#,
+    );
+    let PollOutcome::Page(page) = parse(&ctx(), &poll(None, None), STEP_SYNC, &more)
+        .unwrap()
+        .outcome
+    else {
+        panic!("a page")
+    };
+    assert!(page.events.is_empty() && page.has_more);
+    let done = HttpResponse::json(200, r#"{"errcode":0,"errmsg":"ok","has_more":0}"#);
+    let PollOutcome::Page(page) = parse(&ctx(), &poll(Some("C3"), None), STEP_SYNC, &done)
+        .unwrap()
+        .outcome
+    else {
+        panic!("a page")
+    };
+    assert_eq!((page.next_cursor, page.has_more), (None, false));
+    let broken = HttpResponse::json(200, r#"{"errcode":0,"errmsg":"ok","has_more":1}"#);
+    assert!(matches!(
+        parse(&ctx(), &poll(None, None), STEP_SYNC, &broken),
+        Err(PluginError::Malformed(_))
+    ));
+}
+
+#[test]
+fn an_unknown_kf_account_is_permanent_and_a_refusal_without_hint_is_not_repeated() {
+    let with_token = ctx().with_state(ACCESS_TOKEN, "TOKEN", None);
+    for code in [95000, 95004] {
+        let answer = HttpResponse::json(200, &format!(r#"{{"errcode":{code},"errmsg":"x"}}"#));
+        let result = parse(&with_token, &poll(None, None), STEP_SYNC, &answer).unwrap();
+        assert!(
+            matches!(&result.outcome, PollOutcome::Step(DeliveryOutcome::Permanent(f)) if f.reason.contains("wkABCDEF")),
+            "{result:?}"
+        );
+    }
+    let answer = HttpResponse::json(200, r#"{"errcode":95007,"errmsg":"invalid msg token"}"#);
+    let result = parse(&with_token, &poll(None, None), STEP_SYNC, &answer).unwrap();
+    assert!(matches!(
+        result.outcome,
+        PollOutcome::Step(DeliveryOutcome::Permanent(_))
+    ));
+    let busy = HttpResponse::json(200, r#"{"errcode":-1,"errmsg":"system busy"}"#);
+    assert!(matches!(
+        parse(&with_token, &poll(None, None), STEP_SYNC, &busy)
+            .unwrap()
+            .outcome,
+        PollOutcome::Step(DeliveryOutcome::Retry(_))
+    ));
+}
+
+#[test]
+fn settings_and_cursors_are_checked() {
+    let with_token = ctx().with_state(ACCESS_TOKEN, "TOKEN", None);
+    let limited = with_token
+        .clone()
+        .with_setting("page_limit", "50")
+        .with_setting("voice_format", "silk");
+    let body = body(&render(&limited, &poll(None, None)).unwrap());
+    assert_eq!(
+        (body["limit"].as_u64(), body["voice_format"].as_u64()),
+        (Some(50), Some(1))
+    );
+    assert!(body.get("cursor").is_none() && body.get("token").is_none());
+    for (name, value) in [
+        ("page_limit", "0"),
+        ("page_limit", "1001"),
+        ("voice_format", "mp3"),
+    ] {
+        let Err(PluginError::Misconfigured(message)) = render(
+            &with_token.clone().with_setting(name, value),
+            &poll(None, None),
+        ) else {
+            panic!("{name} = {value}")
+        };
+        assert!(message.contains(name), "{message}");
+    }
+    let long = "c".repeat(65);
+    assert!(matches!(
+        render(&with_token, &poll(Some(&long), None)),
+        Err(PluginError::Malformed(_))
+    ));
+    assert!(matches!(
+        parse(
+            &with_token,
+            &poll(None, None),
+            "bogus",
+            &HttpResponse::json(200, "{}")
+        ),
+        Err(PluginError::Malformed(_))
+    ));
+}

@@ -106,3 +106,123 @@ fn a_missing_credential_is_named() {
     };
     assert!(message.contains("token"), "{message}");
 }
+
+/// The URL-verification vector (derived with the WXBizMsgCrypt algorithm
+/// and re-computed with Python's hashlib + cryptography): plaintext
+/// `1616140317555161061`, token `wecomtoken`, corp `ww12345678910`, random
+/// `aaaaaaaaaaaaaaaa`, timestamp 1714037059, nonce 486452656.
+#[test]
+fn the_verification_vector_opens() {
+    let ctx = ShopContext {
+        now_ms: 1_714_037_059_000,
+        ..ctx()
+    };
+    let url = "/hooks/wecom/demo-wecom?msg_signature=aff094330b37e2b3eaad84be2ca7a249ab66e1fd&timestamp=1714037059&nonce=486452656&echostr=5I0ViYLQqCiDyNw9bygZh1ik8E4AnYxxFzcWkcnwt9GV97MdMGFY25QdIppwJDJbTSqP2IvBlhUF6Nki8pyCUg%3D%3D";
+    let result = handle(&ctx, &HttpRequest::new("GET", url, Vec::new())).unwrap();
+    assert_eq!(result.response.body, b"1616140317555161061");
+}
+
+#[test]
+fn an_echostr_sent_with_raw_plus_signs_is_restored() {
+    // A sealed echostr with a `+` in it, sent without escaping the `+`
+    // (it arrives as a space after query decoding).
+    let (plaintext, echostr) = (0..)
+        .map(|n| {
+            let plaintext = format!("echo{n}");
+            let echostr = sealed(&plaintext, CORP);
+            (plaintext, echostr)
+        })
+        .find(|(_, echostr)| echostr.contains('+'))
+        .unwrap();
+    let raw = echostr.replace('/', "%2F").replace('=', "%3D");
+    let url = signed_url(&echostr, NOW, &format!("&echostr={raw}"));
+    assert!(url.contains('+'));
+    let result = handle(&ctx(), &HttpRequest::new("GET", &url, Vec::new())).unwrap();
+    assert_eq!(result.response.body, plaintext.as_bytes());
+}
+
+/// protocols' [D] safe-mode vector (the pad-32 edge case): the plugin's
+/// checks accept it for the corp id it was sealed for; it is not a kf
+/// event, so it is acknowledged with an empty 200 and nothing else.
+#[test]
+fn the_padding_edge_vector_opens_and_is_ignored() {
+    let ctx = ShopContext::for_test("demo", 1_714_037_059_000)
+        .with_credential("corp_id", "wx2c2769f8efd9abc2")
+        .with_credential("token", "spamtest")
+        .with_credential("encoding_aes_key", KEY);
+    let encrypted = "5I0ViYLQqCiDyNw9bygZh7gEi4RHDSU2anInfPXpuvj5reZOl+FzkzmhTo9j5JsmoYMhC7kq8/99VFGKoheRKg4kpSeXoHYG3VydghtGGj38vzKh5NbVxI7nJoZdlqp5pLHCBytvaLTrCYF83iHS2nd3d/DbpQgThWoSDX0rEDtBisBFPC5TS+WhjT8XmzdUsEr5QrcE6yno9D72BDdxG7W5ikLOtFTS8dh+mh0B7MtiBmyh3+oAdVzqhXH5K373umrpZn5xbUp0fp/KM7yKKirxgQjR2JarSheROvI9vJ56rxPt+ZlcrNenI6dJQ/nBe+S4zoFJAcY9OsJ/2Y/hLEtKPsDxwkASm1rU9EGC77Hj9z2rNwBIROwHAnOBJHPmG1lj6hgqa4hgjWLr4eQDRZrB5bqmIF/Vaj+BLZtPe04nqLQ+FneFHspcE1A/H9pDwOJdza5+XfP9onA0XKXXD9k9jmsaLANFacYanXSTja7v2TFCbyczh8kghD2KxF54";
+    let body = format!(
+        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    );
+    let url = "/hooks/wecom/demo?msg_signature=20d95789426261004812c49367eca5e21e100fdc&timestamp=1714037059&nonce=486452656";
+    let result = handle(
+        &ctx,
+        &HttpRequest::new("POST", url, body.clone().into_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        (result.response.status, result.response.body.len()),
+        (200, 0)
+    );
+    assert!(result.events.is_empty() && result.poll_hints.is_empty());
+    let tampered = body.replace("5I0ViYLQ", "5I0ViYLR");
+    assert!(matches!(
+        handle(&ctx, &HttpRequest::new("POST", url, tampered.into_bytes())),
+        Err(PluginError::Unauthenticated(_))
+    ));
+}
+
+#[test]
+fn a_stale_or_tampered_verification_is_refused() {
+    let echostr = sealed("4897132184739278", CORP);
+    let query = format!(
+        "&echostr={}",
+        form_urlencoded::byte_serialize(echostr.as_bytes()).collect::<String>()
+    );
+    let stale = signed_url(&echostr, NOW - 301, &query);
+    assert!(matches!(
+        handle(&ctx(), &HttpRequest::new("GET", &stale, Vec::new())),
+        Err(PluginError::Stale(_))
+    ));
+    let fresh_enough = signed_url(&echostr, NOW - 299, &query);
+    assert!(handle(&ctx(), &HttpRequest::new("GET", &fresh_enough, Vec::new())).is_ok());
+    // The signature covers the sealed echostr: another one does not pass.
+    let other = sealed("1", CORP);
+    let swapped = signed_url(&echostr, NOW, "").replace(
+        "&nonce=nonce1",
+        &format!(
+            "&nonce=nonce1&echostr={}",
+            form_urlencoded::byte_serialize(other.as_bytes()).collect::<String>()
+        ),
+    );
+    assert!(matches!(
+        handle(&ctx(), &HttpRequest::new("GET", &swapped, Vec::new())),
+        Err(PluginError::Unauthenticated(_))
+    ));
+    let without = signed_url(&echostr, NOW, "");
+    assert!(matches!(
+        handle(&ctx(), &HttpRequest::new("GET", &without, Vec::new())),
+        Err(PluginError::Malformed(_))
+    ));
+}
+
+#[test]
+fn other_callbacks_are_acknowledged_and_a_wake_up_needs_its_kf_account() {
+    let other = "<xml><ToUserName><![CDATA[ww12345678910]]></ToUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_contact]]></Event></xml>";
+    let result = handle(&ctx(), &callback(other, NOW)).unwrap();
+    assert_eq!(
+        (result.response.status, result.response.body.len()),
+        (200, 0)
+    );
+    assert!(result.poll_hints.is_empty());
+    let no_kfid = WAKE_UP.replace("<OpenKfId><![CDATA[wkABCDEF]]></OpenKfId>", "");
+    let Err(PluginError::Malformed(message)) = handle(&ctx(), &callback(&no_kfid, NOW)) else {
+        panic!("a wake-up without OpenKfId is malformed")
+    };
+    assert!(message.contains("OpenKfId"), "{message}");
+    let put = HttpRequest::new("PUT", &signed_url("x", NOW, ""), Vec::new());
+    assert!(matches!(
+        handle(&ctx(), &put),
+        Err(PluginError::Unsupported(_))
+    ));
+}

@@ -1,8 +1,10 @@
 use super::*;
 use serde_json::json;
 
-fn one(item: Value) -> Result<Event, PluginError> {
-    events(&[item], VoiceFormat::Amr).map(|mut events| events.remove(0))
+fn one(item: Value) -> Result<Event, String> {
+    events(std::slice::from_ref(&item), VoiceFormat::Amr)
+        .pop()
+        .ok_or_else(|| format!("skipped: {item}"))
 }
 
 #[test]
@@ -70,16 +72,103 @@ fn a_servicer_message_is_kept_as_the_agents() {
 }
 
 #[test]
-fn malformed_items_are_refused_with_their_position() {
-    let Err(PluginError::Malformed(message)) = events(
+fn unreadable_items_are_skipped_and_the_rest_of_the_page_kept() {
+    let page = events(
         &[
+            json!({ "send_time": 1, "msgtype": "text", "text": {"content": "no msgid"} }),
+            json!("not an object"),
+            json!({ "msgid": "m0", "msgtype": "text", "open_kfid": "k", "external_userid": "u", "text": {"content": "no time"} }),
             json!({ "msgid": "m1", "send_time": 1, "msgtype": "text", "open_kfid": "k", "external_userid": "u", "text": {"content": "x"} }),
-            json!({ "send_time": 1, "msgtype": "text" }),
+            json!({ "msgid": "m2", "send_time": 2, "msgtype": "event", "event": { "event_type": "enter_session" } }),
         ],
         VoiceFormat::Amr,
-    ) else {
-        panic!("an item without msgid is malformed")
+    );
+    let ids: Vec<_> = page.iter().map(|e| e.platform_id.as_str()).collect();
+    assert_eq!(ids, vec!["m1"]);
+}
+
+#[test]
+fn content_that_cannot_be_read_is_kept_raw() {
+    let event = one(json!({
+        "msgid": "m3", "open_kfid": "wkABCDEF", "external_userid": "wmU",
+        "send_time": 1700000003, "origin": 3, "msgtype": "link",
+        "link": { "title": "no url" }
+    }))
+    .unwrap();
+    let EventBody::Message(message) = event.body else {
+        panic!("a message")
     };
-    assert!(message.contains("msg_list[1]"), "{message}");
-    assert!(message.contains("msgid"), "{message}");
+    let Content::Raw(raw) = message.content else {
+        panic!("raw content: {:?}", message.content)
+    };
+    assert_eq!(raw.kind, "link");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&raw.data).unwrap(),
+        json!({ "title": "no url" })
+    );
+}
+
+#[test]
+fn other_content_types_are_normalized() {
+    let item = |msgid: &str, msgtype: &str, part: Value| {
+        one(json!({
+            "msgid": msgid, "open_kfid": "wkABCDEF", "external_userid": "wmU",
+            "send_time": 1700000004, "origin": 3, "msgtype": msgtype, msgtype: part
+        }))
+        .unwrap()
+    };
+    let content = |event: Event| match event.body {
+        EventBody::Message(message) => message.content,
+        other => panic!("a message: {other:?}"),
+    };
+    let Content::Image(image) = content(item("i", "image", json!({"media_id": "MEDIA1"}))) else {
+        panic!("an image")
+    };
+    assert_eq!(image.media_id.as_deref(), Some("MEDIA1"));
+    let Content::Location(place) = content(item(
+        "l",
+        "location",
+        json!({"latitude": 23.1, "longitude": 113.3, "name": "广州塔", "address": "海珠区"}),
+    )) else {
+        panic!("a location")
+    };
+    assert_eq!((place.latitude, place.longitude), (23.1, 113.3));
+    assert_eq!(place.label.as_deref(), Some("广州塔 海珠区"));
+    let Content::Raw(card) = content(item("b", "business_card", json!({"userid": "zhangsan"})))
+    else {
+        panic!("raw")
+    };
+    assert_eq!(card.kind, "business_card");
+}
+
+#[test]
+fn send_failures_and_session_changes_are_session_events() {
+    let failed = one(json!({
+        "msgid": "e2", "send_time": 1700000005, "origin": 4, "msgtype": "event",
+        "event": { "event_type": "msg_send_fail", "open_kfid": "wkABCDEF",
+                   "external_userid": "wmU", "fail_msgid": "0123456789abcdef0123456789abcdef", "fail_type": 4 }
+    }))
+    .unwrap();
+    let EventBody::Session(session) = failed.body else {
+        panic!("a session event")
+    };
+    assert_eq!(session.kind, SessionKind::SendFailed);
+    assert!(
+        session
+            .detail
+            .contains(&Pair::new("fail_msgid", "0123456789abcdef0123456789abcdef"))
+    );
+    assert!(session.detail.contains(&Pair::new("fail_type", "4")));
+    let changed = one(json!({
+        "msgid": "e3", "send_time": 1700000006, "origin": 4, "msgtype": "event",
+        "event": { "event_type": "session_status_change", "open_kfid": "wkABCDEF",
+                   "external_userid": "wmU", "change_type": 3 }
+    }))
+    .unwrap();
+    assert_eq!(changed.conversation_id, "wkABCDEF:wmU");
+    let EventBody::Session(session) = changed.body else {
+        panic!("a session event")
+    };
+    assert_eq!(session.kind, SessionKind::SessionStateChanged);
+    assert_eq!(session.detail, vec![Pair::new("change_type", "3")]);
 }

@@ -253,6 +253,8 @@ struct State {
     state_changes: Vec<StateChange>,
     requests: Vec<RecordedRequest>,
     next_id: u64,
+    /// Entries the next successful pull repeats from before its cursor.
+    overlap_next_pull: usize,
 }
 
 impl State {
@@ -350,6 +352,7 @@ impl WecomApiEmulator {
             state_changes: Vec::new(),
             requests: Vec::new(),
             next_id: 0,
+            overlap_next_pull: 0,
         }));
         let (accepted_tx, accepted) = watch::channel(0usize);
         let shared = Arc::clone(&state);
@@ -641,6 +644,13 @@ impl WecomApiEmulator {
         })
     }
 
+    /// The next pull that gets a page starts `entries` log entries before
+    /// its cursor, repeating messages the previous page already returned
+    /// (as a pull whose cursor was not saved would).
+    pub fn overlap_next_pull(&self, entries: usize) {
+        self.with(|s| s.overlap_next_pull = entries)
+    }
+
     // ---- what happened ---------------------------------------------------
 
     /// The token `gettoken` currently returns, if one was issued.
@@ -794,3 +804,6 @@ fn check_token(state: &State, request: &Incoming) -> Result<(), Reply> {
         Some(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;

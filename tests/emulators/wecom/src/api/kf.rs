@@ -85,6 +85,9 @@ pub fn sync_msg(state: &mut State, body: &Value) -> Reply {
             .position(|entry| entry.at >= history_start)
             .unwrap_or(log.len()),
     };
+    // A test asked for this page to overlap the previous one.
+    let start = start.saturating_sub(std::mem::take(&mut state.overlap_next_pull));
+    let log: &Vec<LogEntry> = &state.accounts[open_kfid].log;
     let end = (start + limit as usize).min(log.len());
     let msg_list: Vec<Value> = log[start..end]
         .iter()
@@ -163,7 +166,7 @@ pub fn send_msg(state: &mut State, body: &Value) -> Reply {
     let now = state.now();
     let session = state.sessions.get(&open_kfid, &touser);
     if !session.state.accepts_api_messages() {
-        return error(95018, "send msg not allowed by session state");
+        return error(95018, "send msg session status invalid");
     }
     match session.last_customer_message {
         Some(last) if now - last <= state.config.reply_window_secs => {}

@@ -98,3 +98,19 @@ fn stale_callbacks_carry_an_old_signed_timestamp() {
     assert!((signing::now_secs() - 3600 - timestamp).abs() <= 2);
     assert!(callbacks().open(&stale).is_ok(), "still correctly signed");
 }
+
+/// protocols' [D] safe-mode vector (the pad-32 edge case: the payload is
+/// already a multiple of 32 bytes), sealed through the callback builder.
+#[test]
+fn the_padding_edge_vector_is_reproduced() {
+    let xml = "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName><CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好，我的订单什么时候发货？!!!!!!!]]></Content><MsgId>24612345678901234</MsgId></xml>";
+    let sender = WecomCallbacks::new("spamtest", "wx2c2769f8efd9abc2", KEY);
+    let request = sender.callback(PATH, xml, &fixed()).unwrap();
+    assert_eq!(
+        request.query_param("msg_signature"),
+        Some("20d95789426261004812c49367eca5e21e100fdc")
+    );
+    let body = String::from_utf8(request.body.clone()).unwrap();
+    assert!(body.contains("<Encrypt><![CDATA[5I0ViYLQqCiDyNw9bygZh7gEi4RHDSU2anInfPXpuvj5reZOl+FzkzmhTo9j5JsmoYMhC7kq8/99VFGKoheRKg4kpSeXoHYG3VydghtGGj38vzKh5NbVxI7nJoZdlqp5pLHCBytvaLTrCYF83iHS2nd3d/DbpQgThWoSDX0rEDtBisBFPC5TS+WhjT8XmzdUsEr5QrcE6yno9D72BDdxG7W5ikLOtFTS8dh+mh0B7MtiBmyh3+oAdVzqhXH5K373umrpZn5xbUp0fp/KM7yKKirxgQjR2JarSheROvI9vJ56rxPt+ZlcrNenI6dJQ/nBe+S4zoFJAcY9OsJ/2Y/hLEtKPsDxwkASm1rU9EGC77Hj9z2rNwBIROwHAnOBJHPmG1lj6hgqa4hgjWLr4eQDRZrB5bqmIF/Vaj+BLZtPe04nqLQ+FneFHspcE1A/H9pDwOJdza5+XfP9onA0XKXXD9k9jmsaLANFacYanXSTja7v2TFCbyczh8kghD2KxF54]]></Encrypt>"), "{body}");
+    assert_eq!(sender.open(&request).unwrap(), xml);
+}
