@@ -80,6 +80,11 @@ impl Desk {
         &self.agents
     }
 
+    /// Whether any agent serves the shop (else nothing is handed over).
+    pub fn serves(&self, shop: &str) -> bool {
+        self.agents.iter().any(|agent| agent.shops.contains(shop))
+    }
+
     fn agent(&self, id: &str) -> Result<&AgentConfig, DeskError> {
         self.agents
             .iter()

@@ -162,7 +162,8 @@ fn answer_question(
         return Ok((Vec::new(), None));
     };
     let customer = message.author.platform_user_id.clone();
-    let reply = crate::responder::respond(&host.bot, &shop.config, question);
+    let attended = host.desk.serves(&stored.shop);
+    let reply = crate::responder::respond(&host.bot, &shop.config, question, attended);
     tracing::debug!(shop = %stored.shop, event = %stored.id, decision = %reply.decision, "bot decision");
     let escalation = reply.escalation.map(|priority| Handoff {
         shop: stored.shop.clone(),

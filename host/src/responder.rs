@@ -15,6 +15,14 @@ pub const SOOTHING_REPLY: &str =
 /// Said when the bot has no answer and hands over.
 pub const HAND_OVER_REPLY: &str = "亲，这个问题我为您转接人工客服，请稍等～";
 
+/// Said to an angry customer in a shop no agent serves: no promise of a
+/// person who will not come.
+pub const SOOTHING_REPLY_UNATTENDED: &str =
+    "亲，非常抱歉给您带来了不好的体验，您的问题我们已经记录，会尽快给您答复～";
+
+/// Said when the bot has no answer in a shop no agent serves.
+pub const NO_ANSWER_REPLY: &str = "亲，这个问题我暂时回答不了，您可以换个说法再问问我～";
+
 /// The bot's decision about one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -31,8 +39,25 @@ pub struct Reply {
     pub decision: String,
 }
 
-/// Decides the bot's reply to a customer's text in a shop.
-pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
+/// Decides the bot's reply to a customer's text in a shop. Without agents
+/// for the shop (`attended` false) nothing is escalated: a conversation
+/// handed to nobody would leave the customer with a silent bot.
+pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str, attended: bool) -> Reply {
+    let mut reply = decide(bot, shop, text);
+    if !attended && reply.escalation.take().is_some() {
+        reply.text = reply.text.map(|said| match said.as_str() {
+            SOOTHING_REPLY => SOOTHING_REPLY_UNATTENDED.to_owned(),
+            HAND_OVER_REPLY => NO_ANSWER_REPLY.to_owned(),
+            _ => said,
+        });
+        reply
+            .decision
+            .push_str(" (no agent serves the shop: not escalated)");
+    }
+    reply
+}
+
+fn decide(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
     let assessment = bot.assess(text);
     if assessment.is_negative() {
         let cues: Vec<&str> = assessment.cues.iter().map(|c| c.text.as_str()).collect();

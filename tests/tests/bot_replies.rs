@@ -116,3 +116,39 @@ async fn without_coupons_the_answer_goes_alone_and_close_intents_are_clarified()
     assert!(text.contains("还是"), "{text}");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_agents_nothing_is_handed_over_and_the_bot_keeps_answering() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let host = host_with(&api, "").await;
+    let customer = "oAngryNoAgents000001";
+    say(&host, &api, customer, "垃圾店，我要投诉！", 3101).await;
+    let sent = api
+        .wait_for_messages(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        sent[0].text.as_deref(),
+        Some(tongdao::responder::SOOTHING_REPLY_UNATTENDED),
+        "no promise of a person when no agent serves the shop"
+    );
+    assert!(
+        host.state()
+            .store
+            .handoff("demo-oa", customer)
+            .unwrap()
+            .is_none()
+    );
+    say(&host, &api, customer, "我的快递到哪了", 3102).await;
+    let sent = api
+        .wait_for_messages(2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        sent[1].text.as_deref(),
+        Some(answer_for("logistics").as_str())
+    );
+    host.stop().await;
+}
