@@ -36,6 +36,7 @@ struct Recording {
     hints: Option<usize>,
     acks: Option<usize>,
     poll_step: Option<String>,
+    closes: Option<bool>,
     conformance: Option<String>,
 }
 
@@ -145,6 +146,11 @@ fn check(recording: &Recording) -> Result<(), String> {
         if got != acks {
             return fail(format!("{got} ack(s), expected {acks}"));
         }
+    }
+    if let Some(closes) = recording.closes
+        && document["close"].is_string() != closes
+    {
+        return fail(format!("expected the stream to be closed: {closes}"));
     }
     if let Some(step) = &recording.poll_step {
         let got = document.pointer("/outcome/step");
