@@ -47,6 +47,7 @@
 //! assert_eq!(result.events.len(), 1);
 //! ```
 
+pub mod beijing_time;
 mod channel;
 mod context;
 mod host;
@@ -54,6 +55,7 @@ mod http;
 pub mod lookup;
 mod manifest;
 mod model;
+pub mod money;
 
 /// Bindings generated from the WIT contract (`tongdao:channel@0.1.0`).
 #[allow(missing_docs, clippy::all)]

@@ -3,6 +3,7 @@
 //! with two decimals, and timestamps as Unix milliseconds.
 
 use serde_json::{Map, Value};
+use tongdao_sdk::money;
 
 /// Timestamps below this are Unix seconds, at or above it milliseconds
 /// (1e11 s is the year 5138; 1e11 ms is 1973).
@@ -48,7 +49,7 @@ impl DataFields {
                 .map_err(|_| format!("`{name}` is {s:?}, not a whole number of fen"))?,
             Some(other) => return Err(format!("`{name}` is {other}, not an amount")),
         };
-        Ok(Some(fen_to_yuan(fen)))
+        Ok(Some(money::yuan_from_fen(fen)))
     }
 
     /// A timestamp in Unix milliseconds. 抖店 writes Unix seconds; values
@@ -80,13 +81,6 @@ impl DataFields {
             _ => None,
         }
     }
-}
-
-/// `9900` → `99.00`, `-5` → `-0.05`.
-pub fn fen_to_yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let abs = fen.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
 fn is_digits(s: &str) -> bool {
@@ -124,12 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn fen_become_yuan() {
-        assert_eq!(fen_to_yuan(9900), "99.00");
-        assert_eq!(fen_to_yuan(1), "0.01");
-        assert_eq!(fen_to_yuan(0), "0.00");
-        assert_eq!(fen_to_yuan(123456), "1234.56");
-        assert_eq!(fen_to_yuan(-5), "-0.05");
+    fn fen_fields_become_yuan() {
         let data = DataFields::parse(r#"{"a":9900,"b":"150","c":1.5,"d":true}"#).unwrap();
         assert_eq!(data.yuan("a").unwrap().as_deref(), Some("99.00"));
         assert_eq!(data.yuan("b").unwrap().as_deref(), Some("1.50"));

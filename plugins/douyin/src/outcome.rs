@@ -8,10 +8,10 @@
 //! the shop's tokens masked should the platform ever echo them.
 
 use crate::answer::Answer;
-use crate::data_fields::fen_to_yuan;
 use crate::query::STEP_ORDER;
 use crate::token::{self, STEP_CREATE, STEP_REFRESH};
 use serde_json::Value;
+use tongdao_sdk::money::yuan_from_fen;
 use tongdao_sdk::*;
 
 /// How long to wait after the platform's rate limit (code 60000).
@@ -127,7 +127,7 @@ fn order_summary(data: Value) -> Option<OrderSummary> {
         order_id,
         state: status_code.map_or(OrderState::Other, order_state),
         status,
-        amount: amount.map(fen_to_yuan),
+        amount: amount.map(yuan_from_fen),
         shipments,
         raw: detail,
     })

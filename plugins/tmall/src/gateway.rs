@@ -2,8 +2,9 @@
 //! system parameters, the shop's `sign_method`, the signature, all sent as
 //! one form-encoded POST body.
 
-use crate::signing::{SignMethod, sign_request, top_timestamp};
+use crate::signing::{SignMethod, sign_request};
 use crate::{API_HOST, SETTING_SIGN_METHOD};
+use tongdao_sdk::beijing_time;
 use tongdao_sdk::*;
 
 /// The router's URL.
@@ -35,7 +36,7 @@ pub fn call(
     let mut all: Vec<(String, String)> = vec![
         ("method".into(), method.into()),
         ("app_key".into(), app_key.into()),
-        ("timestamp".into(), top_timestamp(ctx.now_ms)),
+        ("timestamp".into(), beijing_time::datetime(ctx.now_ms)),
         ("format".into(), "json".into()),
         ("v".into(), "2.0".into()),
         ("sign_method".into(), sign_method.name().into()),

@@ -5,9 +5,8 @@
 
 use crate::answer::{self, Answer};
 use crate::gateway;
-use crate::normalize::yuan;
-use crate::signing::parse_top_timestamp;
 use serde_json::Value as Json;
+use tongdao_sdk::beijing_time::parse_datetime;
 use tongdao_sdk::*;
 
 /// Step label of an order look-up.
@@ -107,7 +106,7 @@ fn order_summary(tid: &str, body: &Json) -> Option<OrderSummary> {
         order_id: text(trade, "tid").unwrap_or_else(|| tid.to_string()),
         state: order_state(&status),
         status,
-        amount: text(trade, "payment").and_then(|a| yuan(&a)),
+        amount: text(trade, "payment").and_then(|a| money::yuan(&a)),
         shipments,
         raw: trade.clone(),
     })
@@ -119,7 +118,7 @@ fn trace_summary(tid: &str, body: &Json) -> OrderSummary {
         .iter()
         .map(|step| TrackingStep {
             time_ms: text(step, "status_time")
-                .and_then(|t| parse_top_timestamp(&t))
+                .and_then(|t| parse_datetime(&t))
                 .unwrap_or(0),
             description: text(step, "status_desc")
                 .or_else(|| text(step, "desc"))

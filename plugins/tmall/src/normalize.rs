@@ -59,18 +59,6 @@ fn text(content: &Json, field: &str) -> Option<String> {
     }
 }
 
-/// An amount as yuan with two decimals (`99` → `99.00`, `99.5` → `99.50`);
-/// `None` for anything that is not a plain decimal.
-pub fn yuan(amount: &str) -> Option<String> {
-    let amount = amount.trim();
-    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 2 {
-        return None;
-    }
-    Some(format!("{whole}.{fraction:0<2}"))
-}
-
 /// The normalized event for `message`.
 pub fn event(message: &TmcMessage, now_ms: i64) -> Event {
     let content: Option<Json> = serde_json::from_str(&message.content)
@@ -94,7 +82,7 @@ pub fn event(message: &TmcMessage, now_ms: i64) -> Event {
     } else {
         field("payment").or_else(|| field("total_fee"))
     }
-    .and_then(|a| yuan(&a));
+    .and_then(|a| money::yuan(&a));
     let customer = field("buyer_open_uid").map(|open_uid| {
         let mut hints = Vec::new();
         if let Some(ouid) = field("ouid") {
@@ -255,15 +243,5 @@ mod tests {
     fn items_are_keyed_by_num_iid() {
         let event = event(&message("taobao_item_ItemUpdate", r#"{"num_iid":12}"#), 5);
         assert_eq!(commerce(&event).business_key, "item_12");
-    }
-
-    #[test]
-    fn amounts_get_two_decimals() {
-        assert_eq!(yuan("99").as_deref(), Some("99.00"));
-        assert_eq!(yuan("99.5").as_deref(), Some("99.50"));
-        assert_eq!(yuan("0.01").as_deref(), Some("0.01"));
-        assert_eq!(yuan("9.999"), None);
-        assert_eq!(yuan("-1"), None);
-        assert_eq!(yuan(""), None);
     }
 }

@@ -8,9 +8,9 @@ use crate::SETTING_CONSUME_QUANTITY;
 use crate::answer::{self, Answer};
 use crate::gateway;
 use crate::normalize::{self, TmcMessage};
-use crate::signing::parse_top_timestamp;
 use crate::stream::group_name;
 use serde_json::Value as Json;
+use tongdao_sdk::beijing_time::parse_datetime;
 use tongdao_sdk::*;
 
 /// The feed name.
@@ -105,7 +105,7 @@ fn messages(body: &Json) -> Result<Vec<TmcMessage>, PluginError> {
                 Some(other) => other.to_string(),
             };
             Ok(TmcMessage {
-                published_ms: text(item, "pub_time").and_then(|t| parse_top_timestamp(&t)),
+                published_ms: text(item, "pub_time").and_then(|t| parse_datetime(&t)),
                 user_nick: text(item, "user_nick"),
                 user_id: text(item, "user_id"),
                 id,

@@ -1,12 +1,11 @@
 //! TOP (Taobao Open Platform) signatures: the `sign` of REST calls to the
 //! router (`md5`, `hmac` = HMAC-MD5, `hmac-sha256`, all uppercase hex over
-//! the sorted `key + value` pairs), the `sign` of the TMC stream's CONNECT,
-//! and TOP's `yyyy-MM-dd HH:mm:ss` timestamps in GMT+8.
+//! the sorted `key + value` pairs) and the `sign` of the TMC stream's
+//! CONNECT. Timestamps are `tongdao_sdk::beijing_time`'s.
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 use sha2::Sha256;
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// How a TOP request is signed (the `sign_method` parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,50 +88,6 @@ pub fn connect_sign(app_key: &str, secret: &str, group_name: &str, timestamp_ms:
     hex::encode_upper(md5.finalize())
 }
 
-fn beijing() -> UtcOffset {
-    UtcOffset::from_hms(8, 0, 0).expect("+08:00 is a valid offset")
-}
-
-/// `yyyy-MM-dd HH:mm:ss` in GMT+8 for Unix milliseconds `ms`.
-pub fn top_timestamp(ms: i64) -> String {
-    let at = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .to_offset(beijing());
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
-
-/// Unix milliseconds of a `yyyy-MM-dd HH:mm:ss` time in GMT+8, or `None` if
-/// it is not one.
-pub fn parse_top_timestamp(text: &str) -> Option<i64> {
-    let (date, clock) = text.trim().split_once(' ')?;
-    let mut date_parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (
-        date_parts.next()??,
-        date_parts.next()??,
-        date_parts.next()??,
-    );
-    let mut clock_parts = clock.split(':').map(|p| p.parse::<u8>().ok());
-    let (hour, minute, second) = (
-        clock_parts.next()??,
-        clock_parts.next()??,
-        clock_parts.next()??,
-    );
-    let month = Month::try_from(u8::try_from(month).ok()?).ok()?;
-    let date =
-        Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
-    let time = Time::from_hms(hour, minute, second).ok()?;
-    let at = PrimitiveDateTime::new(date, time).assume_offset(beijing());
-    Some(at.unix_timestamp() * 1000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,18 +167,6 @@ mod tests {
             connect_sign("12345678", "helloworld", "default", 1_700_000_000_000),
             "C86848D198760FA334AA309207C72ECD"
         );
-    }
-
-    #[test]
-    fn timestamps_are_beijing_time() {
-        // 2016-01-01 04:00:00 UTC.
-        assert_eq!(top_timestamp(1_451_620_800_123), "2016-01-01 12:00:00");
-        assert_eq!(
-            parse_top_timestamp("2016-01-01 12:00:00"),
-            Some(1_451_620_800_000)
-        );
-        assert_eq!(parse_top_timestamp("2016-13-01 12:00:00"), None);
-        assert_eq!(parse_top_timestamp("yesterday"), None);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! heartbeat that asks the server for more.
 
 use crate::normalize::{self, TmcMessage};
-use crate::signing::{connect_sign, parse_top_timestamp};
+use crate::signing::connect_sign;
 use crate::toplink::{Message, Value, message_type};
 use crate::{SETTING_GROUP_NAME, STATE_STREAM_TOKEN};
+use tongdao_sdk::beijing_time::parse_datetime;
 use tongdao_sdk::*;
 
 /// The production TMC endpoint.
@@ -176,7 +177,7 @@ fn data(ctx: &ShopContext, message: &Message) -> Result<FrameResult, PluginError
         })?,
     };
     let published_ms = message.get("time").and_then(|time| match time {
-        Value::Str(text) => parse_top_timestamp(text).or_else(|| text.parse().ok()),
+        Value::Str(text) => parse_datetime(text).or_else(|| text.parse().ok()),
         other => other.as_i64(),
     });
     let tmc = TmcMessage {
