@@ -138,6 +138,15 @@ async fn a_unionid_joins_one_persons_conversations_on_two_accounts() {
         ),
         "{profile:#?}"
     );
+    // The service account has two new customers: the second look-up may
+    // still be on its way when the first links the accounts.
+    eventually(
+        "a look-up of each new customer",
+        Duration::from_secs(15),
+        || (service.api.request_count(USER_INFO_PATH) >= 2).then_some(()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         service.api.request_count(USER_INFO_PATH),
         2,
