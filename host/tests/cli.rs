@@ -112,7 +112,7 @@ fn check_accepts_the_example_config() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (2 plugin(s), 2 shop(s))"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (5 plugin(s), 5 shop(s))"));
 }
 
 #[test]
