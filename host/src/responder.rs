@@ -60,7 +60,6 @@ pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str, attended: bool) -> Repl
 fn decide(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
     let assessment = bot.assess(text);
     if assessment.is_negative() {
-        let cues: Vec<&str> = assessment.cues.iter().map(|c| c.text.as_str()).collect();
         return Reply {
             text: Some(SOOTHING_REPLY.to_owned()),
             coupon: None,
@@ -69,7 +68,7 @@ fn decide(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
             } else {
                 Priority::Angry
             }),
-            decision: format!("negative ({})", cues.join(", ")),
+            decision: format!("negative ({})", assessment.explanation()),
             look_up: None,
         };
     }

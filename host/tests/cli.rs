@@ -193,6 +193,7 @@ fn kb_eval_answers_at_least_nine_in_ten_questions_right() {
     for questions in [
         "examples/kb/dev-questions.tsv",
         "examples/kb/holdout-questions.tsv",
+        "examples/kb/test-questions.tsv",
     ] {
         let result = summary(&[
             "kb",
@@ -212,6 +213,8 @@ fn sentiment_eval_catches_angry_customers_without_crying_wolf() {
     for data in [
         "examples/sentiment/dev.tsv",
         "examples/sentiment/holdout.tsv",
+        "examples/sentiment/validation.tsv",
+        "examples/sentiment/test.tsv",
     ] {
         let result = summary(&["sentiment", "eval", "--data", data]);
         let recall = value(&result, "recall");
@@ -222,4 +225,26 @@ fn sentiment_eval_catches_angry_customers_without_crying_wolf() {
             "{data}: false-positive rate {false_positive_rate}"
         );
     }
+}
+
+#[test]
+fn sentiment_eval_leaves_the_questions_the_bot_answers_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = String::from("label\ttext\n");
+    for questions in ["dev", "holdout", "test"] {
+        let path = workspace().join(format!("examples/kb/{questions}-questions.tsv"));
+        for line in std::fs::read_to_string(path).unwrap().lines().skip(1) {
+            if let Some((_, question)) = line.split_once('\t') {
+                rows.push_str(&format!("other\t{question}\n"));
+            }
+        }
+    }
+    let path = dir.path().join("questions-as-other.tsv");
+    std::fs::write(&path, rows).unwrap();
+    let result = summary(&["sentiment", "eval", "--data", path.to_str().unwrap()]);
+    let false_positive_rate = value(&result, "false_positive_rate");
+    assert!(
+        false_positive_rate <= 0.10,
+        "knowledge-base questions flagged: {false_positive_rate}"
+    );
 }
