@@ -4,7 +4,13 @@
 //! - `hostile ok`: a plugin that parses nothing (instantiation + call floor);
 //! - `wechat plaintext`: verify the signature, parse XML, normalize a text message;
 //! - `wechat safe mode`: the same plus msg_signature and AES-256-CBC decryption;
-//! - `wechat render send`: render a 客服消息 request with a cached token.
+//! - `wechat render send`: render a 客服消息 request with a cached token;
+//! - `douyin push`: verify a 抖店 push's event-sign, parse the JSON array,
+//!   normalize a paid order;
+//! - `tmall tmc frame`: decode a binary top-link frame, normalize a paid
+//!   trade, render its confirm;
+//! - `jd chat-log page`: parse a JOS chat-log answer into a message and the
+//!   next cursor.
 //!
 //! Run with `cargo bench -p tongdao --bench plugin_call` after
 //! `scripts/build-plugins`. Reports mean, p50 and p99 in microseconds, single
@@ -14,7 +20,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tongdao::model::{Action, ActionKind, Content, HttpRequest, Pair, ShopContext, StateEntry};
+use tongdao::model::{
+    Action, ActionKind, Content, Frame, HttpRequest, Pair, PollOutcome, PollRequest, ShopContext,
+    StateEntry,
+};
 use tongdao::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
 
 const ITERATIONS: usize = 5_000;
@@ -57,13 +66,39 @@ fn wechat_ctx(now_ms: i64) -> ShopContext {
     }
 }
 
-/// The example recorded requests under examples/requests.
-fn recorded(name: &str) -> HttpRequest {
+fn shop_ctx(
+    shop: &str,
+    credentials: &[(&str, &str)],
+    state: &[(&str, &str)],
+    now_ms: i64,
+) -> ShopContext {
+    ShopContext {
+        shop_id: shop.into(),
+        credentials: credentials.iter().map(|(k, v)| pair(k, v)).collect(),
+        settings: vec![],
+        state: state
+            .iter()
+            .map(|(key, value)| StateEntry {
+                key: (*key).into(),
+                value: (*value).into(),
+                expires_at_ms: None,
+            })
+            .collect(),
+        now_ms,
+    }
+}
+
+/// The bytes of an example recording under examples/requests.
+fn recording(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/requests")
         .join(name);
-    let raw = std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-    tongdao::replay::parse_raw_request(&raw).unwrap()
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// An example recorded request under examples/requests.
+fn recorded(name: &str) -> HttpRequest {
+    tongdao::replay::parse_raw_request(&recording(name)).unwrap()
 }
 
 struct Stats {
@@ -170,6 +205,73 @@ fn main() {
             .unwrap();
     });
     report("wechat render send*", &render);
+
+    let douyin = plugin(&runtime, "douyin");
+    let douyin_ctx = shop_ctx(
+        "demo-doudian",
+        &[
+            ("app_key", "7000000000000000001"),
+            ("app_secret", "test_secret"),
+        ],
+        &[],
+        at_ms,
+    );
+    let paid = recorded("douyin-order-paid.http");
+    let douyin_push = measure(|| {
+        let result = runtime
+            .handle_push_blocking(&douyin, douyin_ctx.clone(), paid.clone())
+            .unwrap();
+        assert_eq!(result.events.len(), 1);
+    });
+    report("douyin push", &douyin_push);
+
+    let tmall = plugin(&runtime, "tmall");
+    let tmall_ctx = shop_ctx(
+        "demo-tmall",
+        &[("app_key", "12345678"), ("app_secret", "helloworld")],
+        &[("tmc_token", "bench-token")],
+        at_ms,
+    );
+    let frame = Frame::Binary(recording("tmall-order-paid.frame"));
+    let tmc_frame = measure(|| {
+        let result = tokio
+            .block_on(runtime.handle_frame(&tmall, tmall_ctx.clone(), frame.clone()))
+            .unwrap();
+        assert_eq!((result.events.len(), result.acks.len()), (1, 1));
+    });
+    report("tmall tmc frame*", &tmc_frame);
+
+    let jd = plugin(&runtime, "jd");
+    let jd_ctx = shop_ctx(
+        "demo-jd",
+        &[
+            ("app_key", "JDAPPKEY0001"),
+            ("app_secret", "jd-app-secret"),
+            ("access_token", "demo-jd-token"),
+        ],
+        &[],
+        1_714_037_359_000,
+    );
+    let jd_poll = PollRequest {
+        feed: "chatlog".into(),
+        cursor: Some(r#"{"since":1714036759000,"round":{"from":1714036939000,"to":1714037359000,"session_page":null,"customers":["jd_buyer_0001"],"chat_page":1}}"#.into()),
+        hint_token: None,
+    };
+    let page =
+        tongdao::replay::parse_raw_response(&recording("jd-question.response.http")).unwrap();
+    let jd_page = measure(|| {
+        let result = tokio
+            .block_on(runtime.parse_poll(
+                &jd,
+                jd_ctx.clone(),
+                jd_poll.clone(),
+                "chatlog:1714036939000:1714037359000:1".into(),
+                page.clone(),
+            ))
+            .unwrap();
+        assert!(matches!(result.outcome, PollOutcome::Page(ref p) if p.events.len() == 1));
+    });
+    report("jd chat-log page*", &jd_page);
     println!("  * through the async path (permit, timeout, epoch yields), one caller");
 
     println!(
