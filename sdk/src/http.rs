@@ -1,7 +1,8 @@
-//! HTTP helpers for plugins: query parameters, headers, simple responses, and
-//! a constant-time comparison for signatures.
+//! HTTP helpers for plugins: query parameters, headers, form posts, simple
+//! responses, reading a platform API's JSON answer, and a constant-time
+//! comparison for signatures.
 
-use crate::{HttpRequest, HttpResponse, Pair};
+use crate::{DeliveryOutcome, HttpRequest, HttpResponse, Pair};
 
 impl HttpRequest {
     /// A request with no headers.
@@ -12,6 +13,17 @@ impl HttpRequest {
             headers: Vec::new(),
             body,
         }
+    }
+
+    /// A `POST` of `params` as a form-encoded (UTF-8) body.
+    pub fn form_post(url: &str, params: &[(String, String)]) -> Self {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        HttpRequest::new("POST", url, body.into_bytes()).with_header(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=utf-8",
+        )
     }
 
     /// Add a header (builder style).
@@ -66,6 +78,25 @@ impl HttpResponse {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
+    }
+
+    /// The body of a platform API's answer as JSON, or — when there is no
+    /// usable answer — the retry it calls for: HTTP 429 or 5xx (the
+    /// platform is busy or failing) or a body that is not JSON (a proxy's
+    /// error page). `platform` names the platform in the reason.
+    pub fn json_answer(&self, platform: &str) -> Result<serde_json::Value, DeliveryOutcome> {
+        if self.status == 429 || self.status >= 500 {
+            return Err(DeliveryOutcome::retry(format!(
+                "{platform} answered HTTP {}",
+                self.status
+            )));
+        }
+        serde_json::from_slice(&self.body).map_err(|_| {
+            DeliveryOutcome::retry(format!(
+                "{platform} answered HTTP {} with a body that is not JSON",
+                self.status
+            ))
+        })
     }
 }
 

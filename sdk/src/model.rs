@@ -3,7 +3,7 @@
 
 use crate::{
     ActionKind, Content, DeliveryOutcome, DeliveryReceipt, Event, EventBody, Failure, HttpResponse,
-    Identity, Interpretation, PushResult, RetryHint, StateChange,
+    Identity, Interpretation, PollOutcome, PollResult, PushResult, RetryHint, StateChange,
 };
 
 impl Identity {
@@ -43,6 +43,17 @@ impl Event {
         match &self.body {
             EventBody::Message(message) => Some(message),
             _ => None,
+        }
+    }
+}
+
+impl From<Interpretation> for PollResult {
+    /// A poll answer that is not a page (a token fetched, an error): the
+    /// interpretation's outcome and state changes.
+    fn from(interpretation: Interpretation) -> Self {
+        PollResult {
+            outcome: PollOutcome::Step(interpretation.outcome),
+            state: interpretation.state,
         }
     }
 }

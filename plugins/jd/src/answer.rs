@@ -24,17 +24,9 @@ pub enum Answer {
 /// Read the answer to `method` (e.g. `jingdong.pop.order.get`, whose success
 /// is `jingdong_pop_order_get_responce`).
 pub fn read(method: &str, response: &HttpResponse) -> Answer {
-    if response.status == 429 || response.status >= 500 {
-        return Answer::Failed(DeliveryOutcome::retry(format!(
-            "JOS answered HTTP {}",
-            response.status
-        )));
-    }
-    let Ok(body) = serde_json::from_slice::<Json>(&response.body) else {
-        return Answer::Failed(DeliveryOutcome::retry(format!(
-            "JOS answered HTTP {} with a body that is not JSON",
-            response.status
-        )));
+    let body = match response.json_answer("JOS") {
+        Ok(body) => body,
+        Err(outcome) => return Answer::Failed(outcome),
     };
     if let Some(error) = body.get("error_response") {
         return Answer::Failed(classify(error));

@@ -150,11 +150,7 @@ pub fn parse(
     response: &HttpResponse,
 ) -> Result<PollResult, PluginError> {
     if step == token::STEP_REFRESH {
-        let read = token::read_refresh(ctx, response);
-        return Ok(PollResult {
-            outcome: PollOutcome::Step(read.outcome),
-            state: read.state,
-        });
+        return Ok(token::read_refresh(ctx, response).into());
     }
     let cursor = read_cursor(ctx, poll)?;
     if let Some((window, page)) = Window::from_step(STEP_SESSIONS, step) {

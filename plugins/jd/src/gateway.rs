@@ -34,15 +34,7 @@ pub fn call(
     ];
     let sign = sign_request(secret, &all);
     all.push(("sign".into(), sign));
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(all.iter())
-        .finish();
-    Ok(
-        HttpRequest::new("POST", ROUTER_URL, body.into_bytes()).with_header(
-            "content-type",
-            "application/x-www-form-urlencoded;charset=utf-8",
-        ),
-    )
+    Ok(HttpRequest::form_post(ROUTER_URL, &all))
 }
 
 #[cfg(test)]

@@ -65,15 +65,7 @@ fn page_items(object: &Json, names: &[&str]) -> Vec<Json> {
 /// A poll answer that is not a page: the outcome, and the token dropped if
 /// JOS rejected it.
 fn poll_failure(ctx: &ShopContext, outcome: DeliveryOutcome) -> PollResult {
-    let state = if outcome == DeliveryOutcome::TokenExpired {
-        token::rejected(ctx)
-    } else {
-        Vec::new()
-    };
-    PollResult {
-        outcome: PollOutcome::Step(outcome),
-        state,
-    }
+    action_failure(ctx, outcome).into()
 }
 
 /// A failed action answer: the outcome, and the token dropped if JOS

@@ -90,16 +90,9 @@ pub fn rejected(ctx: &ShopContext) -> Vec<StateChange> {
 /// the call is rendered again, or the refresh token is dropped and the
 /// failure says to re-authorise.
 pub fn read_refresh(ctx: &ShopContext, response: &HttpResponse) -> Interpretation {
-    if response.status == 429 || response.status >= 500 {
-        return Interpretation::outcome(DeliveryOutcome::retry(format!(
-            "JD's token endpoint answered HTTP {}",
-            response.status
-        )));
-    }
-    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&response.body) else {
-        return Interpretation::outcome(DeliveryOutcome::retry(
-            "JD's token endpoint answered with a body that is not JSON",
-        ));
+    let body = match response.json_answer("JD's token endpoint") {
+        Ok(body) => body,
+        Err(outcome) => return Interpretation::outcome(outcome),
     };
     let Some(access) = text(&body, "access_token") else {
         let code = text(&body, "code").unwrap_or_else(|| "refresh".into());

@@ -20,17 +20,9 @@ pub enum Answer {
 /// Read the answer to `method` (e.g. `taobao.trade.fullinfo.get`, whose
 /// success is `trade_fullinfo_get_response`).
 pub fn read(method: &str, response: &HttpResponse) -> Answer {
-    if response.status == 429 || response.status >= 500 {
-        return Answer::Failed(DeliveryOutcome::retry(format!(
-            "TOP answered HTTP {}",
-            response.status
-        )));
-    }
-    let Ok(body) = serde_json::from_slice::<Json>(&response.body) else {
-        return Answer::Failed(DeliveryOutcome::retry(format!(
-            "TOP answered HTTP {} with a body that is not JSON",
-            response.status
-        )));
+    let body = match response.json_answer("TOP") {
+        Ok(body) => body,
+        Err(outcome) => return Answer::Failed(outcome),
     };
     if let Some(error) = body.get("error_response") {
         return Answer::Failed(classify(error));

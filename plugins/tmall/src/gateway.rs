@@ -47,16 +47,8 @@ pub fn call(
     all.extend(params.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let sign = sign_request(sign_method, secret, &all);
     all.push(("sign".into(), sign));
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(all.iter())
-        .finish();
     debug_assert!(ROUTER_URL.contains(API_HOST));
-    Ok(
-        HttpRequest::new("POST", ROUTER_URL, body.into_bytes()).with_header(
-            "content-type",
-            "application/x-www-form-urlencoded;charset=utf-8",
-        ),
-    )
+    Ok(HttpRequest::form_post(ROUTER_URL, &all))
 }
 
 #[cfg(test)]

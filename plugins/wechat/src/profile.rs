@@ -63,11 +63,7 @@ pub fn parse(
     response: &HttpResponse,
 ) -> Result<PollResult, PluginError> {
     if step == STEP_TOKEN {
-        let interpretation = outcome::interpret(ctx, step, response)?;
-        return Ok(PollResult {
-            outcome: PollOutcome::Step(interpretation.outcome),
-            state: interpretation.state,
-        });
+        return Ok(outcome::interpret(ctx, step, response)?.into());
     }
     if step != STEP_PROFILE {
         return Err(PluginError::Malformed(format!("unknown step `{step}`")));
@@ -86,11 +82,7 @@ pub fn parse(
         }
     };
     if info.errcode != 0 {
-        let interpretation = outcome::interpret_error(info.errcode, &info.errmsg);
-        return Ok(PollResult {
-            outcome: PollOutcome::Step(interpretation.outcome),
-            state: interpretation.state,
-        });
+        return Ok(outcome::interpret_error(info.errcode, &info.errmsg).into());
     }
     if info.openid.as_deref().is_some_and(|id| id != openid) {
         return Err(PluginError::Malformed(

@@ -79,16 +79,16 @@ pub fn parse(
     response: &HttpResponse,
 ) -> Result<PollResult, PluginError> {
     match step {
-        token::STEP_TOKEN => Ok(step_result(token::interpret(ctx, response))),
+        token::STEP_TOKEN => Ok(PollResult::from(token::interpret(ctx, response))),
         STEP_SYNC => {
             let answer = match api_answer::read(response) {
                 Ok(answer) => answer,
-                Err(outcome) => return Ok(step_result(Interpretation::outcome(outcome))),
+                Err(outcome) => return Ok(PollResult::from(Interpretation::outcome(outcome))),
             };
             if answer.errcode == 0 {
                 return page(ctx, &answer);
             }
-            Ok(step_result(refused(ctx, poll, &answer)))
+            Ok(PollResult::from(refused(ctx, poll, &answer)))
         }
         other => Err(PluginError::Malformed(format!(
             "unknown poll step `{other}` (expected `{}` or `{STEP_SYNC}`)",
@@ -169,13 +169,6 @@ fn usable_hint_token<'a>(ctx: &ShopContext, poll: &'a PollRequest) -> Option<&'a
 
 fn refused_key(feed: &str) -> String {
     format!("{REFUSED_SYNC_TOKEN}{}", feed.trim())
-}
-
-fn step_result(interpretation: Interpretation) -> PollResult {
-    PollResult {
-        outcome: PollOutcome::Step(interpretation.outcome),
-        state: interpretation.state,
-    }
 }
 
 /// The `page_limit` setting (1..=1000, default 1000).

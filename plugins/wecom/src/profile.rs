@@ -60,12 +60,8 @@ pub fn parse(
     step: &str,
     response: &HttpResponse,
 ) -> Result<PollResult, PluginError> {
-    let step_result = |interpretation: Interpretation| PollResult {
-        outcome: PollOutcome::Step(interpretation.outcome),
-        state: interpretation.state,
-    };
     if step == token::STEP_TOKEN {
-        return Ok(step_result(token::interpret(ctx, response)));
+        return Ok(PollResult::from(token::interpret(ctx, response)));
     }
     if step != STEP_PROFILE {
         return Err(PluginError::Malformed(format!("unknown step `{step}`")));
@@ -73,10 +69,10 @@ pub fn parse(
     let (open_kfid, user) = customer_of(poll)?;
     let answer = match api_answer::read(response) {
         Ok(answer) => answer,
-        Err(outcome) => return Ok(step_result(Interpretation::outcome(outcome))),
+        Err(outcome) => return Ok(PollResult::from(Interpretation::outcome(outcome))),
     };
     if answer.errcode != 0 {
-        return Ok(step_result(api_answer::common(&answer)));
+        return Ok(PollResult::from(api_answer::common(&answer)));
     }
     let found = answer
         .body

@@ -20,20 +20,9 @@ pub(crate) fn success(method: &str, mut body: Value) -> Value {
     json!({ format!("{}_responce", method.replace('.', "_")): body })
 }
 
-fn params_of(request: &Incoming) -> Vec<(String, String)> {
-    let mut params = request.query.clone();
-    let is_form = request
-        .header("content-type")
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        params.extend(form_urlencoded::parse(&request.body).into_owned());
-    }
-    params
-}
-
 /// Answer one call.
 pub(crate) fn handle(state: &mut State, request: &Incoming) -> Reply {
-    let params = params_of(request);
+    let params = request.params();
     let method = params
         .iter()
         .find(|(k, _)| k == "method")

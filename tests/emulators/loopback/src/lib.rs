@@ -44,6 +44,18 @@ impl Incoming {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The query's parameters, then those of a form-encoded body.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut params = self.query.clone();
+        let is_form = self
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            params.extend(form_urlencoded::parse(&self.body).into_owned());
+        }
+        params
+    }
+
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

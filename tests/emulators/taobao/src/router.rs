@@ -20,23 +20,12 @@ fn error(code: &str, msg: &str, sub: Option<(&str, &str)>) -> Value {
     json!({ "error_response": body })
 }
 
-fn params_of(request: &Incoming) -> Vec<(String, String)> {
-    let mut params = request.query.clone();
-    let is_form = request
-        .header("content-type")
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        params.extend(form_urlencoded::parse(&request.body).into_owned());
-    }
-    params
-}
-
 /// Answer one HTTP request.
 pub(crate) fn handle(shared: &Shared, request: &Incoming) -> Reply {
     if request.path != ROUTER_PATH {
         return Reply::not_found();
     }
-    let params = params_of(request);
+    let params = request.params();
     let mut state = lock(&shared.state);
     let (body, confirms) = answer(&mut state, &params);
     let method = params
