@@ -15,7 +15,7 @@
 use crate::answer::{self, Answer, text};
 use crate::gateway;
 use crate::token::{self, Token};
-use crate::window::{self, Window};
+use crate::window::{self, Window, more_pages};
 use crate::{SETTING_WAITER, page_items, poll_failure};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -51,13 +51,7 @@ struct Round {
 }
 
 /// The feed's cursor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Cursor {
-    /// Where the last finished round ended.
-    since: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    round: Option<Round>,
-}
+type Cursor = window::Cursor<Round>;
 
 impl Round {
     fn window(&self) -> Window {
@@ -72,25 +66,9 @@ impl Round {
     }
 }
 
-fn read_cursor(ctx: &ShopContext, poll: &PollRequest) -> Result<Cursor, PluginError> {
-    match &poll.cursor {
-        None => Ok(Cursor {
-            since: window::first_since(ctx)?,
-            round: None,
-        }),
-        Some(text) => serde_json::from_str(text).map_err(|err| {
-            PluginError::Malformed(format!("the `{FEED}` cursor is not this plugin's: {err}"))
-        }),
-    }
-}
-
-fn write_cursor(cursor: &Cursor) -> String {
-    serde_json::to_string(cursor).expect("a cursor always serializes")
-}
-
 /// Render the next request of feed `chatlog`.
 pub fn render(ctx: &ShopContext, poll: &PollRequest) -> Result<OutboundRequest, PluginError> {
-    let cursor = read_cursor(ctx, poll)?;
+    let cursor = Cursor::read(ctx, poll)?;
     let access_token = match token::token(ctx)? {
         Token::Ready(token) => token,
         Token::Refresh(request) => return Ok(request),
@@ -127,15 +105,6 @@ pub fn render(ctx: &ShopContext, poll: &PollRequest) -> Result<OutboundRequest, 
     })
 }
 
-/// Whether a page of `size` with `count` items, page number `page`, of a
-/// list of `total` items (if JOS said) has a next page.
-fn more_pages(page: u32, size: u32, count: usize, total: Option<u64>) -> bool {
-    match total {
-        Some(total) => u64::from(page) * u64::from(size) < total,
-        None => count >= size as usize,
-    }
-}
-
 fn total(page: &Json) -> Option<u64> {
     text(page, "totalRecord")
         .or_else(|| text(page, "total"))
@@ -152,7 +121,7 @@ pub fn parse(
     if step == token::STEP_REFRESH {
         return Ok(token::read_refresh(ctx, response).into());
     }
-    let cursor = read_cursor(ctx, poll)?;
+    let cursor = Cursor::read(ctx, poll)?;
     if let Some((window, page)) = Window::from_step(STEP_SESSIONS, step) {
         let body = match answer::read(SESSION_LIST, response) {
             Answer::Success(body) => body,
@@ -205,7 +174,7 @@ fn commit(since: i64, round: Round, events: Vec<Event>) -> PollResult {
     PollResult {
         outcome: PollOutcome::Page(PollPage {
             events,
-            next_cursor: Some(write_cursor(&cursor)),
+            next_cursor: Some(cursor.write()),
             has_more: !finished,
             acks: Vec::new(),
         }),

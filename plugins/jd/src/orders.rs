@@ -8,7 +8,7 @@ use crate::answer::{self, Answer, business_failure, text};
 use crate::gateway;
 use crate::order_info::{self, ORDER_FIELDS, OrderInfo};
 use crate::token::{self, Token};
-use crate::window::{self, Window};
+use crate::window::{self, Window, more_pages};
 use crate::{page_items, poll_failure};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -34,29 +34,11 @@ struct Round {
 }
 
 /// The feed's cursor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Cursor {
-    /// Where the last finished round ended.
-    since: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    round: Option<Round>,
-}
-
-fn read_cursor(ctx: &ShopContext, poll: &PollRequest) -> Result<Cursor, PluginError> {
-    match &poll.cursor {
-        None => Ok(Cursor {
-            since: window::first_since(ctx)?,
-            round: None,
-        }),
-        Some(text) => serde_json::from_str(text).map_err(|err| {
-            PluginError::Malformed(format!("the `{FEED}` cursor is not this plugin's: {err}"))
-        }),
-    }
-}
+type Cursor = window::Cursor<Round>;
 
 /// Render the next request of feed `orders`.
 pub fn render(ctx: &ShopContext, poll: &PollRequest) -> Result<OutboundRequest, PluginError> {
-    let cursor = read_cursor(ctx, poll)?;
+    let cursor = Cursor::read(ctx, poll)?;
     let access_token = match token::token(ctx)? {
         Token::Ready(token) => token,
         Token::Refresh(request) => return Ok(request),
@@ -102,7 +84,7 @@ pub fn parse(
             "feed `{FEED}` has no step `{step}`"
         )));
     };
-    let cursor = read_cursor(ctx, poll)?;
+    let cursor = Cursor::read(ctx, poll)?;
     let body = match answer::read(ORDER_SEARCH, response) {
         Answer::Success(body) => body,
         Answer::Failed(outcome) => return Ok(poll_failure(ctx, outcome)),
@@ -121,10 +103,7 @@ pub fn parse(
         .map(|order| order_event(&order, ctx.now_ms))
         .collect();
     let total = text(result, "orderTotal").and_then(|t| t.parse::<u64>().ok());
-    let more = match total {
-        Some(total) => u64::from(page) * u64::from(PAGE_SIZE) < total,
-        None => orders.len() >= PAGE_SIZE as usize,
-    };
+    let more = more_pages(page, PAGE_SIZE, orders.len(), total);
     let next = if more {
         Cursor {
             since: cursor.since,
@@ -143,7 +122,7 @@ pub fn parse(
     Ok(PollResult {
         outcome: PollOutcome::Page(PollPage {
             events,
-            next_cursor: Some(serde_json::to_string(&next).expect("a cursor always serializes")),
+            next_cursor: Some(next.write()),
             has_more: more,
             acks: Vec::new(),
         }),

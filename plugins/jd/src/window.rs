@@ -5,6 +5,8 @@
 //! deduplicated by their platform ids) to the host's clock, never longer
 //! than JOS allows; the first round looks back a configurable while.
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tongdao_sdk::*;
 
 /// Setting: how far the first poll of a feed looks back, in minutes.
@@ -86,6 +88,55 @@ impl Window {
     /// The end as JOS writes times.
     pub fn end_text(self) -> String {
         beijing_time::datetime(self.to_ms)
+    }
+}
+
+/// A windowed feed's cursor: where the last finished round ended, and the
+/// round under way (`R`: the feed's own progress within its window).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor<R> {
+    /// Where the last finished round ended, Unix milliseconds.
+    pub since: i64,
+    /// The round under way, if any.
+    #[serde(default = "no_round", skip_serializing_if = "Option::is_none")]
+    pub round: Option<R>,
+}
+
+fn no_round<R>() -> Option<R> {
+    None
+}
+
+impl<R: Serialize + DeserializeOwned> Cursor<R> {
+    /// The cursor a poll carries; without one, a cursor at the first
+    /// look-back.
+    pub fn read(ctx: &ShopContext, poll: &PollRequest) -> Result<Cursor<R>, PluginError> {
+        match &poll.cursor {
+            None => Ok(Cursor {
+                since: first_since(ctx)?,
+                round: None,
+            }),
+            Some(text) => serde_json::from_str(text).map_err(|err| {
+                PluginError::Malformed(format!(
+                    "the `{}` cursor is not this plugin's: {err}",
+                    poll.feed
+                ))
+            }),
+        }
+    }
+
+    /// The cursor's text.
+    pub fn write(&self) -> String {
+        serde_json::to_string(self).expect("a cursor always serializes")
+    }
+}
+
+/// Whether page `page` of a list read `size` items at a time has a next
+/// page: by JOS's `total` when it gives one, else by whether the page was
+/// full (`count` items).
+pub fn more_pages(page: u32, size: u32, count: usize, total: Option<u64>) -> bool {
+    match total {
+        Some(total) => u64::from(page) * u64::from(size) < total,
+        None => count >= size as usize,
     }
 }
 
