@@ -4,7 +4,8 @@
 //! base's answer goes out once through the signed 咚咚 push, as the shop's
 //! account; that reply comes back in the chat log and is not stored again,
 //! while a person's reply from JD's own client is kept as an agent message. A paid order in
-//! the order search is stored once per state and looked up. A rejected
+//! the order search is stored once per state and looked up; a parcel
+//! question naming an order is answered from the look-up. A rejected
 //! access token is refreshed and a garbled page is polled again without
 //! losing or repeating anything; a shop without the 咚咚 partner ids gets
 //! its sends refused with the reason, nothing sent.
@@ -201,6 +202,50 @@ async fn a_paid_order_is_stored_once_per_state_and_looked_up() {
     let look_ups = jd.calls_of("jingdong.pop.order.get");
     assert!(!look_ups.is_empty());
     assert_eq!(look_ups[0].business()["order_id"], order);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parcel_question_with_an_order_number_is_answered_from_the_look_up() {
+    let jd = start_jd().await;
+    let order = "1000000007";
+    jd.set_order(
+        order,
+        "WAIT_GOODS_RECEIVE_CONFIRM",
+        "59.00",
+        "jd_buyer_0005",
+        jd.now_ms() - 3_600_000,
+    );
+    let customer = "jd_buyer_0005";
+    jd.customer_says(
+        customer,
+        WAITER,
+        "sid-0005",
+        &format!("订单{order}的快递到哪了"),
+        jd.now_ms() - 60_000,
+    );
+    let host = TestHost::start(&config(&jd, "\"chatlog\"", PARTNER_IDS)).await;
+
+    // The look-up, then the answer made from its result.
+    let outbox = finished(&host, customer, 2).await;
+    assert!(
+        outbox
+            .iter()
+            .all(|item| matches!(item.status, OutboxStatus::Delivered { .. })),
+        "{outbox:#?}"
+    );
+    let look_ups = jd.calls_of("jingdong.pop.order.get");
+    assert_eq!(look_ups.len(), 1);
+    assert_eq!(look_ups[0].business()["order_id"], order);
+    let pushes = jd.pushes();
+    assert_eq!(pushes.len(), 1, "{pushes:#?}");
+    assert!(pushes[0].text.contains(order), "{}", pushes[0].text);
+    assert!(pushes[0].text.contains("已发货"), "{}", pushes[0].text);
+    assert!(
+        pushes[0].text.contains("JDV000000000001"),
+        "{}",
+        pushes[0].text
+    );
     host.stop().await;
 }
 

@@ -72,8 +72,9 @@ fn buyer(order: &Json) -> Option<Identity> {
 /// Read one order; `None` if it has no `orderId`.
 pub fn read(order: &Json) -> Option<OrderInfo> {
     let order_id = text(order, "orderId")?;
+    // JD names the carrier by an id (`logisticsId`), not a name: the parcel
+    // is its waybill; the id stays in `raw`.
     let waybill = text(order, "waybill");
-    let carrier = text(order, "logisticsId");
     Some(OrderInfo {
         state: text(order, "orderState").unwrap_or_default(),
         amount: text(order, "orderPayment")
@@ -83,9 +84,9 @@ pub fn read(order: &Json) -> Option<OrderInfo> {
         changed_ms: ["modified", "paymentConfirmTime", "orderStartTime"]
             .iter()
             .find_map(|field| text(order, field).and_then(|t| parse_datetime(&t))),
-        shipment: (waybill.is_some() || carrier.is_some()).then_some(Shipment {
-            company: carrier,
-            tracking_number: waybill,
+        shipment: waybill.map(|number| Shipment {
+            company: None,
+            tracking_number: Some(number),
             latest: None,
         }),
         order_id,
