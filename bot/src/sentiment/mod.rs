@@ -31,8 +31,6 @@ const SIGNALS: usize = 3;
 pub struct Assessment {
     /// The rule cues found.
     pub cues: Vec<Cue>,
-    /// The cues' summed weight.
-    pub score: f64,
     /// The model's probability that the message is negative.
     pub probability: f64,
     /// The features that pushed hardest towards negative, with their push.
@@ -72,6 +70,19 @@ pub fn labelled_rows(tsv: &str) -> Vec<(bool, &str)> {
         .collect()
 }
 
+/// The cues of `text`, and its model features with `jieba`'s words.
+fn features(cues: &CueFinder, jieba: &Jieba, text: &str) -> (Vec<Cue>, Vec<(String, f64)>) {
+    let cues = cues.find(text);
+    let features = model::features(text, &cues, |normalized| {
+        jieba
+            .cut(normalized, true)
+            .into_iter()
+            .map(|token| token.word)
+            .collect()
+    });
+    (cues, features)
+}
+
 /// The cue rules, the word segmenter and the trained model.
 pub struct SentimentDetector {
     cues: CueFinder,
@@ -101,37 +112,23 @@ impl SentimentDetector {
 
     /// The rules, and a model trained on `rows` (is negative, text).
     pub fn trained_on(rows: &[(bool, &str)]) -> SentimentDetector {
-        let mut detector = SentimentDetector {
-            cues: CueFinder::new(),
-            jieba: Jieba::new(),
-            model: Model::train(&[]),
-        };
+        let cues = CueFinder::new();
+        let jieba = Jieba::new();
         let examples: Vec<(bool, Vec<(String, f64)>)> = rows
             .iter()
-            .map(|(negative, text)| (*negative, detector.features(text).1))
+            .map(|(negative, text)| (*negative, features(&cues, &jieba, text).1))
             .collect();
-        detector.model = Model::train(&examples);
-        detector
-    }
-
-    /// The cues and the model features of `text`.
-    fn features(&self, text: &str) -> (Vec<Cue>, Vec<(String, f64)>) {
-        let cues = self.cues.find(text);
-        let features = model::features(text, &cues, |normalized| {
-            self.jieba
-                .cut(normalized, true)
-                .into_iter()
-                .map(|token| token.word)
-                .collect()
-        });
-        (cues, features)
+        SentimentDetector {
+            model: Model::train(&examples),
+            cues,
+            jieba,
+        }
     }
 
     /// Assesses one message.
     pub fn assess(&self, text: &str) -> Assessment {
-        let (cues, features) = self.features(text);
+        let (cues, features) = features(&self.cues, &self.jieba, text);
         Assessment {
-            score: cues.iter().map(|c| c.weight).sum(),
             probability: self.model.probability(&features),
             signals: self.model.strongest(&features, SIGNALS),
             cues,
