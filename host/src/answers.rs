@@ -111,7 +111,7 @@ pub fn after_look_up(
     Ok(vec![NewAction {
         shop: item.shop.clone(),
         action: Action {
-            idempotency_key: crate::pipeline::derived_key(&event.id, "look-up answer"),
+            idempotency_key: crate::pipeline::action_key(&event, "look-up answer"),
             conversation_id: item.action.conversation_id.clone(),
             recipient: message.author.platform_user_id.clone(),
             route: item.action.route.clone(),

@@ -126,11 +126,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             runtime.block_on(async {
                 let host = tongdao::server::start(config).await?;
                 println!("tongdao listening on http://{}", host.addr);
-                tokio::signal::ctrl_c()
-                    .await
-                    .context("waiting for Ctrl-C")?;
-                tracing::info!("shutting down");
+                let signal = stop_signal().await?;
+                tracing::info!(
+                    signal,
+                    "shutting down: draining calls and deliveries, then flushing"
+                );
                 host.shutdown().await;
+                tracing::info!("stopped");
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -204,6 +206,28 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Wait for SIGTERM (service managers, `docker stop`) or SIGINT (Ctrl-C);
+/// returns the signal's name.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        Ok("Ctrl-C")
     }
 }
 

@@ -45,6 +45,13 @@ pub struct Conversation {
 pub enum OutboxStatus {
     /// Waiting for (another) attempt.
     Pending,
+    /// Claimed by delivery, durably, before its request leaves: after a
+    /// crash, an item found in flight may or may not have reached the
+    /// platform.
+    InFlight {
+        /// When delivery claimed it, Unix milliseconds.
+        since_ms: i64,
+    },
     /// The platform accepted it.
     Delivered {
         /// The platform's receipt.
@@ -85,6 +92,10 @@ pub struct OutboxItem {
     /// The agent who sent it; `None` for the bot.
     #[serde(default)]
     pub sent_by: Option<String>,
+    /// How often it was found in flight after a crash and sent again
+    /// without knowing whether the earlier request reached the platform.
+    #[serde(default)]
+    pub uncertain_resends: u32,
 }
 
 /// An action to queue, before the store gives it a place in the outbox.

@@ -26,7 +26,7 @@ const BATCH: usize = 256;
 /// Run the pipeline until `shutdown` turns true.
 pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
     loop {
-        match process_pending(&host) {
+        match process_pending(&host).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(err) => {
@@ -41,9 +41,16 @@ pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Handle the events waiting in the inbox; returns how many.
-fn process_pending(host: &HostState) -> anyhow::Result<usize> {
+/// Handle the events waiting in the inbox; returns how many. Only durable
+/// events are acted on: an event committed but not yet flushed could vanish
+/// in a crash and come back as a redelivery, so the pass first waits for the
+/// flush that covers what it read.
+async fn process_pending(host: &HostState) -> anyhow::Result<usize> {
     let pending = host.store.pending_inbox(BATCH)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    host.group_commit.durable().await?;
     let mut queued_any = false;
     let mut escalated_any = false;
     for event_id in &pending {
@@ -194,7 +201,7 @@ fn answer_question(
         };
         Some(action_for(
             stored,
-            derived_key(&stored.id, "look-up"),
+            action_key(stored, "look-up"),
             customer.clone(),
             kind,
         ))
@@ -204,7 +211,7 @@ fn answer_question(
     } else if let Some(text) = reply.text {
         actions.push(action_for(
             stored,
-            reply_key(&stored.id),
+            action_key(stored, "reply"),
             customer.clone(),
             ActionKind::SendMessage(Content::Text(text)),
         ));
@@ -220,7 +227,7 @@ fn answer_question(
         };
         actions.push(action_for(
             stored,
-            derived_key(&stored.id, "coupon"),
+            action_key(stored, "coupon"),
             customer,
             kind,
         ));
@@ -274,7 +281,7 @@ fn welcome(shop: &Shop, stored: &StoredEvent, session: &SessionEvent) -> Option<
         .find(|pair| pair.name == "welcome_code" && !pair.value.is_empty())?;
     Some(action_for(
         stored,
-        reply_key(&stored.id),
+        action_key(stored, "welcome"),
         session.customer.platform_user_id.clone(),
         ActionKind::ReplyToEvent(EventReply {
             code: code.value.clone(),
@@ -299,18 +306,16 @@ fn action_for(
     }
 }
 
-/// The idempotency key of the bot's reply to an event: the event's UUID
-/// without dashes (32 characters of `[0-9a-f]`, within every platform's
-/// client-id rules).
-fn reply_key(event_id: &str) -> String {
-    event_id.replace('-', "")
-}
-
-/// The idempotency key of a further action the bot takes about an event
-/// (a coupon after the reply): 32 hex characters of a hash of the event and
-/// what the action is.
-pub(crate) fn derived_key(event_id: &str, what: &str) -> String {
-    let digest = Sha256::digest(format!("{what}\n{event_id}").as_bytes());
+/// The idempotency key of an action the bot takes about an event (`what`:
+/// the reply, a coupon, a look-up, the answer to a look-up): 32 hex
+/// characters (within every platform's client-id rules) of a hash of the
+/// shop, the platform's own id of the event and what the action is. It never
+/// depends on anything the host minted, so a redelivered or re-read event
+/// maps to the same keys, and the outbox (and a platform that drops repeated
+/// client ids, such as WeCom's `msgid`) queues or sends it once.
+pub(crate) fn action_key(event: &StoredEvent, what: &str) -> String {
+    let digest =
+        Sha256::digest(format!("{what}\n{}\n{}", event.shop, event.event.platform_id).as_bytes());
     hex::encode(&digest[..16])
 }
 
@@ -336,9 +341,41 @@ mod tests {
         assert_ne!(paid, look_up_key("trade_2", CommerceKind::OrderPaid));
     }
 
+    fn stored(id: &str, shop: &str, platform_id: &str) -> StoredEvent {
+        StoredEvent {
+            id: id.into(),
+            shop: shop.into(),
+            plugin: "wechat".into(),
+            received_ms: 0,
+            event: crate::model::Event {
+                platform_id: platform_id.into(),
+                conversation_id: "c".into(),
+                platform_time_ms: 0,
+                route: Vec::new(),
+                body: EventBody::Session(SessionEvent {
+                    kind: SessionKind::EnteredSession,
+                    customer: crate::model::Identity {
+                        platform_user_id: "u".into(),
+                        display_name: None,
+                        hints: Vec::new(),
+                    },
+                    name: "enter_session".into(),
+                    detail: Vec::new(),
+                }),
+            },
+        }
+    }
+
     #[test]
-    fn reply_keys_are_32_hex_characters() {
-        let key = reply_key("0190b6f4-8f3e-7c2a-9d41-3f1e2a6b7c8d");
-        assert_eq!(key, "0190b6f48f3e7c2a9d413f1e2a6b7c8d");
+    fn action_keys_follow_the_platform_message_not_the_stored_copy() {
+        let first = stored("0190b6f4-8f3e-7c2a-9d41-3f1e2a6b7c8d", "a", "msg-1");
+        let redelivered = stored("0190b6f5-0000-7000-8000-000000000000", "a", "msg-1");
+        let key = action_key(&first, "reply");
+        assert_eq!(key.len(), 32);
+        assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(key, action_key(&redelivered, "reply"));
+        assert_ne!(key, action_key(&first, "coupon"));
+        assert_ne!(key, action_key(&stored("x", "b", "msg-1"), "reply"));
+        assert_ne!(key, action_key(&stored("x", "a", "msg-2"), "reply"));
     }
 }

@@ -3,11 +3,18 @@
 //! and record the outcome — retrying with back-off, refreshing tokens once,
 //! and dead-lettering what will not succeed. One conversation's actions go
 //! out one at a time, in order.
+//!
+//! Every item is claimed (recorded in flight) durably before its request
+//! leaves, and its end is recorded after: an item is never started twice by
+//! one host, and after a crash only what was in flight may go out again
+//! (see [`recover`]).
 
 use crate::backoff;
 use crate::clock;
 use crate::gateway::metrics::Metrics;
-use crate::model::{ActionKind, Conversation, DeliveryOutcome, OutboxItem, RetryHint};
+use crate::model::{
+    ActionKind, Conversation, DeliveryOutcome, NewAction, OutboxItem, OutboxStatus, RetryHint,
+};
 use crate::outbound::{self, SendError};
 use crate::runtime::CallError;
 use crate::server::HostState;
@@ -38,22 +45,62 @@ enum Attempt {
 }
 
 /// How long in-flight deliveries get to finish after shutdown begins; the
-/// rest stay pending and are retried at the next start.
+/// rest stay in flight and are recovered at the next start.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The first and the longest wait before recording a delivery's end again
+/// after the store failed to record it.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Run the delivery loop until `shutdown` turns true, then let in-flight
-/// deliveries finish.
+/// deliveries finish. Items left in flight by a crash are recovered first.
 pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+    if let Err(err) = recover(&host) {
+        tracing::error!(error = %format!("{err:#}"), "recovering deliveries in flight at the last stop failed");
+    }
     let mut deliveries = tokio::task::JoinSet::new();
     loop_until_shutdown(&host, &mut shutdown, &mut deliveries).await;
     let stopped = crate::tasks::drain(&mut deliveries, DRAIN_TIMEOUT).await;
     if stopped > 0 {
         tracing::warn!(
             stopped,
-            "stopped deliveries that did not finish in time; they will be retried"
+            "stopped deliveries that did not finish in time; they will be recovered at the next start"
         );
     }
 }
+
+/// Make the items a crash left in flight pending again (see
+/// [`crate::store::Store::recover_in_flight`]), counting and logging each
+/// one whose earlier request may have reached a platform that cannot drop a
+/// repeat.
+fn recover(host: &HostState) -> anyhow::Result<()> {
+    let idempotent = |shop: &str| {
+        host.shops
+            .get(shop)
+            .is_some_and(|shop| shop.plugin.manifest.idempotent_delivery)
+    };
+    for item in host.store.recover_in_flight(clock::now_ms(), &idempotent)? {
+        let key = item.action.idempotency_key.as_str();
+        match &item.status {
+            OutboxStatus::Pending if idempotent(&item.shop) => {
+                tracing::info!(shop = %item.shop, seq = item.seq, key, "resending a delivery in flight at the last stop; the platform drops it if it arrived");
+            }
+            OutboxStatus::Pending => {
+                Metrics::bump(&host.metrics.deliveries_uncertain);
+                tracing::warn!(shop = %item.shop, seq = item.seq, key, "resending a delivery in flight at the last stop; the customer may get it twice");
+            }
+            _ => {
+                Metrics::bump(&host.metrics.deliveries_failed);
+                tracing::warn!(shop = %item.shop, seq = item.seq, key, "a delivery was in flight at two stops; dead-lettered as uncertain, not sent again");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A conversation: (shop, conversation id).
+type ConversationKey = (String, String);
 
 async fn loop_until_shutdown(
     host: &Arc<HostState>,
@@ -61,45 +108,34 @@ async fn loop_until_shutdown(
     deliveries: &mut tokio::task::JoinSet<()>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let in_flight: Arc<Mutex<HashSet<u64>>> = Arc::default();
-    let busy_conversations: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
+    // Conversations with an action in flight: their next action waits, so
+    // one conversation's actions go out one at a time.
+    let busy: Arc<Mutex<HashSet<ConversationKey>>> = Arc::default();
     loop {
-        let now = clock::now_ms();
-        match host.store.due_outbox(now, MAX_IN_FLIGHT * 4) {
-            Ok(due) => {
-                for item in due {
-                    let conversation = (item.shop.clone(), item.action.conversation_id.clone());
-                    {
-                        let mut flying = in_flight.lock().expect("in-flight lock");
-                        let mut busy = busy_conversations.lock().expect("busy lock");
-                        if flying.contains(&item.seq) || busy.contains(&conversation) {
-                            continue;
-                        }
-                        flying.insert(item.seq);
-                        busy.insert(conversation.clone());
-                    }
-                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                        return;
+        while deliveries.try_join_next().is_some() {}
+        let claimed = claim(host, slots.available_permits(), &busy);
+        if !claimed.is_empty() {
+            // The claims must be on disk before any request leaves: after a
+            // crash, an item not recorded in flight would be sent again as if
+            // it had never left.
+            if let Err(err) = host.group_commit.durable().await {
+                tracing::error!(error = %format!("{err:#}"), "claims for delivery are not durable; retrying later");
+                release(host, &claimed, &busy, &format!("{err:#}"));
+            } else {
+                for item in claimed {
+                    let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                        unreachable!("claims never exceed the free delivery slots");
                     };
-                    while deliveries.try_join_next().is_some() {}
-                    let (host, in_flight, busy) = (
-                        Arc::clone(host),
-                        Arc::clone(&in_flight),
-                        Arc::clone(&busy_conversations),
-                    );
+                    let (host, busy) = (Arc::clone(host), Arc::clone(&busy));
                     deliveries.spawn(async move {
-                        let seq = item.seq;
-                        if let Err(err) = deliver(&host, item).await {
-                            tracing::error!(seq, error = %format!("{err:#}"), "recording a delivery failed; it will be retried");
-                        }
-                        in_flight.lock().expect("in-flight lock").remove(&seq);
+                        let conversation = conversation_of(&item);
+                        deliver(&host, item).await;
                         busy.lock().expect("busy lock").remove(&conversation);
                         drop(permit);
                         host.delivery_wake.notify_one();
                     });
                 }
             }
-            Err(err) => tracing::error!(error = %format!("{err:#}"), "reading the outbox failed"),
         }
         let wait = match host.store.next_due_ms() {
             Ok(Some(due)) => Duration::from_millis((due - clock::now_ms()).clamp(10, 1000) as u64),
@@ -113,28 +149,71 @@ async fn loop_until_shutdown(
     }
 }
 
-/// Make one attempt at an outbox item and record how it ended.
-async fn deliver(host: &HostState, mut item: OutboxItem) -> anyhow::Result<()> {
-    let now = clock::now_ms();
-    let Some(shop) = host.shops.get(&item.shop) else {
-        return finish(
-            host,
-            &item,
-            Attempt::Failed {
-                kind: "permanent",
-                reason: format!("shop `{}` is no longer configured", item.shop),
-            },
-        );
-    };
+fn conversation_of(item: &OutboxItem) -> ConversationKey {
+    (item.shop.clone(), item.action.conversation_id.clone())
+}
+
+/// Claim up to `free` due items whose conversations are not busy, and mark
+/// their conversations busy.
+fn claim(host: &HostState, free: usize, busy: &Mutex<HashSet<ConversationKey>>) -> Vec<OutboxItem> {
+    if free == 0 {
+        return Vec::new();
+    }
+    let mut busy = busy.lock().expect("busy lock");
+    let skip = |item: &OutboxItem| busy.contains(&conversation_of(item));
+    match host.store.claim_due(clock::now_ms(), free, &skip) {
+        Ok(claimed) => {
+            busy.extend(claimed.iter().map(conversation_of));
+            claimed
+        }
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "claiming due deliveries failed");
+            Vec::new()
+        }
+    }
+}
+
+/// Give claimed items back (pending, after a back-off) when their claim
+/// could not be made durable.
+fn release(
+    host: &HostState,
+    claimed: &[OutboxItem],
+    busy: &Mutex<HashSet<ConversationKey>>,
+    reason: &str,
+) {
+    let later = clock::now_ms() + RECORD_RETRY_MAX.as_millis() as i64;
+    let mut busy = busy.lock().expect("busy lock");
+    for item in claimed {
+        if let Err(err) = host
+            .store
+            .reschedule(item.seq, item.action.attempt, later, reason)
+        {
+            tracing::error!(seq = item.seq, error = %format!("{err:#}"), "releasing a claim failed; it is recovered at the next start");
+        }
+        busy.remove(&conversation_of(item));
+    }
+}
+
+/// Make one attempt at a claimed outbox item and record how it ended. If
+/// the store cannot record it, the record is retried with back-off while the
+/// item stays in flight: it is never sent again from here.
+async fn deliver(host: &HostState, mut item: OutboxItem) {
     item.action.attempt += 1;
-    let attempt = match window_closed(host, shop, &item, now)? {
-        Some(reason) => Attempt::Failed {
-            kind: "window-closed",
-            reason,
+    let attempt = match host.shops.get(&item.shop) {
+        None => Attempt::Failed {
+            kind: "permanent",
+            reason: format!("shop `{}` is no longer configured", item.shop),
         },
-        None => attempt(host, shop, &item).await,
+        Some(shop) => match window_closed(host, shop, &item, clock::now_ms()) {
+            Ok(Some(reason)) => Attempt::Failed {
+                kind: "window-closed",
+                reason,
+            },
+            Ok(None) => attempt(host, shop, &item).await,
+            Err(err) => retry(format!("reading the conversation failed: {err:#}"), None),
+        },
     };
-    tracing::info!(
+    tracing::debug!(
         shop = %item.shop,
         seq = item.seq,
         action = item.action.kind_name(),
@@ -142,43 +221,52 @@ async fn deliver(host: &HostState, mut item: OutboxItem) -> anyhow::Result<()> {
         outcome = ?attempt,
         "delivery attempt"
     );
-    finish(host, &item, attempt)
+    let mut wait = RECORD_RETRY_FIRST;
+    while let Err(err) = finish(host, &item, &attempt) {
+        tracing::error!(shop = %item.shop, seq = item.seq, error = %format!("{err:#}"), retry_in = ?wait, "recording a delivery's end failed; it is not sent again");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RECORD_RETRY_MAX);
+    }
+    // Make the end durable promptly, so a crash soon after does not find the
+    // item still in flight (one flush serves every delivery ending now).
+    if let Err(err) = host.group_commit.durable().await {
+        tracing::warn!(seq = item.seq, error = %format!("{err:#}"), "a delivery's end is not yet durable");
+    }
 }
 
-fn finish(host: &HostState, item: &OutboxItem, attempt: Attempt) -> anyhow::Result<()> {
+fn finish(host: &HostState, item: &OutboxItem, attempt: &Attempt) -> anyhow::Result<()> {
     let now = clock::now_ms();
     match attempt {
         Attempt::Delivered(receipt) => {
-            Metrics::bump(&host.metrics.deliveries_delivered);
-            let follow_up = crate::answers::after_look_up(
-                host.store.as_ref(),
-                &host.bot,
-                item,
-                receipt.result_json.as_deref(),
+            let follow_up = follow_up(host, item, receipt.result_json.as_deref());
+            host.store.finish_delivery(
+                item.seq,
+                DeliveryEnd::Delivered(receipt.clone()),
+                &follow_up,
+                now,
             )?;
-            host.store
-                .finish_delivery(item.seq, DeliveryEnd::Delivered(receipt), &follow_up, now)
+            Metrics::bump(&host.metrics.deliveries_delivered);
+            Ok(())
         }
         Attempt::Retry { reason, after }
             if item.action.attempt < host.limits.max_delivery_attempts =>
         {
-            Metrics::bump(&host.metrics.deliveries_retried);
-            let delay = backoff::delay(item.action.attempt, after);
+            let delay = backoff::delay(item.action.attempt, *after);
             host.store.reschedule(
                 item.seq,
                 item.action.attempt,
                 now + delay.as_millis() as i64,
-                &reason,
-            )
+                reason,
+            )?;
+            Metrics::bump(&host.metrics.deliveries_retried);
+            Ok(())
         }
         Attempt::Retry { reason, .. } => {
-            Metrics::bump(&host.metrics.deliveries_failed);
             let reason = format!(
                 "gave up after {} attempts; last: {reason}",
                 item.action.attempt
             );
-            let follow_up =
-                crate::answers::after_look_up(host.store.as_ref(), &host.bot, item, None)?;
+            let follow_up = follow_up(host, item, None);
             host.store.finish_delivery(
                 item.seq,
                 DeliveryEnd::Failed {
@@ -187,24 +275,37 @@ fn finish(host: &HostState, item: &OutboxItem, attempt: Attempt) -> anyhow::Resu
                 },
                 &follow_up,
                 now,
-            )
+            )?;
+            Metrics::bump(&host.metrics.deliveries_failed);
+            Ok(())
         }
         Attempt::Failed { kind, reason } => {
-            Metrics::bump(&host.metrics.deliveries_failed);
-            tracing::warn!(shop = %item.shop, seq = item.seq, kind, reason, "action dead-lettered");
-            let follow_up =
-                crate::answers::after_look_up(host.store.as_ref(), &host.bot, item, None)?;
+            let follow_up = follow_up(host, item, None);
             host.store.finish_delivery(
                 item.seq,
                 DeliveryEnd::Failed {
-                    kind: kind.into(),
-                    reason,
+                    kind: (*kind).into(),
+                    reason: reason.clone(),
                 },
                 &follow_up,
                 now,
-            )
+            )?;
+            Metrics::bump(&host.metrics.deliveries_failed);
+            tracing::warn!(shop = %item.shop, seq = item.seq, kind, reason, "action dead-lettered");
+            Ok(())
         }
     }
+}
+
+/// What to send after `item` ends (the answer to a look-up). A failure to
+/// work it out is logged and sends nothing more, so it cannot hold up
+/// recording the delivery.
+fn follow_up(host: &HostState, item: &OutboxItem, result_json: Option<&str>) -> Vec<NewAction> {
+    crate::answers::after_look_up(host.store.as_ref(), &host.bot, item, result_json)
+        .unwrap_or_else(|err| {
+            tracing::error!(shop = %item.shop, seq = item.seq, error = %format!("{err:#}"), "working out the answer to a look-up failed; none is sent");
+            Vec::new()
+        })
 }
 
 /// The channel's reply window, checked before a message goes out.

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub deliveries_retried: AtomicU64,
     /// Actions dead-lettered.
     pub deliveries_failed: AtomicU64,
+    /// Actions found in flight after a crash on a channel that cannot drop a
+    /// repeated request, and sent again (the customer may get them twice).
+    pub deliveries_uncertain: AtomicU64,
     /// Stream connections opened (handshake sent).
     pub streams_opened: AtomicU64,
     /// Stream connections that could not be opened or broke.
@@ -93,6 +96,12 @@ const SERIES: &[Series] = &[
     ("tongdao_deliveries_total", "outcome=\"failed\"", "", |m| {
         &m.deliveries_failed
     }),
+    (
+        "tongdao_deliveries_total",
+        "outcome=\"uncertain\"",
+        "",
+        |m| &m.deliveries_uncertain,
+    ),
     (
         "tongdao_stream_connections_total",
         "result=\"opened\"",

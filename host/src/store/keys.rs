@@ -45,6 +45,15 @@ pub fn seq(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
+/// The outbox's due-index key: due time, then seq, so items sort by when
+/// they are due and then in outbox order.
+pub fn due(ms: i64, seq_number: u64) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&time(ms));
+    key[8..].copy_from_slice(&seq(seq_number));
+    key
+}
+
 /// Decode [`seq`].
 pub fn decode_seq(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))

@@ -160,8 +160,34 @@ pub trait Store: Send + Sync + 'static {
         new: Option<&Handoff>,
     ) -> StoreResult<bool>;
 
-    /// Outbox items due at `now_ms`, in outbox order.
+    /// Outbox items due at `now_ms`, in outbox order (a read: nothing is claimed).
     fn due_outbox(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<OutboxItem>>;
+
+    /// Claim up to `limit` pending items due at `now_ms` for delivery, in
+    /// due order, at most one per conversation and none for which `skip`
+    /// says yes (a conversation whose earlier action is still in flight).
+    /// Claimed items are recorded as in flight in one transaction; the
+    /// caller makes that durable before any request leaves. An item is
+    /// claimed once: it is not due again until [`Store::reschedule`] or
+    /// [`Store::recover_in_flight`] makes it pending.
+    fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        skip: &dyn Fn(&OutboxItem) -> bool,
+    ) -> StoreResult<Vec<OutboxItem>>;
+
+    /// After a crash: every item still in flight may or may not have reached
+    /// the platform. Where `idempotent(shop)` (the platform drops a repeated
+    /// idempotency key) it is made pending again; elsewhere it is made pending
+    /// once more with `uncertain_resends` counted, and an item that was
+    /// already resent once is dead-lettered as `uncertain` instead. Returns
+    /// what was found, as it now stands.
+    fn recover_in_flight(
+        &self,
+        now_ms: i64,
+        idempotent: &dyn Fn(&str) -> bool,
+    ) -> StoreResult<Vec<OutboxItem>>;
 
     /// When the earliest pending outbox item is due.
     fn next_due_ms(&self) -> StoreResult<Option<i64>>;
@@ -173,7 +199,8 @@ pub trait Store: Send + Sync + 'static {
     /// each ended.
     fn conversation_outbox(&self, shop: &str, conversation: &str) -> StoreResult<Vec<OutboxItem>>;
 
-    /// Record a failed attempt and when to try again.
+    /// Record a failed attempt of an item in flight and when to try again
+    /// (it becomes pending).
     fn reschedule(
         &self,
         seq: u64,

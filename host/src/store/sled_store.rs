@@ -44,6 +44,8 @@ pub struct SledStore {
     outbox: sled::Tree,
     /// due time ‖ seq → () for pending outbox items.
     outbox_due: sled::Tree,
+    /// seq → () for outbox items in flight.
+    outbox_in_flight: sled::Tree,
     /// (shop, idempotency key) → seq.
     outbox_keys: sled::Tree,
     /// (shop, conversation) ‖ seq → ().
@@ -138,11 +140,10 @@ impl OutboxTx<'_> {
                 created_ms: now_ms,
                 last_error: None,
                 sent_by: new.sent_by.clone(),
+                uncertain_resends: 0,
             };
             self.outbox.insert(&keys::seq(seq), to_json(&item)?)?;
-            let mut due = keys::time(now_ms).to_vec();
-            due.extend_from_slice(&keys::seq(seq));
-            self.outbox_due.insert(due, &[])?;
+            self.outbox_due.insert(&keys::due(now_ms, seq), &[])?;
             self.outbox_keys.insert(key, &keys::seq(seq))?;
             let mut index = keys::parts(&[&new.shop, &new.action.conversation_id]);
             index.extend_from_slice(&keys::seq(seq));
@@ -164,6 +165,14 @@ fn from_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> TxResult<T> {
         .map_err(|err| ConflictableTransactionError::Abort(format!("corrupt {what}: {err}")))
 }
 
+/// An outbox item read inside a transaction.
+fn load_in_tx(outbox: &TransactionalTree, seq: u64) -> TxResult<OutboxItem> {
+    let bytes = outbox.get(keys::seq(seq))?.ok_or_else(|| {
+        ConflictableTransactionError::Abort(format!("outbox item {seq} does not exist"))
+    })?;
+    from_json(&bytes, "outbox item")
+}
+
 fn tx_error(err: TransactionError<String>) -> anyhow::Error {
     match err {
         TransactionError::Abort(message) => anyhow!(message),
@@ -178,11 +187,19 @@ fn event_key(id: &str) -> StoreResult<[u8; 16]> {
 }
 
 impl SledStore {
-    /// Open (or create) the store in `dir`.
+    /// Open (or create) the store in `dir`. Besides explicit flushes, sled
+    /// writes its buffers out in the background every 500 ms.
     pub fn open(dir: &Path) -> StoreResult<SledStore> {
+        Self::open_with(dir, Some(500))
+    }
+
+    /// Open (or create) the store in `dir`, with sled's background flush
+    /// every `background_flush_ms` or, with `None`, only on [`Store::flush`].
+    pub fn open_with(dir: &Path, background_flush_ms: Option<u64>) -> StoreResult<SledStore> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(background_flush_ms)
             .open()
             .with_context(|| format!("opening the store in {}", dir.display()))?;
         let tree = |name: &str| {
@@ -200,6 +217,7 @@ impl SledStore {
             inbox: tree("inbox")?,
             outbox: tree("outbox")?,
             outbox_due: tree("outbox_due")?,
+            outbox_in_flight: tree("outbox_in_flight")?,
             outbox_keys: tree("outbox_keys")?,
             conversation_outbox: tree("conversation_outbox")?,
             handoffs: tree("handoffs")?,
@@ -669,26 +687,119 @@ impl Store for SledStore {
         next_attempt_ms: i64,
         error: &str,
     ) -> StoreResult<()> {
-        (&self.outbox, &self.outbox_due)
-            .transaction(|(outbox, outbox_due)| {
-                let bytes = outbox.get(keys::seq(seq))?.ok_or_else(|| {
-                    ConflictableTransactionError::Abort(format!("outbox item {seq} does not exist"))
-                })?;
-                let mut item: OutboxItem = from_json(&bytes, "outbox item")?;
-                let mut old_due = keys::time(item.next_attempt_ms).to_vec();
-                old_due.extend_from_slice(&keys::seq(seq));
-                outbox_due.remove(old_due)?;
+        (&self.outbox, &self.outbox_due, &self.outbox_in_flight)
+            .transaction(|(outbox, outbox_due, outbox_in_flight)| {
+                let mut item = load_in_tx(outbox, seq)?;
+                outbox_due.remove(&keys::due(item.next_attempt_ms, seq))?;
+                outbox_in_flight.remove(&keys::seq(seq))?;
+                item.status = OutboxStatus::Pending;
                 item.action.attempt = attempts;
                 item.next_attempt_ms = next_attempt_ms;
                 item.last_error = Some(error.to_string());
-                let mut due = keys::time(next_attempt_ms).to_vec();
-                due.extend_from_slice(&keys::seq(seq));
-                outbox_due.insert(due, &[])?;
+                outbox_due.insert(&keys::due(next_attempt_ms, seq), &[])?;
                 outbox.insert(&keys::seq(seq), to_json(&item)?)?;
                 Ok(())
             })
             .map_err(tx_error)
             .with_context(|| format!("rescheduling outbox item {seq}"))
+    }
+
+    fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        skip: &dyn Fn(&OutboxItem) -> bool,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut candidates = Vec::new();
+        let mut conversations = std::collections::HashSet::new();
+        for entry in self
+            .outbox_due
+            .range(..keys::time(now_ms.saturating_add(1)).to_vec())
+        {
+            let (key, _) = entry?;
+            let seq = keys::decode_seq(&key[8..]).context("corrupt outbox index key")?;
+            let item = self.load_item(seq)?;
+            if skip(&item)
+                || !conversations.insert((item.shop.clone(), item.action.conversation_id.clone()))
+            {
+                continue;
+            }
+            candidates.push(seq);
+            if candidates.len() >= limit {
+                break;
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        (&self.outbox, &self.outbox_due, &self.outbox_in_flight)
+            .transaction(|(outbox, outbox_due, outbox_in_flight)| {
+                let mut claimed = Vec::with_capacity(candidates.len());
+                for &seq in &candidates {
+                    let mut item = load_in_tx(outbox, seq)?;
+                    if item.status != OutboxStatus::Pending || item.next_attempt_ms > now_ms {
+                        continue;
+                    }
+                    outbox_due.remove(&keys::due(item.next_attempt_ms, seq))?;
+                    outbox_in_flight.insert(&keys::seq(seq), &[])?;
+                    item.status = OutboxStatus::InFlight { since_ms: now_ms };
+                    outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+                    claimed.push(item);
+                }
+                Ok(claimed)
+            })
+            .map_err(tx_error)
+            .context("claiming due outbox items")
+    }
+
+    fn recover_in_flight(
+        &self,
+        now_ms: i64,
+        idempotent: &dyn Fn(&str) -> bool,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        let seqs = self
+            .outbox_in_flight
+            .iter()
+            .keys()
+            .map(|key| keys::decode_seq(&key?).context("corrupt in-flight index key"))
+            .collect::<StoreResult<Vec<u64>>>()?;
+        (&self.outbox, &self.outbox_due, &self.outbox_in_flight)
+            .transaction(|(outbox, outbox_due, outbox_in_flight)| {
+                let mut found = Vec::with_capacity(seqs.len());
+                for &seq in &seqs {
+                    outbox_in_flight.remove(&keys::seq(seq))?;
+                    let mut item = load_in_tx(outbox, seq)?;
+                    if !matches!(item.status, OutboxStatus::InFlight { .. }) {
+                        continue;
+                    }
+                    if idempotent(&item.shop) {
+                        item.status = OutboxStatus::Pending;
+                    } else if item.uncertain_resends == 0 {
+                        item.uncertain_resends = 1;
+                        item.status = OutboxStatus::Pending;
+                    } else {
+                        let reason = "in flight at two crashes; it may have been delivered, so it is not sent a third time".to_string();
+                        item.last_error = Some(reason.clone());
+                        item.status = OutboxStatus::Failed {
+                            kind: "uncertain".into(),
+                            reason,
+                            at_ms: now_ms,
+                        };
+                    }
+                    if item.status == OutboxStatus::Pending {
+                        item.next_attempt_ms = now_ms;
+                        outbox_due.insert(&keys::due(now_ms, seq), &[])?;
+                    }
+                    outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+                    found.push(item);
+                }
+                Ok(found)
+            })
+            .map_err(tx_error)
+            .context("recovering outbox items in flight at a crash")
     }
 
     fn finish_delivery(
@@ -710,6 +821,7 @@ impl Store for SledStore {
             &self.conversation_events,
             &self.outbox_keys,
             &self.conversation_outbox,
+            &self.outbox_in_flight,
         );
         trees
             .transaction(
@@ -721,6 +833,7 @@ impl Store for SledStore {
                     conversation_events,
                     outbox_keys,
                     conversation_outbox,
+                    outbox_in_flight,
                 )| {
                     OutboxTx {
                         outbox,
@@ -729,15 +842,9 @@ impl Store for SledStore {
                         conversation_outbox,
                     }
                     .queue(follow_up, &follow_up_seqs, None, now_ms)?;
-                    let bytes = outbox.get(keys::seq(seq))?.ok_or_else(|| {
-                        ConflictableTransactionError::Abort(format!(
-                            "outbox item {seq} does not exist"
-                        ))
-                    })?;
-                    let mut item: OutboxItem = from_json(&bytes, "outbox item")?;
-                    let mut due = keys::time(item.next_attempt_ms).to_vec();
-                    due.extend_from_slice(&keys::seq(seq));
-                    outbox_due.remove(due)?;
+                    let mut item = load_in_tx(outbox, seq)?;
+                    outbox_due.remove(&keys::due(item.next_attempt_ms, seq))?;
+                    outbox_in_flight.remove(&keys::seq(seq))?;
                     match &end {
                         DeliveryEnd::Delivered(receipt) => {
                             item.status = OutboxStatus::Delivered {

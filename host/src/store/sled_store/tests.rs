@@ -209,6 +209,139 @@ fn the_inbox_hands_over_to_the_outbox_once() {
     );
 }
 
+/// Queues one reply per conversation `u0..un` of shop `a`, each caused by
+/// its own event; returns their seqs.
+fn queue_replies(store: &SledStore, conversations: usize) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for n in 0..conversations {
+        let conversation = format!("u{n}");
+        let events = [text_event(&format!("m{n}"), &conversation, "hi", 500)];
+        let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+        seqs.extend(
+            store
+                .finish_inbox(
+                    &receipt.stored[0],
+                    &InboxOutcome {
+                        shop: "a",
+                        actions: &[reply("a", &format!("k{n}"), &conversation)],
+                        ..InboxOutcome::default()
+                    },
+                    1_000,
+                )
+                .unwrap(),
+        );
+    }
+    seqs
+}
+
+#[test]
+fn a_claimed_item_is_not_claimed_again_until_it_is_rescheduled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let seqs = queue_replies(&store, 3);
+    let never = |_: &OutboxItem| false;
+    assert!(store.claim_due(999, 10, &never).unwrap().is_empty());
+    let first = store.claim_due(1_000, 2, &never).unwrap();
+    assert_eq!(
+        first.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        seqs[..2].to_vec()
+    );
+    assert!(
+        first
+            .iter()
+            .all(|i| i.status == OutboxStatus::InFlight { since_ms: 1_000 })
+    );
+    // Claimed items are neither due nor claimable again.
+    let rest = store.claim_due(5_000, 10, &never).unwrap();
+    assert_eq!(
+        rest.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![seqs[2]]
+    );
+    assert!(store.claim_due(5_000, 10, &never).unwrap().is_empty());
+    assert!(store.due_outbox(i64::MAX, 10).unwrap().is_empty());
+    // A failed attempt makes it pending again, due later.
+    store.reschedule(seqs[0], 1, 9_000, "busy").unwrap();
+    assert!(store.claim_due(8_999, 10, &never).unwrap().is_empty());
+    let again = store.claim_due(9_000, 10, &never).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].seq, again[0].action.attempt), (seqs[0], 1));
+}
+
+#[test]
+fn claims_skip_busy_conversations_and_take_one_action_per_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let seqs = queue_replies(&store, 2);
+    let second = store
+        .queue_actions(&[reply("a", "k-second", "u0")], 1_000)
+        .unwrap();
+    let busy_u1 = |item: &OutboxItem| item.action.conversation_id == "u1";
+    let claimed = store.claim_due(1_000, 10, &busy_u1).unwrap();
+    // u0's first action only: its second waits for it; u1 is busy.
+    assert_eq!(
+        claimed.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![seqs[0]]
+    );
+    let receipt = DeliveryReceipt {
+        platform_id: None,
+        result_json: None,
+    };
+    store
+        .finish_delivery(seqs[0], DeliveryEnd::Delivered(receipt), &[], 1_100)
+        .unwrap();
+    let never = |_: &OutboxItem| false;
+    let next = store.claim_due(1_100, 10, &never).unwrap();
+    assert_eq!(
+        next.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![seqs[1], second[0]]
+    );
+}
+
+#[test]
+fn items_in_flight_at_a_crash_are_resent_once_unless_the_channel_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    queue_replies(&store, 2);
+    let never = |_: &OutboxItem| false;
+    assert_eq!(store.claim_due(1_000, 10, &never).unwrap().len(), 2);
+    // Shop `a` cannot drop a repeat: each item is resent once, counted.
+    let not_idempotent = |_: &str| false;
+    let found = store.recover_in_flight(2_000, &not_idempotent).unwrap();
+    assert_eq!(found.len(), 2);
+    assert!(found.iter().all(|item| item.status == OutboxStatus::Pending
+        && item.uncertain_resends == 1
+        && item.next_attempt_ms == 2_000));
+    assert!(
+        store
+            .recover_in_flight(2_000, &not_idempotent)
+            .unwrap()
+            .is_empty()
+    );
+    // In flight at a second crash: dead-lettered, not sent a third time.
+    assert_eq!(store.claim_due(2_000, 10, &never).unwrap().len(), 2);
+    let found = store.recover_in_flight(3_000, &not_idempotent).unwrap();
+    assert!(found.iter().all(|item| matches!(
+        &item.status,
+        OutboxStatus::Failed { kind, .. } if kind == "uncertain"
+    )));
+    assert!(store.claim_due(i64::MAX, 10, &never).unwrap().is_empty());
+
+    // Where the platform drops repeated idempotency keys, resends are free.
+    let more = store
+        .queue_actions(&[reply("a", "k-wecom", "u9")], 4_000)
+        .unwrap();
+    let idempotent = |_: &str| true;
+    for round in 0..3 {
+        let claimed = store.claim_due(i64::MAX, 10, &never).unwrap();
+        assert_eq!(claimed.len(), 1, "round {round}");
+        let found = store.recover_in_flight(5_000, &idempotent).unwrap();
+        assert_eq!(
+            (found[0].seq, &found[0].status, found[0].uncertain_resends),
+            (more[0], &OutboxStatus::Pending, 0)
+        );
+    }
+}
+
 #[test]
 fn failed_deliveries_are_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,18 +396,58 @@ fn expired_dedupe_keys_are_swept() {
     assert_eq!(receipt.stored.len(), 1);
 }
 
+/// Where the child process of [`flushed_writes_survive_sigkill`] keeps its store.
+const CHILD_STORE_ENV: &str = "TONGDAO_TEST_CHILD_STORE";
+
+/// Run by [`flushed_writes_survive_sigkill`] in a child process: commit an
+/// event, flush, say so, and wait to be killed.
+fn child_commits_flushes_and_waits(dir: &str) -> ! {
+    use std::io::Write;
+    let store = SledStore::open_with(Path::new(dir), None).unwrap();
+    let events = [text_event("m1", "u1", "hello", 500)];
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    store.flush().unwrap();
+    println!("flushed {}", receipt.stored[0]);
+    std::io::stdout().flush().unwrap();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
 #[test]
-fn flushed_writes_survive_reopening() {
+fn flushed_writes_survive_sigkill() {
+    use std::io::BufRead;
+    if let Ok(dir) = std::env::var(CHILD_STORE_ENV) {
+        child_commits_flushes_and_waits(&dir);
+    }
+    // The child runs this test again with the store directory set; sled's
+    // background flusher is off there, so only `flush` can have put the
+    // event on disk before SIGKILL (which drops sled's own buffers, unlike
+    // dropping the store, which flushes).
     let dir = tempfile::tempdir().unwrap();
-    let event_id = {
-        let store = SledStore::open(dir.path()).unwrap();
-        let events = [text_event("m1", "u1", "hello", 500)];
-        let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
-        store.flush().unwrap();
-        receipt.stored[0].clone()
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::sled_store::tests::flushed_writes_survive_sigkill",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_STORE_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let event_id = loop {
+        let line = lines.next().expect("the child said it flushed").unwrap();
+        // libtest may print the test's name on the same line first.
+        if let Some((_, id)) = line.split_once("flushed ") {
+            break id.trim().to_owned();
+        }
     };
+    child.kill().unwrap();
+    child.wait().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let stored = store.event(&event_id).unwrap().unwrap();
+    let stored = store.event(&event_id).unwrap().expect("the flushed event");
     assert_eq!(stored.event.platform_id, "m1");
     assert_eq!(store.pending_inbox(10).unwrap(), vec![event_id]);
     let events = [text_event("m1", "u1", "hello", 500)];
