@@ -1,0 +1,83 @@
+//! After a run, with the host stopped: read its store and the stand-in's
+//! record, and count per message whether it was stored once and answered
+//! once, and whether a second reply is one the host owned up to (an item in
+//! flight at a crash, resent as uncertain).
+
+use crate::driver::Driven;
+use crate::platform::SHOP;
+use crate::sends::{Sends, customer};
+use anyhow::Context;
+use serde::Serialize;
+use std::path::Path;
+use tongdao::model::{Direction, EventBody};
+use tongdao::store::{SledStore, Store};
+
+/// What the audit found.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Audit {
+    /// Acknowledged messages not in the store.
+    pub lost: usize,
+    /// Messages stored more than once.
+    pub stored_twice: usize,
+    /// Acknowledged messages with no reply at the platform.
+    pub unanswered: usize,
+    /// Messages answered more than once.
+    pub answered_twice: usize,
+    /// Of those, answered twice although the host recorded no uncertain
+    /// resend for them: a broken promise.
+    pub answered_twice_unexplained: usize,
+    /// Messages answered three times or more.
+    pub answered_thrice: usize,
+    /// Replies the host resent after a crash without knowing whether the
+    /// first went out (its own count, from the store).
+    pub uncertain_resends: usize,
+    /// Messages the store holds that were never acknowledged (sent, then
+    /// the host died before answering): harmless, the platform resends.
+    pub stored_unacknowledged: usize,
+}
+
+/// Audit the store in `store_dir` against what the driver and stand-in saw.
+pub fn audit(store_dir: &Path, driven: &Driven, sends: &Sends) -> anyhow::Result<Audit> {
+    let store = SledStore::open(store_dir)
+        .with_context(|| format!("opening the host's store in {}", store_dir.display()))?;
+    let mut audit = Audit::default();
+    for index in 0..driven.issued {
+        let conversation = customer(index);
+        let inbound = store
+            .conversation_events(SHOP, &conversation)?
+            .iter()
+            .filter(|stored| {
+                matches!(&stored.event.body, EventBody::Message(m) if m.direction == Direction::Inbound)
+            })
+            .count();
+        let uncertain = store
+            .conversation_outbox(SHOP, &conversation)?
+            .iter()
+            .map(|item| item.uncertain_resends as usize)
+            .sum::<usize>();
+        let acked = driven.acked[index];
+        let replies = sends.count(index);
+        audit.uncertain_resends += uncertain;
+        match (acked, inbound) {
+            (true, 0) => audit.lost += 1,
+            (false, n) if n > 0 => audit.stored_unacknowledged += 1,
+            _ => {}
+        }
+        if inbound > 1 {
+            audit.stored_twice += 1;
+        }
+        if acked && replies == 0 {
+            audit.unanswered += 1;
+        }
+        if replies > 1 {
+            audit.answered_twice += 1;
+            if uncertain == 0 {
+                audit.answered_twice_unexplained += 1;
+            }
+        }
+        if replies > 2 {
+            audit.answered_thrice += 1;
+        }
+    }
+    Ok(audit)
+}

@@ -1,0 +1,255 @@
+//! tongdao's load harness: starts the real host (a subprocess, usually the
+//! release build) with a loopback stand-in for the platform's API, drives it
+//! with unique, correctly signed pushes over HTTP, optionally kills it with
+//! SIGKILL at random moments and restarts it, and then audits the store and
+//! the stand-in: messages lost, stored twice and answered twice. It also
+//! measures bare hyper reading the same pushes, for the ratio.
+//!
+//! `cargo xtask load` runs it on the release build; the crash-loop test in
+//! `host/tests/crash_loop.rs` runs it on a few hundred messages.
+
+pub mod audit;
+pub mod bare;
+pub mod driver;
+pub mod host;
+pub mod platform;
+pub mod report;
+pub mod sends;
+pub mod serve;
+
+use anyhow::Context;
+use host::{HostProcess, Stopped};
+use platform::Platform;
+use rand::Rng;
+pub use report::Report;
+use sends::Sends;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, watch};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The platform to drive.
+    pub platform: Platform,
+    /// The `tongdao` binary.
+    pub tongdao: PathBuf,
+    /// The workspace root (built plugins, example knowledge base).
+    pub workspace: PathBuf,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// How long new messages are sent.
+    pub duration: Duration,
+    /// Messages per second in all; `None`: as fast as acknowledged.
+    pub rate: Option<f64>,
+    /// At most this many messages.
+    pub max_messages: usize,
+    /// Kill the host with SIGKILL about this often (0.5–1.5 ×) and restart it.
+    pub kill_every: Option<Duration>,
+    /// The harness binary, to run the bare-hyper baseline; `None` skips it.
+    pub bare_hyper: Option<PathBuf>,
+    /// How long to wait for replies after the last message was acknowledged.
+    pub reply_wait: Duration,
+    /// Keep the work directory (config, store, host log) here.
+    pub work_dir: Option<PathBuf>,
+}
+
+/// A loopback port nobody is using now.
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// The host's config for a run.
+fn config_toml(
+    options: &Options,
+    listen: SocketAddr,
+    data: &std::path::Path,
+    stand_in: &str,
+) -> String {
+    let plugin = options.platform.plugin();
+    format!(
+        "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n\
+         [bot]\nknowledge_base = \"{}\"\n\n\
+         [[plugins]]\nname = \"{plugin}\"\ncomponent = \"{}\"\n\n{}",
+        data.display(),
+        options.workspace.join("examples/kb/retail.toml").display(),
+        options
+            .workspace
+            .join(format!("target/plugins/{plugin}.wasm"))
+            .display(),
+        options.platform.shop_toml(stand_in),
+    )
+}
+
+/// Run the harness.
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let temp = tempfile::tempdir().context("a work directory")?;
+    let work = options
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let data = work.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+
+    let origin = Instant::now();
+    let sends = Arc::new(Sends::new(origin, options.max_messages));
+    let (stop_servers, servers_stopped) = watch::channel(false);
+    let stand_in_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let stand_in = format!("http://{}", stand_in_listener.local_addr()?);
+    tokio::spawn(serve::serve(
+        stand_in_listener,
+        options.platform.stand_in(Arc::clone(&sends)),
+        servers_stopped,
+    ));
+
+    let listen = free_port()?;
+    let config = work.join("load.toml");
+    std::fs::write(&config, config_toml(options, listen, &data, &stand_in))
+        .with_context(|| format!("writing {}", config.display()))?;
+    let mut host = HostProcess::new(&options.tongdao, &config, &work.join("host.log"), listen);
+    host.start().await?;
+    // Start-up (compiling the plugins, opening the store) is not charged to
+    // the messages; restarts after kills are.
+    let start_up_cpu_seconds = host.cpu_seconds();
+    let host = Arc::new(Mutex::new(host));
+
+    let run_id = rand::rng().random_range(1..400_000_000u32);
+    let drive = driver::Drive {
+        platform: options.platform,
+        run: run_id,
+        target: listen,
+        connections: options.connections,
+        duration: options.duration,
+        rate: options.rate,
+        max_messages: options.max_messages,
+        drain: Duration::from_secs(60),
+    };
+    let (done, driving) = watch::channel(false);
+    let killer = options
+        .kill_every
+        .map(|every| tokio::spawn(kill_loop(Arc::clone(&host), every, driving.clone())));
+    let sampler = tokio::spawn(sample_memory(Arc::clone(&host), driving.clone()));
+    let started = Instant::now();
+    let driven = driver::run(drive, started).await;
+    let _ = done.send(true);
+    let kills = match killer {
+        Some(killer) => killer.await.context("the kill loop")??,
+        None => 0,
+    };
+    let rss_samples = sampler.await.unwrap_or_default();
+
+    // Wait for the replies to the acknowledged messages.
+    let acked = driven.acked.iter().filter(|a| **a).count();
+    let reply_deadline = Instant::now() + options.reply_wait;
+    while Instant::now() < reply_deadline {
+        let answered = (0..driven.issued)
+            .filter(|&i| driven.acked[i] && sends.count(i) > 0)
+            .count();
+        if answered >= acked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut host = Arc::try_unwrap(host)
+        .map_err(|_| anyhow::anyhow!("the host is still shared"))?
+        .into_inner();
+    let cpu_seconds = host.cpu_seconds() - start_up_cpu_seconds;
+    let peak_rss = host.peak_rss();
+    let stopped = host.stop().await?;
+    let audit = audit::audit(&data.join("store"), &driven, &sends)?;
+
+    let baseline = match &options.bare_hyper {
+        Some(binary) => Some(bare_hyper_rate(binary, options, run_id).await?),
+        None => None,
+    };
+    let _ = stop_servers.send(true);
+    Ok(Report::new(report::Inputs {
+        options,
+        driven: &driven,
+        sends: &sends,
+        offset_micros: started.duration_since(origin).as_micros() as u64,
+        kills,
+        cpu_seconds,
+        peak_rss,
+        rss_samples,
+        stopped: stopped == Stopped::Cleanly,
+        audit,
+        bare_hyper_per_sec: baseline,
+    }))
+}
+
+/// Kill the host about every `every` (0.5–1.5 ×) and start it again, until
+/// the driver is done; returns how many kills.
+async fn kill_loop(
+    host: Arc<Mutex<HostProcess>>,
+    every: Duration,
+    mut done: watch::Receiver<bool>,
+) -> anyhow::Result<u32> {
+    let mut kills = 0;
+    loop {
+        let pause = every.mul_f64(rand::rng().random_range(0.5..1.5));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = done.changed() => return Ok(kills),
+        }
+        if *done.borrow() {
+            return Ok(kills);
+        }
+        let mut host = host.lock().await;
+        host.kill()?;
+        kills += 1;
+        host.start().await?;
+    }
+}
+
+/// The host's resident memory once a second while the driver runs, bytes.
+async fn sample_memory(host: Arc<Mutex<HostProcess>>, mut done: watch::Receiver<bool>) -> Vec<u64> {
+    let mut samples = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = done.changed() => return samples,
+        }
+        samples.push(host.lock().await.rss());
+    }
+}
+
+/// Acknowledged pushes per second from bare hyper, same connections, same
+/// pushes, for up to 10 s.
+async fn bare_hyper_rate(
+    binary: &std::path::Path,
+    options: &Options,
+    run_id: u32,
+) -> anyhow::Result<f64> {
+    let listen = free_port()?;
+    let mut child = tokio::process::Command::new(binary)
+        .args(["bare-hyper", "--listen", &listen.to_string()])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {} bare-hyper", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(listen).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "bare hyper did not listen");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let duration = options.duration.min(Duration::from_secs(10));
+    let drive = driver::Drive {
+        platform: options.platform,
+        run: run_id.wrapping_add(1),
+        target: listen,
+        connections: options.connections,
+        duration,
+        rate: None,
+        max_messages: options.max_messages.max(2_000_000),
+        drain: Duration::from_secs(5),
+    };
+    let driven = driver::run(drive, Instant::now()).await;
+    let _ = child.kill().await;
+    let acked = driven.acked.iter().filter(|a| **a).count();
+    Ok(acked as f64 / driven.sending.as_secs_f64().max(1e-3))
+}

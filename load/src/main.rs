@@ -1,0 +1,100 @@
+//! `tongdao-load`: the load harness's command line (see the library's
+//! documentation). `cargo xtask load …` builds the release host and plugins
+//! and runs it.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tongdao_load::platform::Platform;
+
+#[derive(Parser)]
+#[command(
+    name = "tongdao-load",
+    about = "Drive the real tongdao host with signed platform pushes and audit what happened"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The platform whose pushes are sent.
+    #[arg(long, value_enum, default_value = "wechat")]
+    platform: Platform,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// How long to send, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Messages per second in all (default: as fast as acknowledged).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// At most this many messages.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_messages: usize,
+    /// SIGKILL the host about every MS milliseconds and restart it.
+    #[arg(long, value_name = "MS")]
+    kill_every: Option<u64>,
+    /// Skip the bare-hyper baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// The tongdao binary (default: target/release/tongdao).
+    #[arg(long)]
+    tongdao: Option<PathBuf>,
+    /// Keep the config, store and host log here.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Also print the report as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the bare-hyper baseline (used by the harness itself).
+    BareHyper {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("load/ sits in the workspace")
+        .to_path_buf()
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::BareHyper { listen }) = cli.command {
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(tongdao_load::bare::run(listen));
+    }
+    let workspace = workspace();
+    let options = tongdao_load::Options {
+        platform: cli.platform,
+        tongdao: cli
+            .tongdao
+            .unwrap_or_else(|| workspace.join("target/release/tongdao")),
+        workspace,
+        connections: cli.connections,
+        duration: Duration::from_secs_f64(cli.seconds),
+        rate: cli.rate,
+        max_messages: cli.max_messages,
+        kill_every: cli.kill_every.map(Duration::from_millis),
+        bare_hyper: (!cli.no_baseline).then(std::env::current_exe).transpose()?,
+        reply_wait: Duration::from_secs(120),
+        work_dir: cli.work_dir,
+    };
+    let report = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(tongdao_load::run(&options))?;
+    print!("{report}");
+    if cli.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The platforms the harness drives: for each, the shop the host serves,
+//! the stand-in for the platform's API (which records every reply), and the
+//! signed push that carries one customer message.
+
+use crate::sends::{Sends, customer, index_of};
+use crate::serve::{Answer, Call, json};
+use bytes::Bytes;
+use serde_json::json as value;
+use std::sync::Arc;
+use tongdao_emulator_wechat::signing::{cdata, signature};
+
+/// The shop every run serves.
+pub const SHOP: &str = "load";
+
+/// What customers ask: a question the example knowledge base answers
+/// outright, so every message earns exactly one reply.
+pub const QUESTION: &str = "我的快递到哪了";
+
+/// A platform the harness can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    /// WeChat Official Account: plaintext pushes, replies through 客服消息.
+    Wechat,
+}
+
+/// A push ready to send: path with query, body, and the answer that
+/// acknowledges it.
+pub struct Push {
+    /// Path and query.
+    pub path_and_query: String,
+    /// The body.
+    pub body: Bytes,
+}
+
+const WECHAT_APP_ID: &str = "wxload0000000001";
+const WECHAT_APP_SECRET: &str = "load-app-secret";
+const WECHAT_TOKEN: &str = "loadtoken";
+const WECHAT_ACCESS_TOKEN: &str = "LOAD_ACCESS_TOKEN";
+
+impl Platform {
+    /// The plugin that serves it.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Platform::Wechat => "wechat",
+        }
+    }
+
+    /// The `[[shops]]` entry, with the platform's API host pointed at the
+    /// stand-in.
+    pub fn shop_toml(self, stand_in: &str) -> String {
+        match self {
+            Platform::Wechat => format!(
+                "[[shops]]\nid = \"{SHOP}\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\n\
+                 credentials = {{ app_id = \"{WECHAT_APP_ID}\", app_secret = \"{WECHAT_APP_SECRET}\", token = \"{WECHAT_TOKEN}\" }}\n\
+                 api_base = {{ \"api.weixin.qq.com\" = \"{stand_in}\" }}\n"
+            ),
+        }
+    }
+
+    /// The body that acknowledges a push.
+    pub fn acknowledgement(self) -> &'static [u8] {
+        match self {
+            Platform::Wechat => b"success",
+        }
+    }
+
+    /// The signed push of message `index` of run `run`, sent at `unix_secs`.
+    pub fn push(self, run: u32, index: usize, unix_secs: i64) -> Push {
+        match self {
+            Platform::Wechat => {
+                let openid = customer(index);
+                let timestamp = unix_secs.to_string();
+                let nonce = format!("{run}{index}");
+                let signature = signature(WECHAT_TOKEN, &timestamp, &nonce);
+                let msg_id = u64::from(run) * 10_000_000_000 + index as u64;
+                let body = format!(
+                    "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
+                     <CreateTime>{unix_secs}</CreateTime><MsgType>{}</MsgType>\
+                     <Content>{}</Content><MsgId>{msg_id}</MsgId></xml>",
+                    cdata("gh_load"),
+                    cdata(&openid),
+                    cdata("text"),
+                    cdata(QUESTION),
+                );
+                Push {
+                    path_and_query: format!(
+                        "/hooks/wechat/{SHOP}?signature={signature}&timestamp={timestamp}&nonce={nonce}&openid={openid}"
+                    ),
+                    body: Bytes::from(body),
+                }
+            }
+        }
+    }
+
+    /// The stand-in for the platform's API: answers as the platform does and
+    /// records every reply in `sends`.
+    pub fn stand_in(
+        self,
+        sends: Arc<Sends>,
+    ) -> impl Fn(&Call<'_>) -> Answer + Send + Sync + 'static {
+        move |call| match self {
+            Platform::Wechat => wechat_api(&sends, call),
+        }
+    }
+}
+
+/// `stable_token` and `message/custom/send`, with WeChat's error codes for
+/// a wrong secret, a wrong token and a malformed body.
+fn wechat_api(sends: &Sends, call: &Call<'_>) -> Answer {
+    let body: serde_json::Value = match serde_json::from_slice(call.body) {
+        Ok(body) => body,
+        Err(_) => return json(value!({"errcode": 47001, "errmsg": "data format error"})),
+    };
+    match call.path {
+        "/cgi-bin/stable_token" => {
+            if body["appid"] != WECHAT_APP_ID || body["secret"] != WECHAT_APP_SECRET {
+                return json(value!({"errcode": 40125, "errmsg": "invalid appsecret"}));
+            }
+            json(value!({"access_token": WECHAT_ACCESS_TOKEN, "expires_in": 7200}))
+        }
+        "/cgi-bin/message/custom/send" => {
+            if call.query_param("access_token") != Some(WECHAT_ACCESS_TOKEN) {
+                return json(value!({"errcode": 40001, "errmsg": "invalid credential"}));
+            }
+            let Some(touser) = body["touser"].as_str() else {
+                return json(value!({"errcode": 40003, "errmsg": "invalid openid"}));
+            };
+            sends.record(index_of(touser));
+            json(value!({"errcode": 0, "errmsg": "ok"}))
+        }
+        _ => (404, "text/plain", Bytes::from_static(b"not found")),
+    }
+}
