@@ -1,3 +1,6 @@
+//! `cargo xtask load [ARGS…]`: build the plugins, the release host and the
+//! load harness, then run the harness (`tongdao-load --help` for ARGS).
+//!
 //! `cargo xtask plugins [NAME…]`: build every plugin in the workspace (or the
 //! named ones) for
 //! `wasm32-unknown-unknown` in one cargo invocation (one shared target dir, the
@@ -34,12 +37,42 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("load") => {
+            let toolchain = toolchain::WasmToolchain::detect()?;
+            plugins::build(&root, &toolchain, &[])?;
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(&cargo)
+                .current_dir(&root)
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--bin",
+                    "tongdao",
+                    "--bin",
+                    "tongdao-load",
+                ])
+                .status()?;
+            if !status.success() {
+                bail!("building the release host and harness failed");
+            }
+            let status = std::process::Command::new(root.join("target/release/tongdao-load"))
+                .current_dir(&root)
+                .args(&args[1..])
+                .status()?;
+            if !status.success() {
+                bail!("the load harness failed");
+            }
+            Ok(())
+        }
         Some("toolchain") => {
             let toolchain = toolchain::WasmToolchain::detect()?;
             println!("{toolchain}");
             Ok(())
         }
-        _ => bail!("usage: cargo xtask plugins [NAME…] | cargo xtask toolchain"),
+        _ => bail!(
+            "usage: cargo xtask plugins [NAME…] | cargo xtask load [ARGS…] | cargo xtask toolchain"
+        ),
     }
 }
 
