@@ -10,7 +10,7 @@ mod group_commit;
 mod keys;
 mod sled_store;
 
-pub use group_commit::GroupCommit;
+pub use group_commit::{Flush, GroupCommit, MIN_FLUSH_INTERVAL};
 pub use sled_store::SledStore;
 
 use crate::model::DeliveryReceipt;
@@ -73,15 +73,13 @@ pub enum DeliveryEnd {
     Failed { kind: String, reason: String },
 }
 
-/// The storage engine behind the host.
-pub trait Store: Send + Sync + 'static {
+/// The storage engine behind the host. Writes become durable when
+/// [`Flush::flush`] returns.
+pub trait Store: Flush {
     /// Commit normalized events (skipping duplicates), the plugin's state
     /// changes and an optional cursor in one transaction; new events also
     /// enter the pipeline's inbox.
     fn commit_ingest(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt>;
-
-    /// Make every write so far durable.
-    fn flush(&self) -> StoreResult<()>;
 
     /// A shop's plugin-held state, without entries expired at `now_ms`.
     fn plugin_state(&self, shop: &str, now_ms: i64) -> StoreResult<Vec<StateEntry>>;

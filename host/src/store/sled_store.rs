@@ -7,7 +7,9 @@ use crate::model::{
     StateEntry, StoredEvent,
 };
 use crate::store::keys;
-use crate::store::{DeliveryEnd, InboxOutcome, IngestBatch, IngestReceipt, Store, StoreResult};
+use crate::store::{
+    DeliveryEnd, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store, StoreResult,
+};
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
@@ -271,6 +273,13 @@ fn insert_event(
     Ok(())
 }
 
+impl Flush for SledStore {
+    fn flush(&self) -> StoreResult<()> {
+        self.db.flush().context("flushing the store to disk")?;
+        Ok(())
+    }
+}
+
 impl Store for SledStore {
     fn commit_ingest(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
         let trees = (
@@ -351,11 +360,6 @@ impl Store for SledStore {
                     batch.shop
                 )
             })
-    }
-
-    fn flush(&self) -> StoreResult<()> {
-        self.db.flush().context("flushing the store to disk")?;
-        Ok(())
     }
 
     fn plugin_state(&self, shop: &str, now_ms: i64) -> StoreResult<Vec<StateEntry>> {
