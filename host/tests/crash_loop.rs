@@ -7,7 +7,9 @@
 //! - SIGKILL at random moments and restart, unacknowledged pushes resent as
 //!   the platform does: no acknowledged message lost, each stored once, and
 //!   a reply sent twice only where the host recorded it as in flight at a
-//!   kill (an uncertain resend), never three times.
+//!   kill (an uncertain resend), never three times;
+//! - on WeCom, whose `send_msg` drops a repeated client msgid, no reply
+//!   reaches a customer twice even through kills.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,9 +68,7 @@ async fn many_messages_at_once_are_each_stored_once_and_answered_once() {
 async fn through_sigkill_and_restart_nothing_is_lost_or_stored_twice_and_only_uncertain_sends_repeat()
  {
     let report = run(Options {
-        // Paced so that the kills land while messages flow.
-        rate: Some(120.0),
-        max_messages: 480,
+        max_messages: 1500,
         kill_every: Some(Duration::from_millis(700)),
         ..options(Platform::Wechat)
     })
@@ -81,5 +81,25 @@ async fn through_sigkill_and_restart_nothing_is_lost_or_stored_twice_and_only_un
     assert_eq!(audit.unanswered, 0, "{report}");
     assert_eq!(audit.answered_twice_unexplained, 0, "{report}");
     assert_eq!(audit.answered_thrice, 0, "{report}");
+    assert!(report.stopped_cleanly, "SIGTERM must drain and exit 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_wecom_no_reply_is_doubled_even_through_sigkill_because_resends_keep_their_msgid() {
+    let report = run(Options {
+        rate: Some(100.0),
+        max_messages: 400,
+        kill_every: Some(Duration::from_millis(700)),
+        ..options(Platform::Wecom)
+    })
+    .await;
+    let audit = &report.audit;
+    assert!(report.kills >= 3, "{report}");
+    assert_eq!(report.acknowledged, report.messages, "{report}");
+    assert_eq!(audit.lost, 0, "{report}");
+    assert_eq!(audit.stored_twice, 0, "{report}");
+    assert_eq!(audit.unanswered, 0, "{report}");
+    assert_eq!(audit.answered_twice, 0, "{report}");
+    assert_eq!(audit.uncertain_resends, 0, "WeCom drops repeats: {report}");
     assert!(report.stopped_cleanly, "SIGTERM must drain and exit 0");
 }

@@ -5,7 +5,8 @@
 
 use crate::driver::Driven;
 use crate::platform::SHOP;
-use crate::sends::{Sends, customer};
+use crate::platform::Side;
+use crate::sends::Sends;
 use anyhow::Context;
 use serde::Serialize;
 use std::path::Path;
@@ -37,12 +38,17 @@ pub struct Audit {
 }
 
 /// Audit the store in `store_dir` against what the driver and stand-in saw.
-pub fn audit(store_dir: &Path, driven: &Driven, sends: &Sends) -> anyhow::Result<Audit> {
+pub fn audit(
+    store_dir: &Path,
+    side: &Side,
+    driven: &Driven,
+    sends: &Sends,
+) -> anyhow::Result<Audit> {
     let store = SledStore::open(store_dir)
         .with_context(|| format!("opening the host's store in {}", store_dir.display()))?;
     let mut audit = Audit::default();
     for index in 0..driven.issued {
-        let conversation = customer(index);
+        let conversation = side.conversation(index);
         let inbound = store
             .conversation_events(SHOP, &conversation)?
             .iter()

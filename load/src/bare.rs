@@ -8,18 +8,17 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use tokio::sync::watch;
 
-/// What bare hyper answers every request with.
-fn success(call: &crate::serve::Call<'_>) -> Answer {
-    // Touch the body, as a server that reads it would.
-    std::hint::black_box(call.body.len());
-    (200, "text/plain", Bytes::from_static(b"success"))
-}
-
-/// Serve the baseline on `listen` until the process is killed.
-pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
+/// Serve the baseline on `listen` until the process is killed, answering
+/// every request with `acknowledgement` (what the platform expects).
+pub async fn run(listen: SocketAddr, acknowledgement: &'static [u8]) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("listening on {}", listener.local_addr()?);
     let (_stop, stopped) = watch::channel(false);
-    serve(listener, success, stopped).await;
+    let answer = move |call: &crate::serve::Call<'_>| -> Answer {
+        // Touch the body, as a server that reads it would.
+        std::hint::black_box(call.body.len());
+        (200, "text/plain", Bytes::from_static(acknowledgement))
+    };
+    serve(listener, answer, stopped).await;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! timed from when a push was due (its slot at the paced rate, or when it
 //! was first sent), so a stalled server is not hidden by a stalled client.
 
-use crate::platform::Platform;
+use crate::platform::Side;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
@@ -21,10 +21,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// What to drive.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Drive {
     /// The platform whose pushes are sent.
-    pub platform: Platform,
+    pub side: Arc<Side>,
     /// Distinguishes this run's platform message ids from earlier runs'.
     pub run: u32,
     /// Where to send them.
@@ -157,7 +157,7 @@ impl Shared {
 async fn connection(shared: Arc<Shared>) -> Histogram<u64> {
     let mut latency = new_histogram();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
-    let expected = shared.drive.platform.acknowledgement();
+    let expected = shared.drive.side.acknowledgement();
     loop {
         let index = match shared.next_work() {
             Work::Send(index) => index,
@@ -231,10 +231,7 @@ async fn send(shared: &Shared, sender: &mut SendRequest<Full<Bytes>>, index: usi
     let unix_secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let push = shared
-        .drive
-        .platform
-        .push(shared.drive.run, index, unix_secs);
+    let push = shared.drive.side.push(shared.drive.run, index, unix_secs);
     let request = hyper::Request::post(push.path_and_query)
         .header(hyper::header::HOST, shared.drive.target.to_string())
         .header(hyper::header::CONTENT_TYPE, "text/xml")

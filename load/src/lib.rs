@@ -16,6 +16,7 @@ pub mod platform;
 pub mod report;
 pub mod sends;
 pub mod serve;
+pub mod wecom;
 
 use anyhow::Context;
 use host::{HostProcess, Stopped};
@@ -65,11 +66,12 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 /// The host's config for a run.
 fn config_toml(
     options: &Options,
+    side: &platform::Side,
     listen: SocketAddr,
     data: &std::path::Path,
     stand_in: &str,
 ) -> String {
-    let plugin = options.platform.plugin();
+    let plugin = side.plugin();
     format!(
         "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n\
          [bot]\nknowledge_base = \"{}\"\n\n\
@@ -80,7 +82,7 @@ fn config_toml(
             .workspace
             .join(format!("target/plugins/{plugin}.wasm"))
             .display(),
-        options.platform.shop_toml(stand_in),
+        side.shop_toml(stand_in),
     )
 }
 
@@ -100,16 +102,21 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let (stop_servers, servers_stopped) = watch::channel(false);
     let stand_in_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let stand_in = format!("http://{}", stand_in_listener.local_addr()?);
+    let side = Arc::new(platform::Side::new(options.platform, Arc::clone(&sends)));
+    let answering = Arc::clone(&side);
     tokio::spawn(serve::serve(
         stand_in_listener,
-        options.platform.stand_in(Arc::clone(&sends)),
+        move |call| answering.answer(call),
         servers_stopped,
     ));
 
     let listen = free_port()?;
     let config = work.join("load.toml");
-    std::fs::write(&config, config_toml(options, listen, &data, &stand_in))
-        .with_context(|| format!("writing {}", config.display()))?;
+    std::fs::write(
+        &config,
+        config_toml(options, &side, listen, &data, &stand_in),
+    )
+    .with_context(|| format!("writing {}", config.display()))?;
     let mut host = HostProcess::new(&options.tongdao, &config, &work.join("host.log"), listen);
     host.start().await?;
     // Start-up (compiling the plugins, opening the store) is not charged to
@@ -119,7 +126,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
 
     let run_id = rand::rng().random_range(1..400_000_000u32);
     let drive = driver::Drive {
-        platform: options.platform,
+        side: Arc::clone(&side),
         run: run_id,
         target: listen,
         connections: options.connections,
@@ -160,7 +167,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let cpu_seconds = host.cpu_seconds() - start_up_cpu_seconds;
     let peak_rss = host.peak_rss();
     let stopped = host.stop().await?;
-    let audit = audit::audit(&data.join("store"), &driven, &sends)?;
+    let audit = audit::audit(&data.join("store"), &side, &driven, &sends)?;
 
     let baseline = match &options.bare_hyper {
         Some(binary) => Some(bare_hyper_rate(binary, options, run_id).await?),
@@ -227,7 +234,8 @@ async fn bare_hyper_rate(
 ) -> anyhow::Result<f64> {
     let listen = free_port()?;
     let mut child = tokio::process::Command::new(binary)
-        .args(["bare-hyper", "--listen", &listen.to_string()])
+        .args(["bare-hyper", "--listen", &listen.to_string(), "--platform"])
+        .arg(format!("{:?}", options.platform).to_lowercase())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -238,8 +246,9 @@ async fn bare_hyper_rate(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let duration = options.duration.min(Duration::from_secs(10));
+    let bare_sends = Arc::new(Sends::new(Instant::now(), 0));
     let drive = driver::Drive {
-        platform: options.platform,
+        side: Arc::new(platform::Side::new(options.platform, bare_sends)),
         run: run_id.wrapping_add(1),
         target: listen,
         connections: options.connections,

@@ -54,6 +54,9 @@ enum Command {
     BareHyper {
         #[arg(long)]
         listen: SocketAddr,
+        /// Answer as this platform's webhook expects.
+        #[arg(long, value_enum, default_value = "wechat")]
+        platform: Platform,
     },
 }
 
@@ -66,11 +69,16 @@ fn workspace() -> PathBuf {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::BareHyper { listen }) = cli.command {
+    if let Some(Command::BareHyper { listen, platform }) = cli.command {
+        let sends = std::sync::Arc::new(tongdao_load::sends::Sends::new(
+            std::time::Instant::now(),
+            0,
+        ));
+        let acknowledgement = tongdao_load::platform::Side::new(platform, sends).acknowledgement();
         return tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(tongdao_load::bare::run(listen));
+            .block_on(tongdao_load::bare::run(listen, acknowledgement));
     }
     let workspace = workspace();
     let options = tongdao_load::Options {

@@ -4,10 +4,12 @@
 
 use crate::sends::{Sends, customer, index_of};
 use crate::serve::{Answer, Call, json};
+use crate::wecom::{self, WecomStandIn};
 use bytes::Bytes;
 use serde_json::json as value;
 use std::sync::Arc;
 use tongdao_emulator_wechat::signing::{cdata, signature};
+use tongdao_emulator_wecom::callbacks::{CallbackOptions, WecomCallbacks};
 
 /// The shop every run serves.
 pub const SHOP: &str = "load";
@@ -21,6 +23,9 @@ pub const QUESTION: &str = "我的快递到哪了";
 pub enum Platform {
     /// WeChat Official Account: plaintext pushes, replies through 客服消息.
     Wechat,
+    /// WeCom 微信客服: an encrypted callback per message wakes a
+    /// `kf/sync_msg` pull; replies through `kf/send_msg` with a client msgid.
+    Wecom,
 }
 
 /// A push ready to send: path with query, body, and the answer that
@@ -37,70 +42,134 @@ const WECHAT_APP_SECRET: &str = "load-app-secret";
 const WECHAT_TOKEN: &str = "loadtoken";
 const WECHAT_ACCESS_TOKEN: &str = "LOAD_ACCESS_TOKEN";
 
-impl Platform {
+/// A platform's side of a run: its stand-in's state and what the driver
+/// sends.
+pub struct Side {
+    /// Which platform.
+    pub platform: Platform,
+    sends: Arc<Sends>,
+    wecom: WecomStandIn,
+    wecom_callbacks: WecomCallbacks,
+}
+
+impl Side {
+    /// The side of `platform`, recording replies in `sends`.
+    pub fn new(platform: Platform, sends: Arc<Sends>) -> Side {
+        Side {
+            platform,
+            sends,
+            wecom: WecomStandIn::default(),
+            wecom_callbacks: WecomCallbacks::new(wecom::TOKEN, wecom::CORP_ID, wecom::AES_KEY),
+        }
+    }
+
     /// The plugin that serves it.
-    pub fn plugin(self) -> &'static str {
-        match self {
+    pub fn plugin(&self) -> &'static str {
+        match self.platform {
             Platform::Wechat => "wechat",
+            Platform::Wecom => "wecom",
         }
     }
 
     /// The `[[shops]]` entry, with the platform's API host pointed at the
     /// stand-in.
-    pub fn shop_toml(self, stand_in: &str) -> String {
-        match self {
+    pub fn shop_toml(&self, stand_in: &str) -> String {
+        match self.platform {
             Platform::Wechat => format!(
                 "[[shops]]\nid = \"{SHOP}\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\n\
                  credentials = {{ app_id = \"{WECHAT_APP_ID}\", app_secret = \"{WECHAT_APP_SECRET}\", token = \"{WECHAT_TOKEN}\" }}\n\
                  api_base = {{ \"api.weixin.qq.com\" = \"{stand_in}\" }}\n"
             ),
+            Platform::Wecom => format!(
+                "[[shops]]\nid = \"{SHOP}\"\nplugin = \"wecom\"\negress = [\"qyapi.weixin.qq.com\"]\n\
+                 credentials = {{ corp_id = \"{}\", secret = \"{}\", token = \"{}\", encoding_aes_key = \"{}\" }}\n\
+                 api_base = {{ \"qyapi.weixin.qq.com\" = \"{stand_in}\" }}\n",
+                wecom::CORP_ID,
+                wecom::SECRET,
+                wecom::TOKEN,
+                wecom::AES_KEY
+            ),
         }
     }
 
     /// The body that acknowledges a push.
-    pub fn acknowledgement(self) -> &'static [u8] {
-        match self {
+    pub fn acknowledgement(&self) -> &'static [u8] {
+        match self.platform {
             Platform::Wechat => b"success",
+            Platform::Wecom => b"",
         }
     }
 
-    /// The signed push of message `index` of run `run`, sent at `unix_secs`.
-    pub fn push(self, run: u32, index: usize, unix_secs: i64) -> Push {
-        match self {
-            Platform::Wechat => {
-                let openid = customer(index);
-                let timestamp = unix_secs.to_string();
-                let nonce = format!("{run}{index}");
-                let signature = signature(WECHAT_TOKEN, &timestamp, &nonce);
-                let msg_id = u64::from(run) * 10_000_000_000 + index as u64;
-                let body = format!(
-                    "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
-                     <CreateTime>{unix_secs}</CreateTime><MsgType>{}</MsgType>\
-                     <Content>{}</Content><MsgId>{msg_id}</MsgId></xml>",
-                    cdata("gh_load"),
-                    cdata(&openid),
-                    cdata("text"),
-                    cdata(QUESTION),
-                );
+    /// The conversation message `index` belongs to.
+    pub fn conversation(&self, index: usize) -> String {
+        match self.platform {
+            Platform::Wechat => customer(index),
+            Platform::Wecom => format!("{}:{}", wecom::OPEN_KFID, customer(index)),
+        }
+    }
+
+    /// The signed push of message `index` of run `run`, sent at `unix_secs`
+    /// (the same message each time it is resent).
+    pub fn push(&self, run: u32, index: usize, unix_secs: i64) -> Push {
+        match self.platform {
+            Platform::Wechat => wechat_push(run, index, unix_secs),
+            Platform::Wecom => {
+                let msgid = format!("from_msgid_{run}_{index}");
+                self.wecom
+                    .customer_says(index, &msgid, &customer(index), QUESTION, unix_secs);
+                let options = CallbackOptions {
+                    timestamp: Some(unix_secs),
+                    nonce: Some(format!("{run}{index}")),
+                    ..CallbackOptions::default()
+                };
+                let request = self
+                    .wecom_callbacks
+                    .kf_msg_or_event(
+                        &format!("/hooks/wecom/{SHOP}"),
+                        wecom::OPEN_KFID,
+                        &format!("sync-{run}-{index}"),
+                        &options,
+                    )
+                    .expect("sealing a callback");
                 Push {
-                    path_and_query: format!(
-                        "/hooks/wechat/{SHOP}?signature={signature}&timestamp={timestamp}&nonce={nonce}&openid={openid}"
-                    ),
-                    body: Bytes::from(body),
+                    path_and_query: request.path_and_query(),
+                    body: Bytes::from(request.body),
                 }
             }
         }
     }
 
-    /// The stand-in for the platform's API: answers as the platform does and
-    /// records every reply in `sends`.
-    pub fn stand_in(
-        self,
-        sends: Arc<Sends>,
-    ) -> impl Fn(&Call<'_>) -> Answer + Send + Sync + 'static {
-        move |call| match self {
-            Platform::Wechat => wechat_api(&sends, call),
+    /// Answer a call to the platform's API as the platform does, recording
+    /// every reply.
+    pub fn answer(&self, call: &Call<'_>) -> Answer {
+        match self.platform {
+            Platform::Wechat => wechat_api(&self.sends, call),
+            Platform::Wecom => self.wecom.answer(&self.sends, call),
         }
+    }
+}
+
+/// A WeChat plaintext push of one customer's question.
+fn wechat_push(run: u32, index: usize, unix_secs: i64) -> Push {
+    let openid = customer(index);
+    let timestamp = unix_secs.to_string();
+    let nonce = format!("{run}{index}");
+    let signature = signature(WECHAT_TOKEN, &timestamp, &nonce);
+    let msg_id = u64::from(run) * 10_000_000_000 + index as u64;
+    let body = format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
+         <CreateTime>{unix_secs}</CreateTime><MsgType>{}</MsgType>\
+         <Content>{}</Content><MsgId>{msg_id}</MsgId></xml>",
+        cdata("gh_load"),
+        cdata(&openid),
+        cdata("text"),
+        cdata(QUESTION),
+    );
+    Push {
+        path_and_query: format!(
+            "/hooks/wechat/{SHOP}?signature={signature}&timestamp={timestamp}&nonce={nonce}&openid={openid}"
+        ),
+        body: Bytes::from(body),
     }
 }
 
