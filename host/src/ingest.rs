@@ -78,7 +78,7 @@ fn forward_hints(host: &HostState, shop: &Shop, hints: Vec<PollHint>) {
             feed: hint.feed,
             token: hint.token,
         };
-        if let Err(err) = host.poll_hints.try_send(hint) {
+        if let Err(err) = host.hint_poll(hint) {
             tracing::warn!(shop = shop.id(), error = %err, "poll hint dropped; the feed's schedule will catch up");
         }
     }

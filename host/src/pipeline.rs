@@ -111,7 +111,7 @@ fn look_up_profile(host: &HostState, shop_id: &str, conversation_id: &str) {
         feed: PROFILE_FEED.to_owned(),
         token: Some(conversation_id.to_owned()),
     };
-    if let Err(err) = host.poll_hints.try_send(hint) {
+    if let Err(err) = host.hint_poll(hint) {
         tracing::warn!(shop = shop_id, error = %err, "profile look-up dropped");
     }
 }

@@ -18,6 +18,7 @@ use crate::shops::Shop;
 use crate::store::IngestBatch;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -44,6 +45,45 @@ pub struct PollHint {
     pub feed: String,
     /// The short-lived token that came with the hint.
     pub token: Option<String>,
+}
+
+/// What the poller has yet to do: hints sent but not yet taken on, and
+/// feeds polling, due now or with hints waiting.
+#[derive(Debug, Default)]
+pub struct Activity {
+    hints_in_transit: AtomicUsize,
+    feeds_busy: AtomicUsize,
+}
+
+impl Activity {
+    /// A hint is about to be sent.
+    pub fn hint_sent(&self) {
+        self.hints_in_transit.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The poller took a hint on (or it was never sent).
+    pub fn hint_taken(&self) {
+        self.hints_in_transit.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// No hint in transit and no feed busy.
+    pub fn is_idle(&self) -> bool {
+        // Hints first: the poller counts a feed busy before it lets go of
+        // the hint that made it so.
+        self.hints_in_transit.load(Ordering::SeqCst) == 0
+            && self.feeds_busy.load(Ordering::SeqCst) == 0
+    }
+
+    fn set_busy(&self, feeds: &HashMap<FeedKey, FeedState>) {
+        let now = Instant::now();
+        let busy = feeds
+            .values()
+            .filter(|s| {
+                s.running || !s.rerun.is_empty() || s.next_due.is_some_and(|due| due <= now)
+            })
+            .count();
+        self.feeds_busy.store(busy, Ordering::SeqCst);
+    }
 }
 
 /// How one poll ended.
@@ -114,9 +154,12 @@ pub async fn run(
             .filter_map(|state| state.next_due)
             .min();
         let sleep = tokio::time::sleep_until(next_due.unwrap_or(now + Duration::from_secs(3600)));
+        host.poll_activity.set_busy(&feeds);
+        let mut took_hint = false;
         tokio::select! {
             hint = hints.recv() => {
                 let Some(hint) = hint else { break };
+                took_hint = true;
                 let key = (hint.shop.clone(), hint.feed.clone());
                 let state = feeds.entry(key.clone()).or_default();
                 if state.running {
@@ -146,6 +189,10 @@ pub async fn run(
             }
             _ = sleep => {}
             _ = shutdown.changed() => break,
+        }
+        host.poll_activity.set_busy(&feeds);
+        if took_hint {
+            host.poll_activity.hint_taken();
         }
     }
     let stopped = crate::tasks::drain(&mut polls, DRAIN_TIMEOUT).await;

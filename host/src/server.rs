@@ -50,6 +50,29 @@ pub struct HostState {
     pub delivery_wake: Notify,
     /// Hints from pushes that a feed has data waiting.
     pub poll_hints: mpsc::Sender<PollHint>,
+    /// What the poller has yet to do, for [`HostState::is_settled`].
+    pub poll_activity: poll::Activity,
+}
+
+impl HostState {
+    /// Hand the poller a hint; counted until the poller has taken it on.
+    pub fn hint_poll(&self, hint: PollHint) -> Result<(), mpsc::error::TrySendError<PollHint>> {
+        self.poll_activity.hint_sent();
+        self.poll_hints.try_send(hint).inspect_err(|_| {
+            self.poll_activity.hint_taken();
+        })
+    }
+
+    /// Whether the host has nothing left to do for what it has received so
+    /// far: no hint or poll pending, no event waiting for the pipeline, no
+    /// action waiting for or in delivery (a retry due later counts as
+    /// waiting). Tests wait for this before checking that nothing more
+    /// happened; it reads whole trees, so it is not for hot paths.
+    pub fn is_settled(&self) -> anyhow::Result<bool> {
+        Ok(self.poll_activity.is_idle()
+            && self.store.pending_inbox(1)?.is_empty()
+            && self.store.outbox_unfinished()? == 0)
+    }
 }
 
 /// A running host.
@@ -185,6 +208,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         pipeline_wake: Notify::new(),
         delivery_wake: Notify::new(),
         poll_hints,
+        poll_activity: poll::Activity::default(),
     });
     let (shutdown, watch) = watch::channel(false);
     let tasks = vec![

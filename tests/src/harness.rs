@@ -92,6 +92,19 @@ impl TestHost {
             .expect("reading the store")
     }
 
+    /// Wait until the host has done everything it was given so far (no
+    /// hint, poll, inbox event or delivery left), so that a check that
+    /// nothing more happened cannot pass just because the host was slow.
+    pub async fn settled(&self) {
+        eventually("the host to settle", Duration::from_secs(20), || {
+            self.state()
+                .is_settled()
+                .expect("reading the store")
+                .then_some(())
+        })
+        .await
+    }
+
     /// The `/metrics` text.
     pub fn metrics(&self) -> String {
         self.state().metrics.render()

@@ -98,7 +98,7 @@ async fn without_coupons_the_answer_goes_alone_and_close_intents_are_clarified()
         sent[0].text.as_deref(),
         Some(answer_for("hesitation").as_str())
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.settled().await;
     assert_eq!(
         api.sent_messages().len(),
         1,

@@ -126,7 +126,7 @@ async fn a_paid_order_is_stored_once_and_looked_up_with_a_fresh_token() {
     assert_eq!(lookups[0].body, format!(r#"{{"shop_order_id":"{p_id}"}}"#));
 
     // Nothing more happens for the redeliveries.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.settled().await;
     assert_eq!(gateway.calls_of("order.orderDetail").len(), 1);
     assert_eq!(host.outbox(SHOP, &conversation).len(), 1);
     host.stop().await;
@@ -178,7 +178,7 @@ async fn forged_and_tampered_pushes_are_refused_and_nothing_is_stored() {
         assert_eq!(answer.status, 401, "{what}: {answer:?}");
         assert!(!answer.body.contains(SECRET), "{what}: {answer:?}");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert!(host.history(SHOP, &format!("trade_{p_id}")).is_empty());
     assert!(host.outbox(SHOP, &format!("trade_{p_id}")).is_empty());
     assert!(gateway.calls().is_empty(), "nothing was looked up");

@@ -127,7 +127,7 @@ async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_sile
     // 2. The customer asks something the bot knows: the bot stays silent.
     customer_says(&host, &api, "我的快递到哪了", 1002).await;
     pipeline_idle(&host).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert_eq!(api.sent_messages().len(), 1, "the bot must not answer");
 
     // 3. Only the agent who has it may reply; the reply reaches the customer.

@@ -50,9 +50,12 @@ async fn finished(host: &TestHost, conversation: &str, n: usize) -> Vec<OutboxIt
     eventually("the actions to finish", Duration::from_secs(15), || {
         let outbox = host.outbox(SHOP, conversation);
         (outbox.len() == n
-            && outbox
-                .iter()
-                .all(|item| !matches!(item.status, OutboxStatus::Pending)))
+            && outbox.iter().all(|item| {
+                matches!(
+                    item.status,
+                    OutboxStatus::Delivered { .. } | OutboxStatus::Failed { .. }
+                )
+            }))
         .then_some(outbox)
     })
     .await

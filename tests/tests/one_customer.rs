@@ -146,7 +146,7 @@ async fn a_unionid_joins_one_persons_conversations_on_two_accounts() {
         || (service.api.request_count(USER_INFO_PATH) >= 2).then_some(()),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert_eq!(
         service.api.request_count(USER_INFO_PATH),
         2,

@@ -153,11 +153,11 @@ async fn a_refused_handshake_stores_and_confirms_nothing() {
     taobao.enqueue("taobao_trade_TradeBuyerPay", &paid("3000000000000000002"));
     // The shop's secret is wrong: TMC refuses the signature.
     let host = TestHost::start(&config(&taobao, "not-the-secret", "")).await;
-    eventually("a refused handshake", Duration::from_secs(10), || {
-        taobao.handshakes().first().cloned()
+    // The host tries again after a refusal: every try is refused.
+    eventually("two refused handshakes", Duration::from_secs(15), || {
+        (taobao.handshakes().len() >= 2).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let handshakes = taobao.handshakes();
     assert!(
         handshakes
@@ -220,7 +220,12 @@ async fn the_poll_fallback_commits_confirms_and_reports_an_expired_session() {
 
     let conversation = format!("trade_{tid}");
     // Later consumes find nothing new: still one event.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let consumed = taobao.calls_of("taobao.tmc.messages.consume").len();
+    eventually("two more consumes", Duration::from_secs(15), || {
+        (taobao.calls_of("taobao.tmc.messages.consume").len() >= consumed + 2).then_some(())
+    })
+    .await;
+    host.settled().await;
     let history = host.history(SHOP, &conversation);
     assert_eq!(history.len(), 1);
     assert_eq!(

@@ -102,7 +102,7 @@ async fn a_question_is_stored_once_and_answered_once_despite_redelivery() {
         "sent with the token the platform issued"
     );
     // Nothing more goes out for the redeliveries.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    host.settled().await;
     assert_eq!(api.sent_messages().len(), 1);
     assert_eq!(force_flags(&api), vec![false]);
 
@@ -288,7 +288,7 @@ async fn url_verification_and_events() {
         format!("{openid}:{created}:subscribe")
     );
     // Events get no bot answer.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.settled().await;
     assert!(api.sent_messages().is_empty());
     host.stop().await;
 }
@@ -371,7 +371,7 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused_and_nothing_i
         metrics.contains("tongdao_webhooks_total{result=\"accepted\"} 0"),
         "{metrics}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert!(api.sent_messages().is_empty());
     host.stop().await;
 }
@@ -411,7 +411,7 @@ async fn acknowledged_events_survive_a_restart() {
         1
     );
     // A question the knowledge base cannot answer confidently gets no answer.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.settled().await;
     assert!(api.sent_messages().is_empty());
     host.stop().await;
 }

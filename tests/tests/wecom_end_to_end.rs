@@ -129,7 +129,7 @@ async fn a_pulled_question_is_stored_once_and_answered_once() {
         sent[0].msgid, outbox[0].action.idempotency_key,
         "the idempotency key is WeCom's client msgid"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.settled().await;
     assert_eq!(api.sent_messages().len(), 1, "nothing more goes out");
 
     let history = host.history("demo-wecom", &conversation);
@@ -168,7 +168,7 @@ async fn a_pulled_question_is_stored_once_and_answered_once() {
         (api.request_count(SYNC_MSG_PATH) > before).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.settled().await;
     let history = host.history("demo-wecom", &conversation);
     assert_eq!(
         history
@@ -341,7 +341,7 @@ async fn verification_is_answered_and_forged_or_stale_callbacks_are_refused() {
         401
     );
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert_eq!(
         api.request_count(SYNC_MSG_PATH),
         0,

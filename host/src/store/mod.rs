@@ -187,6 +187,10 @@ pub trait Store: Flush {
         idempotent: &dyn Fn(&str) -> bool,
     ) -> StoreResult<Vec<OutboxItem>>;
 
+    /// How many outbox items are pending or in flight (reads the indexes
+    /// whole: for tests and tools, not hot paths).
+    fn outbox_unfinished(&self) -> StoreResult<usize>;
+
     /// When the earliest pending outbox item is due.
     fn next_due_ms(&self) -> StoreResult<Option<i64>>;
 

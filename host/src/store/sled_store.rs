@@ -46,7 +46,8 @@ pub struct SledStore {
     outbox: sled::Tree,
     /// due time ‖ seq → () for pending outbox items.
     outbox_due: sled::Tree,
-    /// seq → () for outbox items in flight.
+    /// seq → claim time for outbox items in flight (the item itself stays
+    /// as it was queued: claiming writes only this index).
     outbox_in_flight: sled::Tree,
     /// (shop, idempotency key) → seq.
     outbox_keys: sled::Tree,
@@ -253,7 +254,21 @@ impl SledStore {
             .outbox
             .get(keys::seq(seq))?
             .with_context(|| format!("outbox item {seq} does not exist"))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("corrupt outbox item {seq}"))
+        let item =
+            serde_json::from_slice(&bytes).with_context(|| format!("corrupt outbox item {seq}"))?;
+        self.with_flight(item)
+    }
+
+    /// A pending item as it stands: in flight if its claim is recorded.
+    fn with_flight(&self, mut item: OutboxItem) -> StoreResult<OutboxItem> {
+        if item.status == OutboxStatus::Pending
+            && let Some(since) = self.outbox_in_flight.get(keys::seq(item.seq))?
+        {
+            item.status = OutboxStatus::InFlight {
+                since_ms: keys::decode_time(&since).context("corrupt in-flight index")?,
+            };
+        }
+        Ok(item)
     }
 }
 
@@ -657,6 +672,10 @@ impl Store for SledStore {
         Ok(items)
     }
 
+    fn outbox_unfinished(&self) -> StoreResult<usize> {
+        Ok(self.outbox_due.len() + self.outbox_in_flight.len())
+    }
+
     fn next_due_ms(&self) -> StoreResult<Option<i64>> {
         Ok(match self.outbox_due.first()? {
             Some((key, _)) => keys::decode_time(&key),
@@ -666,9 +685,9 @@ impl Store for SledStore {
 
     fn outbox_item(&self, seq: u64) -> StoreResult<Option<OutboxItem>> {
         match self.outbox.get(keys::seq(seq))? {
-            Some(bytes) => Ok(Some(
+            Some(bytes) => Ok(Some(self.with_flight(
                 serde_json::from_slice(&bytes).context("corrupt outbox item")?,
-            )),
+            )?)),
             None => Ok(None),
         }
     }
@@ -744,13 +763,15 @@ impl Store for SledStore {
                 let mut claimed = Vec::with_capacity(candidates.len());
                 for &seq in &candidates {
                     let mut item = load_in_tx(outbox, seq)?;
-                    if item.status != OutboxStatus::Pending || item.next_attempt_ms > now_ms {
+                    let due = keys::due(item.next_attempt_ms, seq);
+                    if item.status != OutboxStatus::Pending
+                        || item.next_attempt_ms > now_ms
+                        || outbox_due.remove(&due)?.is_none()
+                    {
                         continue;
                     }
-                    outbox_due.remove(&keys::due(item.next_attempt_ms, seq))?;
-                    outbox_in_flight.insert(&keys::seq(seq), &[])?;
+                    outbox_in_flight.insert(&keys::seq(seq), &keys::time(now_ms))?;
                     item.status = OutboxStatus::InFlight { since_ms: now_ms };
-                    outbox.insert(&keys::seq(seq), to_json(&item)?)?;
                     claimed.push(item);
                 }
                 Ok(claimed)
@@ -776,7 +797,8 @@ impl Store for SledStore {
                 for &seq in &seqs {
                     outbox_in_flight.remove(&keys::seq(seq))?;
                     let mut item = load_in_tx(outbox, seq)?;
-                    if !matches!(item.status, OutboxStatus::InFlight { .. }) {
+                    // In the index and still as queued: it was in flight.
+                    if item.status != OutboxStatus::Pending {
                         continue;
                     }
                     if idempotent(&item.shop) {
