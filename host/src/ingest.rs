@@ -11,7 +11,7 @@ use crate::poll;
 use crate::runtime::{CallError, refusal_kind, refusal_reason};
 use crate::server::HostState;
 use crate::shops::Shop;
-use crate::store::IngestBatch;
+use crate::store::OwnedIngestBatch;
 
 /// Handle one webhook for `shop` and return the response for the platform.
 pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) -> HttpResponse {
@@ -27,22 +27,19 @@ pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) ->
         Ok(pushed) => pushed,
         Err(err) => return call_failed(host, shop, err),
     };
-    let batch = IngestBatch {
-        shop: shop.id(),
-        plugin: &shop.plugin.name,
+    let batch = OwnedIngestBatch {
+        shop: shop.id().to_owned(),
+        plugin: shop.plugin.name.clone(),
         received_ms: now_ms,
-        events: &pushed.events,
-        state: &pushed.state,
-        cursor: None,
+        events: pushed.events,
+        state: pushed.state,
         dedupe_until_ms: now_ms.saturating_add(host.limits.dedupe_window.as_millis() as i64),
     };
-    let receipt = match host.store.commit_ingest(&batch) {
+    // Committed with the other webhooks waiting, and durable on return.
+    let receipt = match host.group_commit.commit(batch).await {
         Ok(receipt) => receipt,
         Err(err) => return store_unavailable(host, shop, &err),
     };
-    if let Err(err) = host.group_commit.durable().await {
-        return store_unavailable(host, shop, &err);
-    }
     Metrics::bump(&host.metrics.webhooks_accepted);
     Metrics::add(&host.metrics.events_stored, receipt.stored.len() as u64);
     Metrics::add(&host.metrics.events_duplicate, receipt.duplicates as u64);

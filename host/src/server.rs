@@ -190,7 +190,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
     let (poll_hints, hints) = mpsc::channel(poll::HINT_QUEUE);
     let state = Arc::new(HostState {
         runtime,
-        group_commit: GroupCommit::start(Arc::clone(&store) as Arc<dyn crate::store::Flush>),
+        group_commit: GroupCommit::start(Arc::clone(&store)),
         store,
         shops,
         limits: config.limits.clone(),

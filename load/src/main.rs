@@ -43,6 +43,9 @@ struct Cli {
     /// Keep the config, store and host log here.
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// No bot: measure acknowledging and storing alone (nothing is answered).
+    #[arg(long)]
+    ingest_only: bool,
     /// Also print the report as one JSON line.
     #[arg(long)]
     json: bool,
@@ -95,6 +98,7 @@ fn main() -> anyhow::Result<()> {
         bare_hyper: (!cli.no_baseline).then(std::env::current_exe).transpose()?,
         reply_wait: Duration::from_secs(120),
         work_dir: cli.work_dir,
+        ingest_only: cli.ingest_only,
     };
     let report = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,13 +1,16 @@
 //! Group commit: callers that need their writes durable wait on a barrier;
 //! one flush serves every caller that was waiting when it started, so a burst
-//! of webhooks costs one fsync, not one each.
+//! of webhooks costs one fsync, not one each. Webhooks' events can also be
+//! handed over to be committed here: every batch waiting is committed in one
+//! transaction just before the flush, so a burst costs one transaction too,
+//! and the store's work stays off the async workers.
 //!
-//! Flushes run on a thread of their own (no hop through the blocking pool)
-//! and start no closer together than [`MIN_FLUSH_INTERVAL`]: under load each
-//! flush then serves a bigger group, while a lone caller after a quiet spell
-//! is flushed at once.
+//! Commits and flushes run on a thread of their own (no hop through the
+//! blocking pool) and flushes start no closer together than
+//! [`MIN_FLUSH_INTERVAL`]: under load each flush then serves a bigger group,
+//! while a lone caller after a quiet spell is flushed at once.
 
-use crate::store::StoreResult;
+use crate::store::{IngestBatch, IngestReceipt, OwnedIngestBatch, Store, StoreResult};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,11 +27,32 @@ pub trait Flush: Send + Sync + 'static {
     fn flush(&self) -> StoreResult<()>;
 }
 
+/// What the committer thread needs: commits of ingested events, and flushes.
+pub trait Committer: Flush {
+    /// Commit the batches in one go (see [`Store::commit_ingest_all`]).
+    fn commit_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>>;
+    /// Commit one batch.
+    fn commit_one(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt>;
+}
+
+impl<S: Store + ?Sized> Committer for S {
+    fn commit_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
+        self.commit_ingest_all(batches)
+    }
+
+    fn commit_one(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
+        self.commit_ingest(batch)
+    }
+}
+
 type Waiter = oneshot::Sender<Result<(), String>>;
+type CommitWaiter = oneshot::Sender<Result<IngestReceipt, String>>;
 
 enum Request {
     /// Make everything written so far durable, then answer.
     Flush(Waiter),
+    /// Commit these events, make them durable, then answer with the receipt.
+    Commit(Box<OwnedIngestBatch>, CommitWaiter),
     /// Flush, then stop and let go of the store.
     Close,
 }
@@ -42,7 +66,7 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Start the flusher thread for `store`.
-    pub fn start(store: Arc<dyn Flush>) -> Self {
+    pub fn start<C: Committer + ?Sized>(store: Arc<C>) -> Self {
         let (requests, incoming) = mpsc::channel::<Request>();
         let thread = std::thread::Builder::new()
             .name("tongdao-flusher".into())
@@ -65,6 +89,18 @@ impl GroupCommit {
             .map_err(|err| anyhow::anyhow!("flushing the store failed: {err}"))
     }
 
+    /// Commit `batch` (skipping duplicates) with whatever else is waiting,
+    /// and answer once it is durable.
+    pub async fn commit(&self, batch: OwnedIngestBatch) -> anyhow::Result<IngestReceipt> {
+        let (done, wait) = oneshot::channel();
+        self.requests
+            .send(Request::Commit(Box::new(batch), done))
+            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?;
+        wait.await
+            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?
+            .map_err(|err| anyhow::anyhow!("{err}"))
+    }
+
     /// Flush once more, stop the flusher and wait until it has let go of the store.
     pub async fn close(&self) {
         let _ = self.requests.send(Request::Close);
@@ -75,8 +111,9 @@ impl GroupCommit {
     }
 }
 
-/// The flusher: take every request waiting, flush once, answer them all.
-fn flush_groups(store: &dyn Flush, incoming: &mpsc::Receiver<Request>) {
+/// The flusher: take every request waiting, commit the batches among them
+/// in one transaction, flush once, answer them all.
+fn flush_groups<C: Committer + ?Sized>(store: &C, incoming: &mpsc::Receiver<Request>) {
     let mut last_flush_ended: Option<Instant> = None;
     let mut closing = false;
     while !closing {
@@ -91,13 +128,16 @@ fn flush_groups(store: &dyn Flush, incoming: &mpsc::Receiver<Request>) {
             }
         }
         let mut waiters = Vec::new();
+        let mut commits = Vec::new();
         for request in std::iter::once(first).chain(std::iter::from_fn(|| incoming.try_recv().ok()))
         {
             match request {
                 Request::Flush(waiter) => waiters.push(waiter),
+                Request::Commit(batch, waiter) => commits.push((batch, waiter)),
                 Request::Close => closing = true,
             }
         }
+        let committed = commit_group(store, &commits);
         let result = store.flush().map_err(|err| format!("{err:#}"));
         last_flush_ended = Some(Instant::now());
         if let Err(err) = &result {
@@ -106,6 +146,33 @@ fn flush_groups(store: &dyn Flush, incoming: &mpsc::Receiver<Request>) {
         for waiter in waiters {
             let _ = waiter.send(result.clone());
         }
+        for ((_, waiter), receipt) in commits.into_iter().zip(committed) {
+            let answer = match (&result, receipt) {
+                (Ok(()), receipt) => receipt,
+                (Err(err), _) => Err(format!("flushing the store failed: {err}")),
+            };
+            let _ = waiter.send(answer);
+        }
+    }
+}
+
+/// Commit every waiting batch in one transaction; if that fails, one by one,
+/// so only the batch at fault fails.
+fn commit_group<C: Committer + ?Sized>(
+    store: &C,
+    commits: &[(Box<OwnedIngestBatch>, CommitWaiter)],
+) -> Vec<Result<IngestReceipt, String>> {
+    if commits.is_empty() {
+        return Vec::new();
+    }
+    let batches: Vec<IngestBatch<'_>> = commits.iter().map(|(b, _)| b.as_batch()).collect();
+    match store.commit_all(&batches) {
+        Ok(receipts) => receipts.into_iter().map(Ok).collect(),
+        Err(_) if batches.len() > 1 => batches
+            .iter()
+            .map(|batch| store.commit_one(batch).map_err(|err| format!("{err:#}")))
+            .collect(),
+        Err(err) => vec![Err(format!("{err:#}"))],
     }
 }
 
@@ -131,6 +198,15 @@ mod tests {
         }
     }
 
+    impl Committer for GatedStore {
+        fn commit_all(&self, _: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
+            unreachable!("these tests only flush")
+        }
+        fn commit_one(&self, _: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
+            unreachable!("these tests only flush")
+        }
+    }
+
     impl Flush for GatedStore {
         fn flush(&self) -> StoreResult<()> {
             let mut open = self.open.lock().unwrap();
@@ -145,7 +221,7 @@ mod tests {
     #[tokio::test]
     async fn waiters_are_answered_only_after_the_flush_returns_and_share_it() {
         let store = Arc::new(GatedStore::default());
-        let commit = GroupCommit::start(Arc::clone(&store) as Arc<dyn Flush>);
+        let commit = GroupCommit::start(Arc::clone(&store));
         let waiters: Vec<_> = (0..8)
             .map(|_| {
                 let commit = commit.clone();
@@ -171,6 +247,15 @@ mod tests {
     }
 
     struct FailingStore;
+
+    impl Committer for FailingStore {
+        fn commit_all(&self, _: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
+            unreachable!("these tests only flush")
+        }
+        fn commit_one(&self, _: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
+            unreachable!("these tests only flush")
+        }
+    }
 
     impl Flush for FailingStore {
         fn flush(&self) -> StoreResult<()> {

@@ -10,7 +10,7 @@ mod group_commit;
 mod keys;
 mod sled_store;
 
-pub use group_commit::{Flush, GroupCommit, MIN_FLUSH_INTERVAL};
+pub use group_commit::{Committer, Flush, GroupCommit, MIN_FLUSH_INTERVAL};
 pub use sled_store::SledStore;
 
 use crate::model::DeliveryReceipt;
@@ -39,6 +39,39 @@ pub struct IngestBatch<'a> {
     pub cursor: Option<(&'a str, &'a str)>,
     /// When the events' dedupe keys may be forgotten, Unix milliseconds.
     pub dedupe_until_ms: i64,
+}
+
+/// An [`IngestBatch`] that owns its data, to hand to the committer thread
+/// (see [`GroupCommit::commit`]).
+#[derive(Debug, Clone)]
+pub struct OwnedIngestBatch {
+    /// The shop (tenancy and dedupe scope).
+    pub shop: String,
+    /// The plugin that produced the events.
+    pub plugin: String,
+    /// When the host received them, Unix milliseconds.
+    pub received_ms: i64,
+    /// The normalized events.
+    pub events: Vec<Event>,
+    /// Plugin state changes.
+    pub state: Vec<StateChange>,
+    /// When the events' dedupe keys may be forgotten, Unix milliseconds.
+    pub dedupe_until_ms: i64,
+}
+
+impl OwnedIngestBatch {
+    /// The batch to commit.
+    pub fn as_batch(&self) -> IngestBatch<'_> {
+        IngestBatch {
+            shop: &self.shop,
+            plugin: &self.plugin,
+            received_ms: self.received_ms,
+            events: &self.events,
+            state: &self.state,
+            cursor: None,
+            dedupe_until_ms: self.dedupe_until_ms,
+        }
+    }
 }
 
 /// What a commit did.
@@ -80,6 +113,17 @@ pub trait Store: Flush {
     /// changes and an optional cursor in one transaction; new events also
     /// enter the pipeline's inbox.
     fn commit_ingest(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt>;
+
+    /// Commit several batches, as [`Store::commit_ingest`] would one after
+    /// the other, in one transaction where the engine can (a group's worth
+    /// of webhooks then costs one transaction). If the whole fails, the
+    /// caller commits them one by one to find the one at fault.
+    fn commit_ingest_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
+        batches
+            .iter()
+            .map(|batch| self.commit_ingest(batch))
+            .collect()
+    }
 
     /// A shop's plugin-held state, without entries expired at `now_ms`.
     fn plugin_state(&self, shop: &str, now_ms: i64) -> StoreResult<Vec<StateEntry>>;

@@ -297,6 +297,19 @@ impl Flush for SledStore {
 
 impl Store for SledStore {
     fn commit_ingest(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
+        let mut receipts = self
+            .commit_ingest_all(std::slice::from_ref(batch))
+            .with_context(|| {
+                format!(
+                    "committing {} event(s) for shop `{}`",
+                    batch.events.len(),
+                    batch.shop
+                )
+            })?;
+        Ok(receipts.pop().unwrap_or_default())
+    }
+
+    fn commit_ingest_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
         let trees = (
             &self.events,
             &self.conversation_events,
@@ -319,62 +332,62 @@ impl Store for SledStore {
                     cursors,
                     inbox,
                 )| {
-                    let mut receipt = IngestReceipt::default();
-                    for event in batch.events {
-                        let dedupe_key = keys::parts(&[batch.shop, &event.platform_id]);
-                        if dedupe.get(&dedupe_key)?.is_some() {
-                            receipt.duplicates += 1;
-                            continue;
+                    let mut receipts = Vec::with_capacity(batches.len());
+                    for batch in batches {
+                        let mut receipt = IngestReceipt::default();
+                        for event in batch.events {
+                            let dedupe_key = keys::parts(&[batch.shop, &event.platform_id]);
+                            if dedupe.get(&dedupe_key)?.is_some() {
+                                receipt.duplicates += 1;
+                                continue;
+                            }
+                            let stored = StoredEvent {
+                                id: uuid::Uuid::now_v7().to_string(),
+                                shop: batch.shop.to_string(),
+                                plugin: batch.plugin.to_string(),
+                                received_ms: batch.received_ms,
+                                event: event.clone(),
+                            };
+                            insert_event(events, conversation_events, &stored)?;
+                            let record = DedupeRecord {
+                                event: stored.id.clone(),
+                                until_ms: batch.dedupe_until_ms,
+                            };
+                            dedupe.insert(dedupe_key.as_slice(), to_json(&record)?)?;
+                            let mut expiry = keys::time(batch.dedupe_until_ms).to_vec();
+                            expiry.extend_from_slice(&dedupe_key);
+                            dedupe_expiry.insert(expiry, &[])?;
+
+                            let conversation_key =
+                                keys::parts(&[batch.shop, &event.conversation_id]);
+                            let mut conversation = match conversations.get(&conversation_key)? {
+                                Some(bytes) => from_json::<Conversation>(&bytes, "conversation")?,
+                                None => Conversation::new(
+                                    batch.shop,
+                                    &event.conversation_id,
+                                    batch.received_ms,
+                                ),
+                            };
+                            conversation.absorb(event, batch.received_ms);
+                            conversations.insert(conversation_key, to_json(&conversation)?)?;
+
+                            let id = uuid::Uuid::parse_str(&stored.id).map_err(|err| {
+                                ConflictableTransactionError::Abort(err.to_string())
+                            })?;
+                            inbox.insert(id.as_bytes(), &[])?;
+                            receipt.stored.push(stored.id);
                         }
-                        let stored = StoredEvent {
-                            id: uuid::Uuid::now_v7().to_string(),
-                            shop: batch.shop.to_string(),
-                            plugin: batch.plugin.to_string(),
-                            received_ms: batch.received_ms,
-                            event: event.clone(),
-                        };
-                        insert_event(events, conversation_events, &stored)?;
-                        let record = DedupeRecord {
-                            event: stored.id.clone(),
-                            until_ms: batch.dedupe_until_ms,
-                        };
-                        dedupe.insert(dedupe_key.as_slice(), to_json(&record)?)?;
-                        let mut expiry = keys::time(batch.dedupe_until_ms).to_vec();
-                        expiry.extend_from_slice(&dedupe_key);
-                        dedupe_expiry.insert(expiry, &[])?;
-
-                        let conversation_key = keys::parts(&[batch.shop, &event.conversation_id]);
-                        let mut conversation = match conversations.get(&conversation_key)? {
-                            Some(bytes) => from_json::<Conversation>(&bytes, "conversation")?,
-                            None => Conversation::new(
-                                batch.shop,
-                                &event.conversation_id,
-                                batch.received_ms,
-                            ),
-                        };
-                        conversation.absorb(event, batch.received_ms);
-                        conversations.insert(conversation_key, to_json(&conversation)?)?;
-
-                        let id = uuid::Uuid::parse_str(&stored.id)
-                            .map_err(|err| ConflictableTransactionError::Abort(err.to_string()))?;
-                        inbox.insert(id.as_bytes(), &[])?;
-                        receipt.stored.push(stored.id);
+                        Self::apply_state_in(state, batch.shop, batch.state)?;
+                        if let Some((feed, cursor)) = batch.cursor {
+                            cursors.insert(keys::parts(&[batch.shop, feed]), cursor.as_bytes())?;
+                        }
+                        receipts.push(receipt);
                     }
-                    Self::apply_state_in(state, batch.shop, batch.state)?;
-                    if let Some((feed, cursor)) = batch.cursor {
-                        cursors.insert(keys::parts(&[batch.shop, feed]), cursor.as_bytes())?;
-                    }
-                    Ok(receipt)
+                    Ok(receipts)
                 },
             )
             .map_err(tx_error)
-            .with_context(|| {
-                format!(
-                    "committing {} event(s) for shop `{}`",
-                    batch.events.len(),
-                    batch.shop
-                )
-            })
+            .with_context(|| format!("committing {} batch(es) of events", batches.len()))
     }
 
     fn plugin_state(&self, shop: &str, now_ms: i64) -> StoreResult<Vec<StateEntry>> {
