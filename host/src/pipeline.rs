@@ -16,6 +16,7 @@ use crate::server::HostState;
 use crate::shops::Shop;
 use crate::store::InboxOutcome;
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -44,29 +45,57 @@ pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
 /// Handle the events waiting in the inbox; returns how many. Only durable
 /// events are acted on: an event committed but not yet flushed could vanish
 /// in a crash and come back as a redelivery, so the pass first waits for the
-/// flush that covers what it read.
-async fn process_pending(host: &HostState) -> anyhow::Result<usize> {
+/// flush that covers what it read. The decisions (the bot's scoring) and the
+/// store's transaction run on a blocking thread, off the async workers.
+async fn process_pending(host: &Arc<HostState>) -> anyhow::Result<usize> {
     let pending = host.store.pending_inbox(BATCH)?;
     if pending.is_empty() {
         return Ok(0);
     }
     host.group_commit.durable().await?;
-    let mut queued_any = false;
-    let mut escalated_any = false;
-    for event_id in &pending {
+    let host = Arc::clone(host);
+    tokio::task::spawn_blocking(move || decide_batch(&host, &pending))
+        .await
+        .map_err(|err| anyhow::anyhow!("the pipeline's worker failed: {err}"))?
+}
+
+/// One event's decision, waiting to be recorded with the batch's others.
+struct Pending {
+    event_id: String,
+    stored: Option<StoredEvent>,
+    decided: Decided,
+    new_customer: bool,
+}
+
+/// Decide about a batch of inbox events and record every outcome in one
+/// transaction. A conversation (or customer) gets one event per batch: a
+/// later one waits for the next pass, so it is decided knowing what the
+/// earlier one did (a hand-off, a new customer already looked up).
+fn decide_batch(host: &HostState, pending: &[String]) -> anyhow::Result<usize> {
+    let mut conversations = HashSet::new();
+    let mut customers = HashSet::new();
+    let mut batch = Vec::with_capacity(pending.len());
+    for event_id in pending {
         let Some(stored) = host.store.event(event_id)? else {
-            let nothing = InboxOutcome::default();
-            host.store
-                .finish_inbox(event_id, &nothing, clock::now_ms())?;
+            batch.push(Pending {
+                event_id: event_id.clone(),
+                stored: None,
+                decided: Decided::default(),
+                new_customer: false,
+            });
             continue;
         };
-        let decided = decide(host, &stored)?;
-        queued_any |= !decided.actions.is_empty();
-        if let Some(handoff) = &decided.escalation {
-            escalated_any = true;
-            tracing::info!(shop = %handoff.shop, conversation = %handoff.conversation, priority = ?handoff.priority, reason = %handoff.reason, "conversation handed to people");
-        }
         let customer = event_customer(&stored.event);
+        let conversation = (stored.shop.clone(), stored.event.conversation_id.clone());
+        let customer_key = customer.map(|c| (stored.shop.clone(), c.platform_user_id.clone()));
+        if conversations.contains(&conversation)
+            || customer_key.as_ref().is_some_and(|c| customers.contains(c))
+        {
+            continue;
+        }
+        conversations.insert(conversation);
+        customers.extend(customer_key);
+        let decided = decide(host, &stored)?;
         let new_customer = match customer {
             Some(identity) => host
                 .store
@@ -74,15 +103,39 @@ async fn process_pending(host: &HostState) -> anyhow::Result<usize> {
                 .is_none(),
             None => false,
         };
-        let outcome = InboxOutcome {
-            shop: &stored.shop,
-            actions: &decided.actions,
-            escalation: decided.escalation.as_ref(),
-            customer: customer.map(|identity| (stored.event.conversation_id.as_str(), identity)),
-        };
-        host.store
-            .finish_inbox(event_id, &outcome, clock::now_ms())?;
-        if new_customer {
+        batch.push(Pending {
+            event_id: event_id.clone(),
+            stored: Some(stored),
+            decided,
+            new_customer,
+        });
+    }
+    let outcomes: Vec<(&str, InboxOutcome<'_>)> = batch
+        .iter()
+        .map(|p| {
+            let outcome = match &p.stored {
+                None => InboxOutcome::default(),
+                Some(stored) => InboxOutcome {
+                    shop: &stored.shop,
+                    actions: &p.decided.actions,
+                    escalation: p.decided.escalation.as_ref(),
+                    customer: event_customer(&stored.event)
+                        .map(|identity| (stored.event.conversation_id.as_str(), identity)),
+                },
+            };
+            (p.event_id.as_str(), outcome)
+        })
+        .collect();
+    host.store.finish_inbox_all(&outcomes, clock::now_ms())?;
+    let mut queued_any = false;
+    let mut escalated_any = false;
+    for p in &batch {
+        queued_any |= !p.decided.actions.is_empty();
+        if let Some(handoff) = &p.decided.escalation {
+            escalated_any = true;
+            tracing::info!(shop = %handoff.shop, conversation = %handoff.conversation, priority = ?handoff.priority, reason = %handoff.reason, "conversation handed to people");
+        }
+        if let (true, Some(stored)) = (p.new_customer, &p.stored) {
             look_up_profile(host, &stored.shop, &stored.event.conversation_id);
         }
     }
@@ -92,7 +145,7 @@ async fn process_pending(host: &HostState) -> anyhow::Result<usize> {
     if escalated_any {
         crate::desk::assign_waiting(host)?;
     }
-    Ok(pending.len())
+    Ok(batch.len())
 }
 
 /// Asks the shop's plugin about a customer met for the first time, through

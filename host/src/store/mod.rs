@@ -159,6 +159,20 @@ pub trait Store: Flush {
         now_ms: i64,
     ) -> StoreResult<Vec<u64>>;
 
+    /// Finish several inbox events, as [`Store::finish_inbox`] would one
+    /// after the other, in one transaction where the engine can. Returns
+    /// each event's new outbox seqs.
+    fn finish_inbox_all(
+        &self,
+        finished: &[(&str, InboxOutcome<'_>)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<Vec<u64>>> {
+        finished
+            .iter()
+            .map(|(event_id, outcome)| self.finish_inbox(event_id, outcome, now_ms))
+            .collect()
+    }
+
     /// One identity of the graph.
     fn known_identity(
         &self,

@@ -472,15 +472,33 @@ impl Store for SledStore {
         outcome: &InboxOutcome<'_>,
         now_ms: i64,
     ) -> StoreResult<Vec<u64>> {
-        let actions = outcome.actions;
-        let escalation = outcome.escalation;
-        let event_key = event_key(event_id)?;
+        let mut queued = self
+            .finish_inbox_all(&[(event_id, outcome.clone())], now_ms)
+            .with_context(|| format!("queueing actions for event {event_id}"))?;
+        Ok(queued.pop().unwrap_or_default())
+    }
+
+    fn finish_inbox_all(
+        &self,
+        finished: &[(&str, InboxOutcome<'_>)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<Vec<u64>>> {
+        let event_keys = finished
+            .iter()
+            .map(|(event_id, _)| event_key(event_id))
+            .collect::<StoreResult<Vec<_>>>()?;
         // Sequence numbers come from outside the transaction (a retried
         // transaction must not reuse a number another one took).
-        let seqs: Vec<u64> = actions
+        let seqs = finished
             .iter()
-            .map(|_| self.db.generate_id())
-            .collect::<Result<_, _>>()?;
+            .map(|(_, outcome)| {
+                outcome
+                    .actions
+                    .iter()
+                    .map(|_| self.db.generate_id())
+                    .collect::<Result<Vec<u64>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         (
             &self.inbox,
             &self.outbox,
@@ -508,35 +526,41 @@ impl Store for SledStore {
                         outbox_keys,
                         conversation_outbox,
                     };
-                    let queued = tx.queue(actions, &seqs, Some(event_id), now_ms)?;
-                    if let Some(escalation) = escalation {
-                        let key = keys::parts(&[&escalation.shop, &escalation.conversation]);
-                        let handoff = match handoffs.get(&key)? {
-                            Some(bytes) => {
-                                let mut current: Handoff = from_json(&bytes, "hand-off")?;
-                                current.priority = current.priority.max(escalation.priority);
-                                current
-                            }
-                            None => escalation.clone(),
-                        };
-                        handoffs.insert(key, to_json(&handoff)?)?;
+                    let mut all_queued = Vec::with_capacity(finished.len());
+                    for (((event_id, outcome), event_key), seqs) in
+                        finished.iter().zip(&event_keys).zip(&seqs)
+                    {
+                        let queued = tx.queue(outcome.actions, seqs, Some(event_id), now_ms)?;
+                        if let Some(escalation) = outcome.escalation {
+                            let key = keys::parts(&[&escalation.shop, &escalation.conversation]);
+                            let handoff = match handoffs.get(&key)? {
+                                Some(bytes) => {
+                                    let mut current: Handoff = from_json(&bytes, "hand-off")?;
+                                    current.priority = current.priority.max(escalation.priority);
+                                    current
+                                }
+                                None => escalation.clone(),
+                            };
+                            handoffs.insert(key, to_json(&handoff)?)?;
+                        }
+                        if let Some((conversation, identity)) = outcome.customer {
+                            absorb_identity(
+                                identities,
+                                identity_hints,
+                                outcome.shop,
+                                conversation,
+                                identity,
+                                now_ms,
+                            )?;
+                        }
+                        inbox.remove(event_key)?;
+                        all_queued.push(queued);
                     }
-                    if let Some((conversation, identity)) = outcome.customer {
-                        absorb_identity(
-                            identities,
-                            identity_hints,
-                            outcome.shop,
-                            conversation,
-                            identity,
-                            now_ms,
-                        )?;
-                    }
-                    inbox.remove(&event_key)?;
-                    Ok(queued)
+                    Ok(all_queued)
                 },
             )
             .map_err(tx_error)
-            .with_context(|| format!("queueing actions for event {event_id}"))
+            .with_context(|| format!("finishing {} inbox event(s)", finished.len()))
     }
 
     fn known_identity(
