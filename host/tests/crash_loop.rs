@@ -69,6 +69,9 @@ async fn many_messages_at_once_are_each_stored_once_and_answered_once() {
 async fn through_sigkill_and_restart_nothing_is_lost_or_stored_twice_and_only_uncertain_sends_repeat()
  {
     let report = run(Options {
+        // Fast enough that kills land on deliveries in flight, long enough
+        // for several kills.
+        rate: Some(300.0),
         max_messages: 1500,
         kill_every: Some(Duration::from_millis(500)),
         ..options(Platform::Wechat)

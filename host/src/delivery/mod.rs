@@ -19,14 +19,15 @@ use crate::outbound::{self, SendError};
 use crate::runtime::CallError;
 use crate::server::HostState;
 use crate::shops::Shop;
-use crate::store::DeliveryEnd;
+use crate::store::{DeliveryEnd, DeliveryRecord};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
-/// Deliveries in flight at once.
-const MAX_IN_FLIGHT: usize = 64;
+/// Deliveries in flight at once (each mostly waits: on the platform's answer
+/// and on the flush that records its end).
+const MAX_IN_FLIGHT: usize = 256;
 /// Render/send/interpret rounds one attempt may take (token fetch, retry after refresh, …).
 const MAX_STEPS: u32 = 6;
 
@@ -222,32 +223,23 @@ async fn deliver(host: &HostState, mut item: OutboxItem) {
         "delivery attempt"
     );
     let mut wait = RECORD_RETRY_FIRST;
-    while let Err(err) = finish(host, &item, &attempt) {
+    while let Err(err) = record(host, &item, &attempt).await {
         tracing::error!(shop = %item.shop, seq = item.seq, error = %format!("{err:#}"), retry_in = ?wait, "recording a delivery's end failed; it is not sent again");
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(RECORD_RETRY_MAX);
     }
-    // Make the end durable promptly, so a crash soon after does not find the
-    // item still in flight (one flush serves every delivery ending now).
-    if let Err(err) = host.group_commit.durable().await {
-        tracing::warn!(seq = item.seq, error = %format!("{err:#}"), "a delivery's end is not yet durable");
-    }
 }
 
-fn finish(host: &HostState, item: &OutboxItem, attempt: &Attempt) -> anyhow::Result<()> {
-    let now = clock::now_ms();
-    match attempt {
-        Attempt::Delivered(receipt) => {
-            let follow_up = follow_up(host, item, receipt.result_json.as_deref());
-            host.store.finish_delivery(
-                item.seq,
-                DeliveryEnd::Delivered(receipt.clone()),
-                &follow_up,
-                now,
-            )?;
-            Metrics::bump(&host.metrics.deliveries_delivered);
-            Ok(())
-        }
+/// Record how an attempt ended, durably (so a crash soon after does not
+/// find the item still in flight): a retry is rescheduled; an end goes to
+/// the committer, which records every delivery ending now in one
+/// transaction and one flush.
+async fn record(host: &HostState, item: &OutboxItem, attempt: &Attempt) -> anyhow::Result<()> {
+    let (end, follow_up) = match attempt {
+        Attempt::Delivered(receipt) => (
+            DeliveryEnd::Delivered(receipt.clone()),
+            follow_up(host, item, receipt.result_json.as_deref()),
+        ),
         Attempt::Retry { reason, after }
             if item.action.attempt < host.limits.max_delivery_attempts =>
         {
@@ -255,46 +247,48 @@ fn finish(host: &HostState, item: &OutboxItem, attempt: &Attempt) -> anyhow::Res
             host.store.reschedule(
                 item.seq,
                 item.action.attempt,
-                now + delay.as_millis() as i64,
+                clock::now_ms() + delay.as_millis() as i64,
                 reason,
             )?;
+            host.group_commit.durable().await?;
             Metrics::bump(&host.metrics.deliveries_retried);
-            Ok(())
+            return Ok(());
         }
-        Attempt::Retry { reason, .. } => {
-            let reason = format!(
-                "gave up after {} attempts; last: {reason}",
-                item.action.attempt
-            );
-            let follow_up = follow_up(host, item, None);
-            host.store.finish_delivery(
-                item.seq,
-                DeliveryEnd::Failed {
-                    kind: "attempts-exhausted".into(),
-                    reason,
-                },
-                &follow_up,
-                now,
-            )?;
-            Metrics::bump(&host.metrics.deliveries_failed);
-            Ok(())
-        }
-        Attempt::Failed { kind, reason } => {
-            let follow_up = follow_up(host, item, None);
-            host.store.finish_delivery(
-                item.seq,
-                DeliveryEnd::Failed {
-                    kind: (*kind).into(),
-                    reason: reason.clone(),
-                },
-                &follow_up,
-                now,
-            )?;
-            Metrics::bump(&host.metrics.deliveries_failed);
+        Attempt::Retry { reason, .. } => (
+            DeliveryEnd::Failed {
+                kind: "attempts-exhausted".into(),
+                reason: format!(
+                    "gave up after {} attempts; last: {reason}",
+                    item.action.attempt
+                ),
+            },
+            follow_up(host, item, None),
+        ),
+        Attempt::Failed { kind, reason } => (
+            DeliveryEnd::Failed {
+                kind: (*kind).into(),
+                reason: reason.clone(),
+            },
+            follow_up(host, item, None),
+        ),
+    };
+    let delivered = matches!(end, DeliveryEnd::Delivered(_));
+    host.group_commit
+        .finish(DeliveryRecord {
+            seq: item.seq,
+            end,
+            follow_up,
+        })
+        .await?;
+    if delivered {
+        Metrics::bump(&host.metrics.deliveries_delivered);
+    } else {
+        Metrics::bump(&host.metrics.deliveries_failed);
+        if let Attempt::Failed { kind, reason } = attempt {
             tracing::warn!(shop = %item.shop, seq = item.seq, kind, reason, "action dead-lettered");
-            Ok(())
         }
     }
+    Ok(())
 }
 
 /// What to send after `item` ends (the answer to a look-up). A failure to

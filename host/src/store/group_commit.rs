@@ -10,7 +10,10 @@
 //! [`MIN_FLUSH_INTERVAL`]: under load each flush then serves a bigger group,
 //! while a lone caller after a quiet spell is flushed at once.
 
-use crate::store::{IngestBatch, IngestReceipt, OwnedIngestBatch, Store, StoreResult};
+use crate::clock;
+use crate::store::{
+    DeliveryRecord, IngestBatch, IngestReceipt, OwnedIngestBatch, Store, StoreResult,
+};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -33,6 +36,8 @@ pub trait Committer: Flush {
     fn commit_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>>;
     /// Commit one batch.
     fn commit_one(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt>;
+    /// Record deliveries' ends in one go (see [`Store::finish_deliveries`]).
+    fn finish_all(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()>;
 }
 
 impl<S: Store + ?Sized> Committer for S {
@@ -42,6 +47,10 @@ impl<S: Store + ?Sized> Committer for S {
 
     fn commit_one(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
         self.commit_ingest(batch)
+    }
+
+    fn finish_all(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()> {
+        self.finish_deliveries(records, now_ms)
     }
 }
 
@@ -53,6 +62,8 @@ enum Request {
     Flush(Waiter),
     /// Commit these events, make them durable, then answer with the receipt.
     Commit(Box<OwnedIngestBatch>, CommitWaiter),
+    /// Record how a delivery ended, make it durable, then answer.
+    Finish(Box<DeliveryRecord>, Waiter),
     /// Flush, then stop and let go of the store.
     Close,
 }
@@ -101,6 +112,18 @@ impl GroupCommit {
             .map_err(|err| anyhow::anyhow!("{err}"))
     }
 
+    /// Record how a delivery ended with the others ending now, and answer
+    /// once it is durable.
+    pub async fn finish(&self, record: DeliveryRecord) -> anyhow::Result<()> {
+        let (done, wait) = oneshot::channel();
+        self.requests
+            .send(Request::Finish(Box::new(record), done))
+            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?;
+        wait.await
+            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?
+            .map_err(|err| anyhow::anyhow!("{err}"))
+    }
+
     /// Flush once more, stop the flusher and wait until it has let go of the store.
     pub async fn close(&self) {
         let _ = self.requests.send(Request::Close);
@@ -129,15 +152,18 @@ fn flush_groups<C: Committer + ?Sized>(store: &C, incoming: &mpsc::Receiver<Requ
         }
         let mut waiters = Vec::new();
         let mut commits = Vec::new();
+        let mut finishes = Vec::new();
         for request in std::iter::once(first).chain(std::iter::from_fn(|| incoming.try_recv().ok()))
         {
             match request {
                 Request::Flush(waiter) => waiters.push(waiter),
                 Request::Commit(batch, waiter) => commits.push((batch, waiter)),
+                Request::Finish(record, waiter) => finishes.push((record, waiter)),
                 Request::Close => closing = true,
             }
         }
         let committed = commit_group(store, &commits);
+        let finished = finish_group(store, &finishes);
         let result = store.flush().map_err(|err| format!("{err:#}"));
         last_flush_ended = Some(Instant::now());
         if let Err(err) = &result {
@@ -145,6 +171,13 @@ fn flush_groups<C: Committer + ?Sized>(store: &C, incoming: &mpsc::Receiver<Requ
         }
         for waiter in waiters {
             let _ = waiter.send(result.clone());
+        }
+        for ((_, waiter), recorded) in finishes.into_iter().zip(finished) {
+            let answer = match (&result, recorded) {
+                (Ok(()), recorded) => recorded,
+                (Err(err), _) => Err(format!("flushing the store failed: {err}")),
+            };
+            let _ = waiter.send(answer);
         }
         for ((_, waiter), receipt) in commits.into_iter().zip(committed) {
             let answer = match (&result, receipt) {
@@ -171,6 +204,31 @@ fn commit_group<C: Committer + ?Sized>(
         Err(_) if batches.len() > 1 => batches
             .iter()
             .map(|batch| store.commit_one(batch).map_err(|err| format!("{err:#}")))
+            .collect(),
+        Err(err) => vec![Err(format!("{err:#}"))],
+    }
+}
+
+/// Record every waiting delivery's end in one transaction; if that fails,
+/// one by one, so only the record at fault fails.
+fn finish_group<C: Committer + ?Sized>(
+    store: &C,
+    finishes: &[(Box<DeliveryRecord>, Waiter)],
+) -> Vec<Result<(), String>> {
+    if finishes.is_empty() {
+        return Vec::new();
+    }
+    let now_ms = clock::now_ms();
+    let records: Vec<DeliveryRecord> = finishes.iter().map(|(r, _)| (**r).clone()).collect();
+    match store.finish_all(&records, now_ms) {
+        Ok(()) => records.iter().map(|_| Ok(())).collect(),
+        Err(_) if records.len() > 1 => records
+            .iter()
+            .map(|record| {
+                store
+                    .finish_all(std::slice::from_ref(record), now_ms)
+                    .map_err(|err| format!("{err:#}"))
+            })
             .collect(),
         Err(err) => vec![Err(format!("{err:#}"))],
     }
@@ -203,6 +261,9 @@ mod tests {
             unreachable!("these tests only flush")
         }
         fn commit_one(&self, _: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
+            unreachable!("these tests only flush")
+        }
+        fn finish_all(&self, _: &[DeliveryRecord], _: i64) -> StoreResult<()> {
             unreachable!("these tests only flush")
         }
     }
@@ -253,6 +314,9 @@ mod tests {
             unreachable!("these tests only flush")
         }
         fn commit_one(&self, _: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
+            unreachable!("these tests only flush")
+        }
+        fn finish_all(&self, _: &[DeliveryRecord], _: i64) -> StoreResult<()> {
             unreachable!("these tests only flush")
         }
     }

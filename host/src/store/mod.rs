@@ -106,6 +106,18 @@ pub enum DeliveryEnd {
     Failed { kind: String, reason: String },
 }
 
+/// How one delivery ended and what follows it, for
+/// [`Store::finish_deliveries`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    /// The outbox item.
+    pub seq: u64,
+    /// How it ended.
+    pub end: DeliveryEnd,
+    /// Actions to queue after it (the answer to a look-up).
+    pub follow_up: Vec<NewAction>,
+}
+
 /// The storage engine behind the host. Writes become durable when
 /// [`Flush::flush`] returns.
 pub trait Store: Flush {
@@ -279,6 +291,15 @@ pub trait Store: Flush {
         follow_up: &[NewAction],
         now_ms: i64,
     ) -> StoreResult<()>;
+
+    /// Record several deliveries' ends, as [`Store::finish_delivery`] would
+    /// one after the other, in one transaction where the engine can.
+    fn finish_deliveries(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()> {
+        for record in records {
+            self.finish_delivery(record.seq, record.end.clone(), &record.follow_up, now_ms)?;
+        }
+        Ok(())
+    }
 
     /// Forget dedupe keys that expired before `now_ms`; returns how many.
     fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize>;

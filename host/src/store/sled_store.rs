@@ -8,7 +8,8 @@ use crate::model::{
 };
 use crate::store::keys;
 use crate::store::{
-    DeliveryEnd, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store, StoreResult,
+    DeliveryEnd, DeliveryRecord, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store,
+    StoreResult,
 };
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -872,10 +873,26 @@ impl Store for SledStore {
         follow_up: &[NewAction],
         now_ms: i64,
     ) -> StoreResult<()> {
-        let follow_up_seqs: Vec<u64> = follow_up
+        let record = DeliveryRecord {
+            seq,
+            end,
+            follow_up: follow_up.to_vec(),
+        };
+        self.finish_deliveries(std::slice::from_ref(&record), now_ms)
+            .with_context(|| format!("recording the end of delivery {seq}"))
+    }
+
+    fn finish_deliveries(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()> {
+        let follow_up_seqs = records
             .iter()
-            .map(|_| self.db.generate_id())
-            .collect::<Result<_, _>>()?;
+            .map(|record| {
+                record
+                    .follow_up
+                    .iter()
+                    .map(|_| self.db.generate_id())
+                    .collect::<Result<Vec<u64>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let trees = (
             &self.outbox,
             &self.outbox_due,
@@ -898,82 +915,93 @@ impl Store for SledStore {
                     conversation_outbox,
                     outbox_in_flight,
                 )| {
-                    OutboxTx {
-                        outbox,
-                        outbox_due,
-                        outbox_keys,
-                        conversation_outbox,
-                    }
-                    .queue(follow_up, &follow_up_seqs, None, now_ms)?;
-                    let mut item = load_in_tx(outbox, seq)?;
-                    outbox_due.remove(&keys::due(item.next_attempt_ms, seq))?;
-                    outbox_in_flight.remove(&keys::seq(seq))?;
-                    match &end {
-                        DeliveryEnd::Delivered(receipt) => {
-                            item.status = OutboxStatus::Delivered {
-                                receipt: receipt.clone(),
-                                at_ms: now_ms,
-                            };
-                            if let ActionKind::SendMessage(content) = &item.action.kind {
-                                let conversation_key =
-                                    keys::parts(&[&item.shop, &item.action.conversation_id]);
-                                if let Some(bytes) = conversations.get(&conversation_key)? {
-                                    let mut conversation: Conversation =
-                                        from_json(&bytes, "conversation")?;
-                                    conversation.replies_since_inbound += 1;
-                                    conversation.updated_ms = now_ms;
-                                    conversations
-                                        .insert(conversation_key, to_json(&conversation)?)?;
-                                }
-                                let outbound = StoredEvent {
-                                    id: uuid::Uuid::now_v7().to_string(),
-                                    shop: item.shop.clone(),
-                                    plugin: String::new(),
-                                    received_ms: now_ms,
-                                    event: Event {
-                                        platform_id: receipt.platform_id.clone().unwrap_or_else(
-                                            || format!("out:{}", item.action.idempotency_key),
-                                        ),
-                                        conversation_id: item.action.conversation_id.clone(),
-                                        platform_time_ms: now_ms,
-                                        route: item.action.route.clone(),
-                                        body: EventBody::Message(Message {
-                                            author: Identity {
-                                                platform_user_id: item
-                                                    .sent_by
-                                                    .clone()
-                                                    .unwrap_or_else(|| item.shop.clone()),
-                                                display_name: None,
-                                                hints: Vec::new(),
-                                            },
-                                            role: if item.sent_by.is_some() {
-                                                AuthorRole::Agent
-                                            } else {
-                                                AuthorRole::Bot
-                                            },
-                                            direction: Direction::Outbound,
-                                            content: content.clone(),
-                                        }),
-                                    },
+                    for (record, seqs) in records.iter().zip(&follow_up_seqs) {
+                        let seq = record.seq;
+                        let mut item = load_in_tx(outbox, seq)?;
+                        // Already recorded (a retry after a failed flush):
+                        // nothing to do twice.
+                        if item.status != OutboxStatus::Pending {
+                            continue;
+                        }
+                        OutboxTx {
+                            outbox,
+                            outbox_due,
+                            outbox_keys,
+                            conversation_outbox,
+                        }
+                        .queue(&record.follow_up, seqs, None, now_ms)?;
+                        outbox_due.remove(&keys::due(item.next_attempt_ms, seq))?;
+                        outbox_in_flight.remove(&keys::seq(seq))?;
+                        match &record.end {
+                            DeliveryEnd::Delivered(receipt) => {
+                                item.status = OutboxStatus::Delivered {
+                                    receipt: receipt.clone(),
+                                    at_ms: now_ms,
                                 };
-                                insert_event(events, conversation_events, &outbound)?;
+                                if let ActionKind::SendMessage(content) = &item.action.kind {
+                                    let conversation_key =
+                                        keys::parts(&[&item.shop, &item.action.conversation_id]);
+                                    if let Some(bytes) = conversations.get(&conversation_key)? {
+                                        let mut conversation: Conversation =
+                                            from_json(&bytes, "conversation")?;
+                                        conversation.replies_since_inbound += 1;
+                                        conversation.updated_ms = now_ms;
+                                        conversations
+                                            .insert(conversation_key, to_json(&conversation)?)?;
+                                    }
+                                    let outbound = StoredEvent {
+                                        id: uuid::Uuid::now_v7().to_string(),
+                                        shop: item.shop.clone(),
+                                        plugin: String::new(),
+                                        received_ms: now_ms,
+                                        event: Event {
+                                            platform_id: receipt
+                                                .platform_id
+                                                .clone()
+                                                .unwrap_or_else(|| {
+                                                    format!("out:{}", item.action.idempotency_key)
+                                                }),
+                                            conversation_id: item.action.conversation_id.clone(),
+                                            platform_time_ms: now_ms,
+                                            route: item.action.route.clone(),
+                                            body: EventBody::Message(Message {
+                                                author: Identity {
+                                                    platform_user_id: item
+                                                        .sent_by
+                                                        .clone()
+                                                        .unwrap_or_else(|| item.shop.clone()),
+                                                    display_name: None,
+                                                    hints: Vec::new(),
+                                                },
+                                                role: if item.sent_by.is_some() {
+                                                    AuthorRole::Agent
+                                                } else {
+                                                    AuthorRole::Bot
+                                                },
+                                                direction: Direction::Outbound,
+                                                content: content.clone(),
+                                            }),
+                                        },
+                                    };
+                                    insert_event(events, conversation_events, &outbound)?;
+                                }
+                            }
+                            DeliveryEnd::Failed { kind, reason } => {
+                                item.status = OutboxStatus::Failed {
+                                    kind: kind.clone(),
+                                    reason: reason.clone(),
+                                    at_ms: now_ms,
+                                };
+                                item.last_error = Some(reason.clone());
                             }
                         }
-                        DeliveryEnd::Failed { kind, reason } => {
-                            item.status = OutboxStatus::Failed {
-                                kind: kind.clone(),
-                                reason: reason.clone(),
-                                at_ms: now_ms,
-                            };
-                            item.last_error = Some(reason.clone());
-                        }
+                        outbox.insert(&keys::seq(seq), to_json(&item)?)?;
                     }
-                    outbox.insert(&keys::seq(seq), to_json(&item)?)?;
                     Ok(())
                 },
             )
             .map_err(tx_error)
-            .with_context(|| format!("recording the end of delivery {seq}"))
+            .with_context(|| format!("recording the end of {} deliveries", records.len()))
     }
 
     fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize> {
