@@ -34,8 +34,6 @@ pub trait Flush: Send + Sync + 'static {
 pub trait Committer: Flush {
     /// Commit the batches in one go (see [`Store::commit_ingest_all`]).
     fn commit_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>>;
-    /// Commit one batch.
-    fn commit_one(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt>;
     /// Record deliveries' ends in one go (see [`Store::finish_deliveries`]).
     fn finish_all(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()>;
 }
@@ -43,10 +41,6 @@ pub trait Committer: Flush {
 impl<S: Store + ?Sized> Committer for S {
     fn commit_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
         self.commit_ingest_all(batches)
-    }
-
-    fn commit_one(&self, batch: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
-        self.commit_ingest(batch)
     }
 
     fn finish_all(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()> {
@@ -189,49 +183,51 @@ fn flush_groups<C: Committer + ?Sized>(store: &C, incoming: &mpsc::Receiver<Requ
     }
 }
 
-/// Commit every waiting batch in one transaction; if that fails, one by one,
-/// so only the batch at fault fails.
-fn commit_group<C: Committer + ?Sized>(
-    store: &C,
-    commits: &[(Box<OwnedIngestBatch>, CommitWaiter)],
-) -> Vec<Result<IngestReceipt, String>> {
-    if commits.is_empty() {
+/// Write `items` in one go with `all`; if that fails, each alone, so only
+/// the item at fault fails. Errors become text for the waiters.
+fn all_or_each<T, R>(
+    items: &[T],
+    all: impl Fn(&[T]) -> StoreResult<Vec<R>>,
+) -> Vec<Result<R, String>> {
+    if items.is_empty() {
         return Vec::new();
     }
-    let batches: Vec<IngestBatch<'_>> = commits.iter().map(|(b, _)| b.as_batch()).collect();
-    match store.commit_all(&batches) {
-        Ok(receipts) => receipts.into_iter().map(Ok).collect(),
-        Err(_) if batches.len() > 1 => batches
+    match all(items) {
+        Ok(written) => written.into_iter().map(Ok).collect(),
+        Err(_) if items.len() > 1 => items
             .iter()
-            .map(|batch| store.commit_one(batch).map_err(|err| format!("{err:#}")))
-            .collect(),
-        Err(err) => vec![Err(format!("{err:#}"))],
-    }
-}
-
-/// Record every waiting delivery's end in one transaction; if that fails,
-/// one by one, so only the record at fault fails.
-fn finish_group<C: Committer + ?Sized>(
-    store: &C,
-    finishes: &[(Box<DeliveryRecord>, Waiter)],
-) -> Vec<Result<(), String>> {
-    if finishes.is_empty() {
-        return Vec::new();
-    }
-    let now_ms = clock::now_ms();
-    let records: Vec<DeliveryRecord> = finishes.iter().map(|(r, _)| (**r).clone()).collect();
-    match store.finish_all(&records, now_ms) {
-        Ok(()) => records.iter().map(|_| Ok(())).collect(),
-        Err(_) if records.len() > 1 => records
-            .iter()
-            .map(|record| {
-                store
-                    .finish_all(std::slice::from_ref(record), now_ms)
+            .map(|item| {
+                all(std::slice::from_ref(item))
+                    .map(|mut one| one.pop().expect("one result per item"))
                     .map_err(|err| format!("{err:#}"))
             })
             .collect(),
         Err(err) => vec![Err(format!("{err:#}"))],
     }
+}
+
+/// Commit every waiting batch in one transaction (see [`all_or_each`]).
+fn commit_group<C: Committer + ?Sized>(
+    store: &C,
+    commits: &[(Box<OwnedIngestBatch>, CommitWaiter)],
+) -> Vec<Result<IngestReceipt, String>> {
+    let batches: Vec<IngestBatch<'_>> = commits.iter().map(|(b, _)| b.as_batch()).collect();
+    all_or_each(&batches, |batches| store.commit_all(batches))
+}
+
+/// Record every waiting delivery's end in one transaction (see
+/// [`all_or_each`]).
+fn finish_group<C: Committer + ?Sized>(
+    store: &C,
+    finishes: &[(Box<DeliveryRecord>, Waiter)],
+) -> Vec<Result<(), String>> {
+    let now_ms = clock::now_ms();
+    let records: Vec<DeliveryRecord> = finishes.iter().map(|(r, _)| (**r).clone()).collect();
+    all_or_each(&records, |records| {
+        store
+            .finish_all(records, now_ms)
+            .map(|()| vec![(); records.len()])
+    })
 }
 
 #[cfg(test)]
@@ -240,27 +236,33 @@ mod tests {
     use std::sync::Condvar;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A store whose flushes wait until the test opens the gate, counting
-    /// the flushes that finished.
+    /// A store that only flushes: each flush waits until the test opens the
+    /// gate, then fails if told to; finished flushes are counted.
     #[derive(Default)]
-    struct GatedStore {
+    struct FlushOnly {
         open: Mutex<bool>,
         opened: Condvar,
+        fails: bool,
         flushed: AtomicUsize,
     }
 
-    impl GatedStore {
+    impl FlushOnly {
+        fn failing() -> Self {
+            FlushOnly {
+                open: Mutex::new(true),
+                fails: true,
+                ..FlushOnly::default()
+            }
+        }
+
         fn open_gate(&self) {
             *self.open.lock().unwrap() = true;
             self.opened.notify_all();
         }
     }
 
-    impl Committer for GatedStore {
+    impl Committer for FlushOnly {
         fn commit_all(&self, _: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
-            unreachable!("these tests only flush")
-        }
-        fn commit_one(&self, _: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
             unreachable!("these tests only flush")
         }
         fn finish_all(&self, _: &[DeliveryRecord], _: i64) -> StoreResult<()> {
@@ -268,11 +270,14 @@ mod tests {
         }
     }
 
-    impl Flush for GatedStore {
+    impl Flush for FlushOnly {
         fn flush(&self) -> StoreResult<()> {
             let mut open = self.open.lock().unwrap();
             while !*open {
                 open = self.opened.wait(open).unwrap();
+            }
+            if self.fails {
+                return Err(anyhow::anyhow!("disk full"));
             }
             self.flushed.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -281,7 +286,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_are_answered_only_after_the_flush_returns_and_share_it() {
-        let store = Arc::new(GatedStore::default());
+        let store = Arc::new(FlushOnly::default());
         let commit = GroupCommit::start(Arc::clone(&store));
         let waiters: Vec<_> = (0..8)
             .map(|_| {
@@ -289,9 +294,8 @@ mod tests {
                 tokio::spawn(async move { commit.durable().await })
             })
             .collect();
-        // Every waiter has queued its request once the flusher holds one
-        // group at the gate; none may be answered before the gate opens.
-        tokio::task::yield_now().await;
+        // Let every waiter queue its request; while the gate is shut none
+        // may be told its writes are durable.
         for _ in 0..50 {
             tokio::task::yield_now().await;
         }
@@ -307,31 +311,32 @@ mod tests {
         commit.close().await;
     }
 
-    struct FailingStore;
-
-    impl Committer for FailingStore {
-        fn commit_all(&self, _: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
-            unreachable!("these tests only flush")
-        }
-        fn commit_one(&self, _: &IngestBatch<'_>) -> StoreResult<IngestReceipt> {
-            unreachable!("these tests only flush")
-        }
-        fn finish_all(&self, _: &[DeliveryRecord], _: i64) -> StoreResult<()> {
-            unreachable!("these tests only flush")
-        }
-    }
-
-    impl Flush for FailingStore {
-        fn flush(&self) -> StoreResult<()> {
-            Err(anyhow::anyhow!("disk full"))
-        }
-    }
-
     #[tokio::test]
     async fn a_failed_flush_is_reported_to_every_waiter() {
-        let commit = GroupCommit::start(Arc::new(FailingStore));
+        let commit = GroupCommit::start(Arc::new(FlushOnly::failing()));
         let err = commit.durable().await.unwrap_err();
         assert!(format!("{err:#}").contains("disk full"), "{err:#}");
         commit.close().await;
+    }
+
+    #[test]
+    fn a_group_that_fails_whole_is_written_item_by_item() {
+        let written = Mutex::new(Vec::new());
+        let results = all_or_each(&[1, 2, 3], |items: &[i32]| {
+            if items.contains(&2) {
+                return Err(anyhow::anyhow!("item 2 is corrupt"));
+            }
+            written.lock().unwrap().extend_from_slice(items);
+            Ok(items.iter().map(|i| i * 10).collect())
+        });
+        assert_eq!(results[0], Ok(10));
+        assert!(
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("item 2 is corrupt")
+        );
+        assert_eq!(results[2], Ok(30));
+        assert_eq!(*written.lock().unwrap(), vec![1, 3]);
     }
 }
