@@ -9,7 +9,9 @@
 //!   a reply sent twice only where the host recorded it as in flight at a
 //!   kill (an uncertain resend), never three times;
 //! - on WeCom, whose `send_msg` drops a repeated client msgid, no reply
-//!   reaches a customer twice even through kills.
+//!   reaches a customer twice even through kills;
+//! - on a Taobao TMC stream, every paid order pushed is confirmed only after
+//!   it is stored, stored once, and looked up, through kills.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -106,4 +108,21 @@ async fn on_wecom_no_reply_is_doubled_even_through_sigkill_because_resends_keep_
         report.audit.uncertain_resends, 0,
         "WeCom drops repeats: {report}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_taobao_tmc_stream_orders_are_confirmed_after_commit_and_looked_up_once_through_sigkill()
+ {
+    let report = run(Options {
+        rate: Some(100.0),
+        max_messages: 400,
+        kill_every: Some(Duration::from_millis(500)),
+        ..options(Platform::Tmc)
+    })
+    .await;
+    assert!(report.kills >= 2, "{report}");
+    assert_kept_its_promises(&report);
+    // A look-up in flight at a kill is made again (a read, so freely); the
+    // audit counts a second one as a repeat, never as a second answer.
+    assert_eq!(report.audit.answered_twice, 0, "{report}");
 }

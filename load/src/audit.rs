@@ -53,7 +53,7 @@ pub fn audit(
             .conversation_events(SHOP, &conversation)?
             .iter()
             .filter(|stored| {
-                matches!(&stored.event.body, EventBody::Message(m) if m.direction == Direction::Inbound)
+                !matches!(&stored.event.body, EventBody::Message(m) if m.direction == Direction::Outbound)
             })
             .count();
         let uncertain = store

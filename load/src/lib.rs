@@ -16,6 +16,7 @@ pub mod platform;
 pub mod report;
 pub mod sends;
 pub mod serve;
+pub mod tmc;
 pub mod wecom;
 
 use anyhow::Context;
@@ -112,7 +113,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let (stop_servers, servers_stopped) = watch::channel(false);
     let stand_in_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let stand_in = format!("http://{}", stand_in_listener.local_addr()?);
-    let side = Arc::new(platform::Side::new(options.platform, Arc::clone(&sends)));
+    let side = Arc::new(platform::Side::start(options.platform, Arc::clone(&sends)).await?);
     let answering = Arc::clone(&side);
     tokio::spawn(serve::serve(
         stand_in_listener,
@@ -151,7 +152,20 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         .map(|every| tokio::spawn(kill_loop(Arc::clone(&host), every, driving.clone())));
     let sampler = tokio::spawn(sample_memory(Arc::clone(&host), driving.clone()));
     let started = Instant::now();
-    let driven = driver::run(drive, started).await;
+    let driven = match side.taobao() {
+        Some(taobao) => {
+            tmc::drive(
+                taobao,
+                options.connections,
+                options.duration,
+                options.rate,
+                options.max_messages,
+                Duration::from_secs(60),
+            )
+            .await
+        }
+        None => driver::run(drive, started).await,
+    };
     let _ = done.send(true);
     let kills = match killer {
         Some(killer) => killer.await.context("the kill loop")??,
@@ -184,9 +198,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let stopped = host.stop().await?;
     let audit = audit::audit(&data.join("store"), &side, &driven, &sends)?;
 
-    let baseline = match &options.bare_hyper {
-        Some(binary) => Some(bare_hyper_rate(binary, options, run_id).await?),
-        None => None,
+    // TMC has no webhook to compare with bare hyper.
+    let baseline = match (&options.bare_hyper, options.platform) {
+        (_, Platform::Tmc) | (None, _) => None,
+        (Some(binary), _) => Some(bare_hyper_rate(binary, options, run_id).await?),
     };
     let _ = stop_servers.send(true);
     Ok(Report::new(report::Inputs {
@@ -263,7 +278,7 @@ async fn bare_hyper_rate(
     let duration = options.duration.min(Duration::from_secs(10));
     let bare_sends = Arc::new(Sends::new(Instant::now(), 0));
     let drive = driver::Drive {
-        side: Arc::new(platform::Side::new(options.platform, bare_sends)),
+        side: Arc::new(platform::Side::start(options.platform, bare_sends).await?),
         run: run_id.wrapping_add(1),
         target: listen,
         connections: options.connections,

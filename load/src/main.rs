@@ -77,11 +77,13 @@ fn main() -> anyhow::Result<()> {
             std::time::Instant::now(),
             0,
         ));
-        let acknowledgement = tongdao_load::platform::Side::new(platform, sends).acknowledgement();
-        return tokio::runtime::Builder::new_multi_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
-            .build()?
-            .block_on(tongdao_load::bare::run(listen, acknowledgement));
+            .build()?;
+        return runtime.block_on(async {
+            let side = tongdao_load::platform::Side::start(platform, sends).await?;
+            tongdao_load::bare::run(listen, side.acknowledgement()).await
+        });
     }
     let workspace = workspace();
     let options = tongdao_load::Options {

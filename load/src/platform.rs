@@ -4,10 +4,12 @@
 
 use crate::sends::{Sends, customer, index_of};
 use crate::serve::{Answer, Call, json};
+use crate::tmc;
 use crate::wecom::{self, WecomStandIn};
 use bytes::Bytes;
 use serde_json::json as value;
 use std::sync::Arc;
+use tongdao_emulator_taobao::TaobaoEmulator;
 use tongdao_emulator_wechat::signing::{cdata, signature};
 use tongdao_emulator_wecom::callbacks::{CallbackOptions, WecomCallbacks};
 
@@ -26,6 +28,9 @@ pub enum Platform {
     /// WeCom 微信客服: an encrypted callback per message wakes a
     /// `kf/sync_msg` pull; replies through `kf/send_msg` with a client msgid.
     Wecom,
+    /// Taobao TMC: paid orders pushed on the stream the host holds,
+    /// confirmed after commit; the answer is the order look-up.
+    Tmc,
 }
 
 /// A push ready to send: path with query, body, and the answer that
@@ -50,17 +55,29 @@ pub struct Side {
     sends: Arc<Sends>,
     wecom: WecomStandIn,
     wecom_callbacks: WecomCallbacks,
+    taobao: Option<TaobaoEmulator>,
 }
 
 impl Side {
-    /// The side of `platform`, recording replies in `sends`.
-    pub fn new(platform: Platform, sends: Arc<Sends>) -> Side {
-        Side {
+    /// The side of `platform`, recording replies in `sends`; for TMC this
+    /// starts the Taobao emulator.
+    pub async fn start(platform: Platform, sends: Arc<Sends>) -> anyhow::Result<Side> {
+        let taobao = match platform {
+            Platform::Tmc => Some(tmc::start(Arc::clone(&sends)).await?),
+            _ => None,
+        };
+        Ok(Side {
             platform,
             sends,
             wecom: WecomStandIn::default(),
             wecom_callbacks: WecomCallbacks::new(wecom::TOKEN, wecom::CORP_ID, wecom::AES_KEY),
-        }
+            taobao,
+        })
+    }
+
+    /// The Taobao emulator of a TMC run.
+    pub fn taobao(&self) -> Option<&TaobaoEmulator> {
+        self.taobao.as_ref()
     }
 
     /// The plugin that serves it.
@@ -68,6 +85,7 @@ impl Side {
         match self.platform {
             Platform::Wechat => "wechat",
             Platform::Wecom => "wecom",
+            Platform::Tmc => "tmall",
         }
     }
 
@@ -89,6 +107,19 @@ impl Side {
                 wecom::TOKEN,
                 wecom::AES_KEY
             ),
+            Platform::Tmc => {
+                let taobao = self.taobao.as_ref().expect("a TMC side has the emulator");
+                format!(
+                    "[[shops]]\nid = \"{SHOP}\"\nplugin = \"tmall\"\negress = [\"gw.api.taobao.com\", \"mc.api.taobao.com\"]\n\
+                     credentials = {{ app_key = \"{}\", app_secret = \"{}\", session = \"{}\" }}\n\
+                     api_base = {{ \"gw.api.taobao.com\" = \"{}\", \"mc.api.taobao.com\" = \"{}\" }}\n",
+                    tmc::APP_KEY,
+                    tmc::APP_SECRET,
+                    tmc::SESSION,
+                    taobao.api_base_url(),
+                    taobao.stream_url()
+                )
+            }
         }
     }
 
@@ -96,7 +127,7 @@ impl Side {
     pub fn acknowledgement(&self) -> &'static [u8] {
         match self.platform {
             Platform::Wechat => b"success",
-            Platform::Wecom => b"",
+            Platform::Wecom | Platform::Tmc => b"",
         }
     }
 
@@ -105,6 +136,7 @@ impl Side {
         match self.platform {
             Platform::Wechat => customer(index),
             Platform::Wecom => format!("{}:{}", wecom::OPEN_KFID, customer(index)),
+            Platform::Tmc => format!("trade_{}", tmc::tid(index)),
         }
     }
 
@@ -136,6 +168,7 @@ impl Side {
                     body: Bytes::from(request.body),
                 }
             }
+            Platform::Tmc => unreachable!("TMC messages are pushed by the platform's stream"),
         }
     }
 
@@ -145,6 +178,7 @@ impl Side {
         match self.platform {
             Platform::Wechat => wechat_api(&self.sends, call),
             Platform::Wecom => self.wecom.answer(&self.sends, call),
+            Platform::Tmc => (404, "text/plain", Bytes::from_static(b"not found")),
         }
     }
 }

@@ -67,8 +67,9 @@ pub struct Report {
     pub stopped_cleanly: bool,
     /// Replies to customers outside the run.
     pub replies_to_strangers: u64,
-    /// Repeated client message ids the platform dropped.
-    pub repeats_dropped_by_platform: u64,
+    /// Repeats that reached the platform but not the customer (a dropped
+    /// msgid, a look-up made again).
+    pub repeats_without_effect: u64,
     pub audit: Audit,
     pub bare_hyper_per_sec: Option<f64>,
     /// `accepted_per_sec` over `bare_hyper_per_sec`.
@@ -146,7 +147,7 @@ impl Report {
             rss_mib_at_10_50_100_percent: [at_share(0.1), at_share(0.5), at_share(1.0)],
             stopped_cleanly: stopped,
             replies_to_strangers: sends.strangers(),
-            repeats_dropped_by_platform: sends.repeats_dropped(),
+            repeats_without_effect: sends.repeats_without_effect(),
             audit,
             bare_hyper_per_sec,
             ratio_to_bare_hyper: bare_hyper_per_sec.map(|bare| accepted_per_sec / bare),
@@ -213,8 +214,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "replies to strangers {}  repeats dropped by the platform {}  clean stop {}",
-            self.replies_to_strangers, self.repeats_dropped_by_platform, self.stopped_cleanly
+            "replies to strangers {}  repeats without effect {}  clean stop {}",
+            self.replies_to_strangers, self.repeats_without_effect, self.stopped_cleanly
         )?;
         if let (Some(bare), Some(ratio)) = (self.bare_hyper_per_sec, self.ratio_to_bare_hyper) {
             writeln!(

@@ -11,7 +11,7 @@ pub struct Sends {
     /// Microseconds after `start` plus one; 0 = no reply yet.
     first_at: Vec<AtomicU64>,
     strangers: AtomicU64,
-    repeats_dropped: AtomicU64,
+    repeats_without_effect: AtomicU64,
 }
 
 impl Sends {
@@ -22,7 +22,7 @@ impl Sends {
             counts: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
             first_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             strangers: AtomicU64::new(0),
-            repeats_dropped: AtomicU64::new(0),
+            repeats_without_effect: AtomicU64::new(0),
         }
     }
 
@@ -39,9 +39,32 @@ impl Sends {
         }
     }
 
-    /// A repeated client message id the platform dropped (WeCom `msgid`).
-    pub fn record_dropped_repeat(&self) {
-        self.repeats_dropped.fetch_add(1, Ordering::Relaxed);
+    /// A reply for message `index` whose repeats have no effect the
+    /// customer sees (a read such as an order look-up): the first counts as
+    /// the reply, later ones as repeats without effect.
+    pub fn record_first(&self, index: Option<usize>) {
+        let Some(index) = index.filter(|&i| i < self.counts.len()) else {
+            self.strangers.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if self.counts[index]
+            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.first_at[index].store(
+                self.start.elapsed().as_micros() as u64 + 1,
+                Ordering::Relaxed,
+            );
+        } else {
+            self.record_repeat_without_effect();
+        }
+    }
+
+    /// A repeat that reached the platform without reaching the customer: a
+    /// client message id the platform dropped (WeCom `msgid`), a look-up
+    /// made again.
+    pub fn record_repeat_without_effect(&self) {
+        self.repeats_without_effect.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Replies that reached the platform for message `index`.
@@ -63,9 +86,9 @@ impl Sends {
         self.strangers.load(Ordering::Relaxed)
     }
 
-    /// Repeated client message ids dropped by the platform.
-    pub fn repeats_dropped(&self) -> u64 {
-        self.repeats_dropped.load(Ordering::Relaxed)
+    /// Repeats that did not reach the customer.
+    pub fn repeats_without_effect(&self) -> u64 {
+        self.repeats_without_effect.load(Ordering::Relaxed)
     }
 
     /// How many messages have at least one reply among the first `n`.

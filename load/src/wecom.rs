@@ -137,7 +137,7 @@ impl WecomStandIn {
                 .msgids
                 .insert(msgid.clone())
         {
-            sends.record_dropped_repeat();
+            sends.record_repeat_without_effect();
             return json(value!({"errcode": 0, "errmsg": "ok", "msgid": msgid}));
         }
         sends.record(index_of(touser));

@@ -76,15 +76,21 @@ pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
 /// one whose earlier request may have reached a platform that cannot drop a
 /// repeat.
 fn recover(host: &HostState) -> anyhow::Result<()> {
-    let idempotent = |shop: &str| {
-        host.shops
-            .get(shop)
+    // Sending again is harmless where the platform drops a repeated
+    // idempotency key, and for look-ups, which only read.
+    let idempotent = |item: &OutboxItem| {
+        matches!(
+            item.action.kind,
+            ActionKind::QueryOrder(_) | ActionKind::QueryLogistics(_)
+        ) || host
+            .shops
+            .get(&item.shop)
             .is_some_and(|shop| shop.plugin.manifest.idempotent_delivery)
     };
     for item in host.store.recover_in_flight(clock::now_ms(), &idempotent)? {
         let key = item.action.idempotency_key.as_str();
         match &item.status {
-            OutboxStatus::Pending if idempotent(&item.shop) => {
+            OutboxStatus::Pending if idempotent(&item) => {
                 tracing::info!(shop = %item.shop, seq = item.seq, key, "resending a delivery in flight at the last stop; the platform drops it if it arrived");
             }
             OutboxStatus::Pending => {

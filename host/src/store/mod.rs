@@ -246,7 +246,7 @@ pub trait Store: Flush {
     ) -> StoreResult<Vec<OutboxItem>>;
 
     /// After a crash: every item still in flight may or may not have reached
-    /// the platform. Where `idempotent(shop)` (the platform drops a repeated
+    /// the platform. Where `idempotent(item)` (a read, or a platform that drops a repeated
     /// idempotency key) it is made pending again; elsewhere it is made pending
     /// once more with `uncertain_resends` counted, and an item that was
     /// already resent once is dead-lettered as `uncertain` instead. Returns
@@ -254,7 +254,7 @@ pub trait Store: Flush {
     fn recover_in_flight(
         &self,
         now_ms: i64,
-        idempotent: &dyn Fn(&str) -> bool,
+        idempotent: &dyn Fn(&OutboxItem) -> bool,
     ) -> StoreResult<Vec<OutboxItem>>;
 
     /// How many outbox items are pending or in flight (reads the indexes

@@ -821,7 +821,7 @@ impl Store for SledStore {
     fn recover_in_flight(
         &self,
         now_ms: i64,
-        idempotent: &dyn Fn(&str) -> bool,
+        idempotent: &dyn Fn(&OutboxItem) -> bool,
     ) -> StoreResult<Vec<OutboxItem>> {
         let seqs = self
             .outbox_in_flight
@@ -839,7 +839,7 @@ impl Store for SledStore {
                     if item.status != OutboxStatus::Pending {
                         continue;
                     }
-                    if idempotent(&item.shop) {
+                    if idempotent(&item) {
                         item.status = OutboxStatus::Pending;
                     } else if item.uncertain_resends == 0 {
                         item.uncertain_resends = 1;

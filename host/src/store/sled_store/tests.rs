@@ -305,7 +305,7 @@ fn items_in_flight_at_a_crash_are_resent_once_unless_the_channel_is_idempotent()
     let never = |_: &OutboxItem| false;
     assert_eq!(store.claim_due(1_000, 10, &never).unwrap().len(), 2);
     // Shop `a` cannot drop a repeat: each item is resent once, counted.
-    let not_idempotent = |_: &str| false;
+    let not_idempotent = |_: &OutboxItem| false;
     let found = store.recover_in_flight(2_000, &not_idempotent).unwrap();
     assert_eq!(found.len(), 2);
     assert!(found.iter().all(|item| item.status == OutboxStatus::Pending
@@ -330,7 +330,7 @@ fn items_in_flight_at_a_crash_are_resent_once_unless_the_channel_is_idempotent()
     let more = store
         .queue_actions(&[reply("a", "k-wecom", "u9")], 4_000)
         .unwrap();
-    let idempotent = |_: &str| true;
+    let idempotent = |_: &OutboxItem| true;
     for round in 0..3 {
         let claimed = store.claim_due(i64::MAX, 10, &never).unwrap();
         assert_eq!(claimed.len(), 1, "round {round}");

@@ -166,6 +166,7 @@ struct Queued {
 }
 
 type ConfirmHook = Arc<dyn Fn(&Confirm) + Send + Sync>;
+type CallHook = Arc<dyn Fn(&ApiCall) + Send + Sync>;
 
 struct State {
     config: TaobaoConfig,
@@ -187,6 +188,7 @@ struct State {
     trades: HashMap<String, Value>,
     traces: HashMap<String, Value>,
     on_confirm: Option<ConfirmHook>,
+    on_call: Option<CallHook>,
 }
 
 impl State {
@@ -288,6 +290,7 @@ impl TaobaoEmulator {
                 trades: HashMap::new(),
                 traces: HashMap::new(),
                 on_confirm: None,
+                on_call: None,
             }),
             enqueued: Notify::new(),
             drop_all: watch::channel(0).0,
@@ -367,6 +370,12 @@ impl TaobaoEmulator {
     /// Refuse the next CONNECT with `status` and `phrase`, whatever it says.
     pub fn refuse_next_connect(&self, status: u32, phrase: &str) {
         self.with(|s| s.refuse_next = Some((status, phrase.into())));
+    }
+
+    /// Call `hook` whenever the router has answered a TOP call (after it is
+    /// recorded), e.g. to time it.
+    pub fn on_call(&self, hook: impl Fn(&ApiCall) + Send + Sync + 'static) {
+        self.with(|s| s.on_call = Some(Arc::new(hook)));
     }
 
     /// Call `hook` whenever a confirm arrives, before anything else happens.

@@ -37,13 +37,18 @@ pub(crate) fn handle(shared: &Shared, request: &Incoming) -> Reply {
         .get("error_response")
         .and_then(|e| e.get("code"))
         .map(|c| c.to_string().trim_matches('"').to_string());
-    state.calls.push(ApiCall {
+    let call = ApiCall {
         method,
         params,
         error_code,
-    });
+    };
+    let on_call = state.on_call.clone().map(|hook| (hook, call.clone()));
+    state.calls.push(call);
     let hook = state.on_confirm.clone();
     drop(state);
+    if let Some((on_call, call)) = on_call {
+        on_call(&call);
+    }
     for confirm in &confirms {
         if let Some(hook) = &hook {
             hook(confirm);
