@@ -57,13 +57,55 @@ pub struct Driven {
     pub sending: Duration,
 }
 
+/// Per message, as the run goes: whether it was acknowledged and when it
+/// was first due (microseconds after the start).
+pub struct Tally {
+    /// Acknowledged.
+    pub acked: Vec<AtomicBool>,
+    /// First due.
+    pub first_due: Vec<AtomicU64>,
+}
+
+impl Tally {
+    /// Room for `capacity` messages.
+    pub fn new(capacity: usize) -> Tally {
+        Tally {
+            acked: (0..capacity).map(|_| AtomicBool::new(false)).collect(),
+            first_due: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// What the driver saw of the first `issued` messages.
+    pub fn driven(
+        &self,
+        issued: usize,
+        ack_latency: Histogram<u64>,
+        requests: u64,
+        sending: Duration,
+    ) -> Driven {
+        Driven {
+            issued,
+            acked: self.acked[..issued]
+                .iter()
+                .map(|a| a.load(Ordering::Relaxed))
+                .collect(),
+            first_due_micros: self.first_due[..issued]
+                .iter()
+                .map(|t| t.load(Ordering::Relaxed))
+                .collect(),
+            ack_latency,
+            requests,
+            sending,
+        }
+    }
+}
+
 struct Shared {
     drive: Drive,
     start: Instant,
     next: AtomicUsize,
     resend: Mutex<VecDeque<usize>>,
-    acked: Vec<AtomicBool>,
-    first_due: Vec<AtomicU64>,
+    tally: Tally,
     outstanding: AtomicUsize,
     requests: AtomicU64,
     last_issue_micros: AtomicU64,
@@ -76,8 +118,7 @@ pub async fn run(drive: Drive, start: Instant) -> Driven {
         start,
         next: AtomicUsize::new(0),
         resend: Mutex::new(VecDeque::new()),
-        acked: (0..capacity).map(|_| AtomicBool::new(false)).collect(),
-        first_due: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+        tally: Tally::new(capacity),
         outstanding: AtomicUsize::new(0),
         requests: AtomicU64::new(0),
         last_issue_micros: AtomicU64::new(0),
@@ -94,20 +135,12 @@ pub async fn run(drive: Drive, start: Instant) -> Driven {
         }
     }
     let issued = shared.next.load(Ordering::Relaxed).min(capacity);
-    Driven {
+    shared.tally.driven(
         issued,
-        acked: shared.acked[..issued]
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
-            .collect(),
-        first_due_micros: shared.first_due[..issued]
-            .iter()
-            .map(|t| t.load(Ordering::Relaxed))
-            .collect(),
         ack_latency,
-        requests: shared.requests.load(Ordering::Relaxed),
-        sending: Duration::from_micros(shared.last_issue_micros.load(Ordering::Relaxed)),
-    }
+        shared.requests.load(Ordering::Relaxed),
+        Duration::from_micros(shared.last_issue_micros.load(Ordering::Relaxed)),
+    )
 }
 
 /// A histogram of microseconds from 1 µs to 10 minutes.
@@ -140,7 +173,7 @@ impl Shared {
                     Some(rate) => (index as f64 / rate * 1e6) as u64,
                     None => self.micros(),
                 };
-                self.first_due[index].store(due, Ordering::Relaxed);
+                self.tally.first_due[index].store(due, Ordering::Relaxed);
                 self.last_issue_micros.fetch_max(due, Ordering::Relaxed);
                 return Work::Send(index);
             }
@@ -167,7 +200,7 @@ async fn connection(shared: Arc<Shared>) -> Histogram<u64> {
             }
             Work::Done => return latency,
         };
-        let due = shared.first_due[index].load(Ordering::Relaxed);
+        let due = shared.tally.first_due[index].load(Ordering::Relaxed);
         if shared.drive.rate.is_some() {
             let at = shared.start + Duration::from_micros(due);
             tokio::time::sleep_until(at.into()).await;
@@ -187,7 +220,7 @@ async fn connection(shared: Arc<Shared>) -> Histogram<u64> {
         shared.requests.fetch_add(1, Ordering::Relaxed);
         match answered {
             Answered::With(status, body) if status == 200 && body.as_ref() == expected => {
-                shared.acked[index].store(true, Ordering::Relaxed);
+                shared.tally.acked[index].store(true, Ordering::Relaxed);
                 shared.outstanding.fetch_sub(1, Ordering::Relaxed);
                 // Resends are timed from their own send: the first due time
                 // would charge the crash to the host's latency.

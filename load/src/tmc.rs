@@ -5,12 +5,12 @@
 //! (after its commit), and answered when the host looks the order up. The
 //! platform pushes what was not confirmed again after a reconnect.
 
-use crate::driver::{Driven, new_histogram};
+use crate::driver::{Driven, Tally, new_histogram};
 use crate::sends::Sends;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tongdao_emulator_taobao::{TaobaoConfig, TaobaoEmulator};
@@ -60,8 +60,7 @@ pub async fn start(sends: Arc<Sends>) -> anyhow::Result<TaobaoEmulator> {
 /// What the stream driver shares with the emulator's confirm hook.
 struct Progress {
     start: Instant,
-    acked: Vec<AtomicBool>,
-    first_due: Vec<AtomicU64>,
+    tally: Tally,
     ids: Mutex<HashMap<i64, usize>>,
     outstanding: AtomicUsize,
     latency: Mutex<Histogram<u64>>,
@@ -80,8 +79,7 @@ pub async fn drive(
 ) -> Driven {
     let progress = Arc::new(Progress {
         start: Instant::now(),
-        acked: (0..max_messages).map(|_| AtomicBool::new(false)).collect(),
-        first_due: (0..max_messages).map(|_| AtomicU64::new(0)).collect(),
+        tally: Tally::new(max_messages),
         ids: Mutex::new(HashMap::new()),
         outstanding: AtomicUsize::new(0),
         latency: Mutex::new(new_histogram()),
@@ -91,10 +89,10 @@ pub async fn drive(
         let Some(index) = hook.ids.lock().expect("ids lock").get(&confirm.id).copied() else {
             return;
         };
-        if !hook.acked[index].swap(true, Ordering::Relaxed) {
+        if !hook.tally.acked[index].swap(true, Ordering::Relaxed) {
             hook.outstanding.fetch_sub(1, Ordering::Relaxed);
             let now = hook.start.elapsed().as_micros() as u64;
-            let due = hook.first_due[index].load(Ordering::Relaxed);
+            let due = hook.tally.first_due[index].load(Ordering::Relaxed);
             let _ = hook
                 .latency
                 .lock()
@@ -125,7 +123,7 @@ pub async fn drive(
             &tid,
             json!({"tid": FIRST_TID + issued as u64, "status": "WAIT_SELLER_SEND_GOODS", "payment": "99.00"}),
         );
-        progress.first_due[issued].store(due, Ordering::Relaxed);
+        progress.tally.first_due[issued].store(due, Ordering::Relaxed);
         progress.outstanding.fetch_add(1, Ordering::Relaxed);
         let content = json!({
             "tid": FIRST_TID + issued as u64, "oid": FIRST_TID + issued as u64,
@@ -148,18 +146,10 @@ pub async fn drive(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let latency = progress.latency.lock().expect("latency lock").clone();
-    Driven {
+    progress.tally.driven(
         issued,
-        acked: progress.acked[..issued]
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
-            .collect(),
-        first_due_micros: progress.first_due[..issued]
-            .iter()
-            .map(|t| t.load(Ordering::Relaxed))
-            .collect(),
-        ack_latency: latency,
-        requests: taobao.deliveries().len() as u64,
-        sending: Duration::from_micros(last_due.max(1)),
-    }
+        latency,
+        taobao.deliveries().len() as u64,
+        Duration::from_micros(last_due.max(1)),
+    )
 }

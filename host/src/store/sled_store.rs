@@ -250,6 +250,14 @@ impl SledStore {
         Ok(())
     }
 
+    /// `n` new outbox seqs. They are taken outside any transaction: a
+    /// retried transaction must not reuse a number another one took.
+    fn new_seqs(&self, n: usize) -> StoreResult<Vec<u64>> {
+        (0..n)
+            .map(|_| self.db.generate_id().context("taking an outbox seq"))
+            .collect()
+    }
+
     fn load_item(&self, seq: u64) -> StoreResult<OutboxItem> {
         let bytes = self
             .outbox
@@ -488,18 +496,10 @@ impl Store for SledStore {
             .iter()
             .map(|(event_id, _)| event_key(event_id))
             .collect::<StoreResult<Vec<_>>>()?;
-        // Sequence numbers come from outside the transaction (a retried
-        // transaction must not reuse a number another one took).
         let seqs = finished
             .iter()
-            .map(|(_, outcome)| {
-                outcome
-                    .actions
-                    .iter()
-                    .map(|_| self.db.generate_id())
-                    .collect::<Result<Vec<u64>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(_, outcome)| self.new_seqs(outcome.actions.len()))
+            .collect::<StoreResult<Vec<_>>>()?;
         (
             &self.inbox,
             &self.outbox,
@@ -632,10 +632,7 @@ impl Store for SledStore {
     }
 
     fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>> {
-        let seqs: Vec<u64> = actions
-            .iter()
-            .map(|_| self.db.generate_id())
-            .collect::<Result<_, _>>()?;
+        let seqs = self.new_seqs(actions.len())?;
         (
             &self.outbox,
             &self.outbox_due,
@@ -885,14 +882,8 @@ impl Store for SledStore {
     fn finish_deliveries(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()> {
         let follow_up_seqs = records
             .iter()
-            .map(|record| {
-                record
-                    .follow_up
-                    .iter()
-                    .map(|_| self.db.generate_id())
-                    .collect::<Result<Vec<u64>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|record| self.new_seqs(record.follow_up.len()))
+            .collect::<StoreResult<Vec<_>>>()?;
         let trees = (
             &self.outbox,
             &self.outbox_due,
