@@ -166,7 +166,9 @@ async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_sile
     .await;
     assert_eq!(status, 409, "{again}");
 
-    // 4. The conversation view: history with the agent's message, window.
+    // 4. The conversation view: history with the agent's message, window
+    //    (once the delivery is recorded, which follows the platform's answer).
+    host.settled().await;
     let (status, view) = admin(
         &host,
         "GET",
