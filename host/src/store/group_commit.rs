@@ -85,37 +85,38 @@ impl GroupCommit {
 
     /// Wait until every write made before this call is durable.
     pub async fn durable(&self) -> anyhow::Result<()> {
-        let (done, wait) = oneshot::channel();
-        self.requests
-            .send(Request::Flush(done))
-            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?;
-        wait.await
-            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?
+        self.ask(Request::Flush)
+            .await?
             .map_err(|err| anyhow::anyhow!("flushing the store failed: {err}"))
     }
 
     /// Commit `batch` (skipping duplicates) with whatever else is waiting,
     /// and answer once it is durable.
     pub async fn commit(&self, batch: OwnedIngestBatch) -> anyhow::Result<IngestReceipt> {
-        let (done, wait) = oneshot::channel();
-        self.requests
-            .send(Request::Commit(Box::new(batch), done))
-            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?;
-        wait.await
-            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?
+        self.ask(|done| Request::Commit(Box::new(batch), done))
+            .await?
             .map_err(|err| anyhow::anyhow!("{err}"))
     }
 
     /// Record how a delivery ended with the others ending now, and answer
     /// once it is durable.
     pub async fn finish(&self, record: DeliveryRecord) -> anyhow::Result<()> {
+        self.ask(|done| Request::Finish(Box::new(record), done))
+            .await?
+            .map_err(|err| anyhow::anyhow!("{err}"))
+    }
+
+    /// Send the flusher a request and wait for its answer.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Request,
+    ) -> anyhow::Result<Result<T, String>> {
         let (done, wait) = oneshot::channel();
         self.requests
-            .send(Request::Finish(Box::new(record), done))
+            .send(request(done))
             .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?;
         wait.await
-            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))?
-            .map_err(|err| anyhow::anyhow!("{err}"))
+            .map_err(|_| anyhow::anyhow!("the store's flusher has stopped"))
     }
 
     /// Flush once more, stop the flusher and wait until it has let go of the store.
@@ -145,41 +146,51 @@ fn flush_groups<C: Committer + ?Sized>(store: &C, incoming: &mpsc::Receiver<Requ
             }
         }
         let mut waiters = Vec::new();
-        let mut commits = Vec::new();
-        let mut finishes = Vec::new();
+        let (mut batches, mut commit_waiters) = (Vec::new(), Vec::new());
+        let (mut records, mut finish_waiters) = (Vec::new(), Vec::new());
         for request in std::iter::once(first).chain(std::iter::from_fn(|| incoming.try_recv().ok()))
         {
             match request {
                 Request::Flush(waiter) => waiters.push(waiter),
-                Request::Commit(batch, waiter) => commits.push((batch, waiter)),
-                Request::Finish(record, waiter) => finishes.push((record, waiter)),
+                Request::Commit(batch, waiter) => {
+                    batches.push(*batch);
+                    commit_waiters.push(waiter);
+                }
+                Request::Finish(record, waiter) => {
+                    records.push(*record);
+                    finish_waiters.push(waiter);
+                }
                 Request::Close => closing = true,
             }
         }
-        let committed = commit_group(store, &commits);
-        let finished = finish_group(store, &finishes);
-        let result = store.flush().map_err(|err| format!("{err:#}"));
+        let committed = commit_group(store, &batches);
+        let finished = finish_group(store, &records);
+        let flushed = store.flush().map_err(|err| format!("{err:#}"));
         last_flush_ended = Some(Instant::now());
-        if let Err(err) = &result {
+        if let Err(err) = &flushed {
             tracing::error!(error = %err, "store flush failed; writes are not acknowledged");
         }
         for waiter in waiters {
-            let _ = waiter.send(result.clone());
+            let _ = waiter.send(flushed.clone());
         }
-        for ((_, waiter), recorded) in finishes.into_iter().zip(finished) {
-            let answer = match (&result, recorded) {
-                (Ok(()), recorded) => recorded,
-                (Err(err), _) => Err(format!("flushing the store failed: {err}")),
-            };
-            let _ = waiter.send(answer);
-        }
-        for ((_, waiter), receipt) in commits.into_iter().zip(committed) {
-            let answer = match (&result, receipt) {
-                (Ok(()), receipt) => receipt,
-                (Err(err), _) => Err(format!("flushing the store failed: {err}")),
-            };
-            let _ = waiter.send(answer);
-        }
+        answer(finish_waiters, finished, &flushed);
+        answer(commit_waiters, committed, &flushed);
+    }
+}
+
+/// Answer each waiter with its write's result, or with the flush's failure:
+/// a write is not done until it is durable.
+fn answer<T>(
+    waiters: Vec<oneshot::Sender<Result<T, String>>>,
+    written: Vec<Result<T, String>>,
+    flushed: &Result<(), String>,
+) {
+    for (waiter, written) in waiters.into_iter().zip(written) {
+        let answer = match flushed {
+            Ok(()) => written,
+            Err(err) => Err(format!("flushing the store failed: {err}")),
+        };
+        let _ = waiter.send(answer);
     }
 }
 
@@ -209,9 +220,9 @@ fn all_or_each<T, R>(
 /// Commit every waiting batch in one transaction (see [`all_or_each`]).
 fn commit_group<C: Committer + ?Sized>(
     store: &C,
-    commits: &[(Box<OwnedIngestBatch>, CommitWaiter)],
+    batches: &[OwnedIngestBatch],
 ) -> Vec<Result<IngestReceipt, String>> {
-    let batches: Vec<IngestBatch<'_>> = commits.iter().map(|(b, _)| b.as_batch()).collect();
+    let batches: Vec<IngestBatch<'_>> = batches.iter().map(OwnedIngestBatch::as_batch).collect();
     all_or_each(&batches, |batches| store.commit_all(batches))
 }
 
@@ -219,11 +230,10 @@ fn commit_group<C: Committer + ?Sized>(
 /// [`all_or_each`]).
 fn finish_group<C: Committer + ?Sized>(
     store: &C,
-    finishes: &[(Box<DeliveryRecord>, Waiter)],
+    records: &[DeliveryRecord],
 ) -> Vec<Result<(), String>> {
     let now_ms = clock::now_ms();
-    let records: Vec<DeliveryRecord> = finishes.iter().map(|(r, _)| (**r).clone()).collect();
-    all_or_each(&records, |records| {
+    all_or_each(records, |records| {
         store
             .finish_all(records, now_ms)
             .map(|()| vec![(); records.len()])
