@@ -259,13 +259,8 @@ impl SledStore {
     }
 
     fn load_item(&self, seq: u64) -> StoreResult<OutboxItem> {
-        let bytes = self
-            .outbox
-            .get(keys::seq(seq))?
-            .with_context(|| format!("outbox item {seq} does not exist"))?;
-        let item =
-            serde_json::from_slice(&bytes).with_context(|| format!("corrupt outbox item {seq}"))?;
-        self.with_flight(item)
+        self.outbox_item(seq)?
+            .with_context(|| format!("outbox item {seq} does not exist"))
     }
 
     /// A pending item as it stands: in flight if its claim is recorded.
@@ -720,9 +715,12 @@ impl Store for SledStore {
 
     fn outbox_item(&self, seq: u64) -> StoreResult<Option<OutboxItem>> {
         match self.outbox.get(keys::seq(seq))? {
-            Some(bytes) => Ok(Some(self.with_flight(
-                serde_json::from_slice(&bytes).context("corrupt outbox item")?,
-            )?)),
+            Some(bytes) => Ok(Some(
+                self.with_flight(
+                    serde_json::from_slice(&bytes)
+                        .with_context(|| format!("corrupt outbox item {seq}"))?,
+                )?,
+            )),
             None => Ok(None),
         }
     }
