@@ -48,20 +48,27 @@ pub enum Decision<'a> {
     Unknown,
 }
 
-struct Document {
-    features: Features,
-    length: f64,
+/// One feature's place in the index: its weight in similarities and
+/// BM25 (kind weight times rarity) and where it occurs.
+struct Posting {
+    weight: f64,
+    /// (intent index, BM25 saturation of the feature's frequency there)
+    documents: Vec<(usize, f64)>,
+    /// (example index, the feature's count in the example)
+    examples: Vec<(usize, f32)>,
 }
 
-/// The knowledge base, analyzed and indexed for matching.
+/// The knowledge base, analyzed and indexed for matching. Scoring walks
+/// only the postings of the question's own features, so a decision costs
+/// in proportion to the question, not to the knowledge base.
 pub struct Matcher {
     knowledge_base: KnowledgeBase,
     analyzer: Analyzer,
-    documents: Vec<Document>,
-    /// (intent index, example features, example norm)
-    examples: Vec<(usize, Features, f64)>,
-    document_frequency: HashMap<String, usize>,
-    average_length: f64,
+    postings: HashMap<String, Posting>,
+    /// Per example: (intent index, norm).
+    examples: Vec<(usize, f64)>,
+    /// Number of intents (BM25 documents).
+    document_count: usize,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -78,8 +85,8 @@ impl Matcher {
         let mut lexicon = Lexicon::retail();
         lexicon.extend(&knowledge_base.synonyms);
         let analyzer = Analyzer::new(lexicon);
-        let mut documents = Vec::new();
-        let mut examples = Vec::new();
+        let mut documents: Vec<Features> = Vec::new();
+        let mut examples: Vec<(usize, Features)> = Vec::new();
         for (index, intent) in knowledge_base.intents.iter().enumerate() {
             let mut document = Features::new();
             let texts = intent.examples.iter().chain(std::iter::once(&intent.name));
@@ -88,35 +95,57 @@ impl Matcher {
                 for (feature, weight) in &features {
                     *document.entry(feature.clone()).or_default() += weight;
                 }
-                examples.push((index, features, 0.0));
+                examples.push((index, features));
             }
-            let length = document.values().map(|w| f64::from(*w)).sum();
-            documents.push(Document {
-                features: document,
-                length,
-            });
+            documents.push(document);
         }
-        let mut document_frequency = HashMap::new();
-        for document in &documents {
-            for feature in document.features.keys() {
-                *document_frequency.entry(feature.clone()).or_default() += 1;
+        let document_count = documents.len();
+        let lengths: Vec<f64> = documents
+            .iter()
+            .map(|d| d.values().map(|w| f64::from(*w)).sum())
+            .collect();
+        let average_length = lengths.iter().sum::<f64>() / document_count.max(1) as f64;
+        let mut postings: HashMap<String, Posting> = HashMap::new();
+        for (index, document) in documents.iter().enumerate() {
+            let length_factor = 1.0 - BM25_B + BM25_B * lengths[index] / average_length;
+            for (feature, frequency) in document {
+                let frequency = f64::from(*frequency);
+                let saturation =
+                    frequency * (BM25_K1 + 1.0) / (frequency + BM25_K1 * length_factor);
+                postings
+                    .entry(feature.clone())
+                    .or_insert_with(|| Posting {
+                        weight: 0.0,
+                        documents: Vec::new(),
+                        examples: Vec::new(),
+                    })
+                    .documents
+                    .push((index, saturation));
             }
         }
-        let average_length =
-            documents.iter().map(|d| d.length).sum::<f64>() / documents.len().max(1) as f64;
-        let mut matcher = Matcher {
+        for (feature, posting) in &mut postings {
+            posting.weight = feature_weight(feature, document_count, posting.documents.len());
+        }
+        let mut example_norms = Vec::with_capacity(examples.len());
+        for (example, (intent, features)) in examples.iter().enumerate() {
+            let mut squares = 0.0;
+            for (feature, count) in features {
+                // Every example feature is in its intent's document.
+                let posting = postings
+                    .get_mut(feature)
+                    .expect("indexed with its document");
+                squares += posting.weight * f64::from(*count) * f64::from(*count);
+                posting.examples.push((example, *count));
+            }
+            example_norms.push((*intent, squares.sqrt()));
+        }
+        Matcher {
             knowledge_base,
             analyzer,
-            documents,
-            examples: Vec::new(),
-            document_frequency,
-            average_length,
-        };
-        for (_, features, norm) in &mut examples {
-            *norm = matcher.norm(features);
+            postings,
+            examples: example_norms,
+            document_count,
         }
-        matcher.examples = examples;
-        matcher
     }
 
     /// The knowledge base matched against.
@@ -132,17 +161,34 @@ impl Matcher {
     /// Every intent scored for the question, best first.
     pub fn rank(&self, question: &str) -> Vec<Scored<'_>> {
         let query = self.analyzer.features(question);
-        let bm25: Vec<f64> = self
-            .documents
-            .iter()
-            .map(|document| self.bm25(&query, document))
-            .collect();
+        let mut bm25 = vec![0.0f64; self.document_count];
+        let mut dots = vec![0.0f64; self.examples.len()];
+        let mut query_squares = 0.0;
+        for (feature, count) in &query {
+            let count = f64::from(*count);
+            let Some(posting) = self.postings.get(feature) else {
+                // Unknown features count as the rarest, in the norm only.
+                query_squares += feature_weight(feature, self.document_count, 0) * count * count;
+                continue;
+            };
+            query_squares += posting.weight * count * count;
+            for (document, saturation) in &posting.documents {
+                bm25[*document] += posting.weight * saturation;
+            }
+            for (example, example_count) in &posting.examples {
+                dots[*example] += posting.weight * count * f64::from(*example_count);
+            }
+        }
         let best_bm25 = bm25.iter().copied().fold(0.0, f64::max);
-        let query_norm = self.norm(&query);
-        let mut similarity = vec![0.0f64; self.documents.len()];
-        for (index, example, example_norm) in &self.examples {
-            let cosine = self.cosine(&query, query_norm, example, *example_norm);
-            similarity[*index] = similarity[*index].max(cosine);
+        let query_norm = query_squares.sqrt();
+        let mut similarity = vec![0.0f64; self.document_count];
+        if query_norm > 0.0 {
+            for ((intent, example_norm), dot) in self.examples.iter().zip(&dots) {
+                if *example_norm > 0.0 {
+                    let cosine = dot / (query_norm * example_norm);
+                    similarity[*intent] = similarity[*intent].max(cosine);
+                }
+            }
         }
         let mut scored: Vec<Scored<'_>> = self
             .knowledge_base
@@ -192,63 +238,16 @@ impl Matcher {
             Decision::Unknown
         }
     }
+}
 
-    /// Inverse document frequency over the intents; features no intent has
-    /// count as the rarest.
-    fn idf(&self, feature: &str) -> f64 {
-        let count = self.documents.len() as f64;
-        let containing = self.document_frequency.get(feature).copied().unwrap_or(0) as f64;
-        (1.0 + (count - containing + 0.5) / (containing + 0.5)).ln()
-    }
-
-    /// The weight of one occurrence of a feature in similarities: its kind's
-    /// weight times its rarity, so generic words (哪里, 怎么) count little.
-    fn feature_weight(&self, feature: &str) -> f64 {
-        f64::from(kind_weight(feature)) * self.idf(feature)
-    }
-
-    fn norm(&self, features: &Features) -> f64 {
-        features
-            .iter()
-            .map(|(feature, count)| {
-                self.feature_weight(feature) * f64::from(*count) * f64::from(*count)
-            })
-            .sum::<f64>()
-            .sqrt()
-    }
-
-    fn cosine(&self, a: &Features, a_norm: f64, b: &Features, b_norm: f64) -> f64 {
-        if a_norm == 0.0 || b_norm == 0.0 {
-            return 0.0;
-        }
-        let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-        let dot: f64 = small
-            .iter()
-            .filter_map(|(feature, count)| {
-                Some(
-                    self.feature_weight(feature)
-                        * f64::from(*count)
-                        * f64::from(*large.get(feature)?),
-                )
-            })
-            .sum();
-        dot / (a_norm * b_norm)
-    }
-
-    fn bm25(&self, query: &Features, document: &Document) -> f64 {
-        query
-            .keys()
-            .filter_map(|feature| {
-                let frequency = f64::from(*document.features.get(feature)?);
-                let idf = self.idf(feature);
-                let saturation = frequency * (BM25_K1 + 1.0)
-                    / (frequency
-                        + BM25_K1
-                            * (1.0 - BM25_B + BM25_B * document.length / self.average_length));
-                Some(f64::from(kind_weight(feature)) * idf * saturation)
-            })
-            .sum()
-    }
+/// The weight of one occurrence of a feature in similarities and BM25: its
+/// kind's weight times its inverse document frequency over the intents, so
+/// generic words (哪里, 怎么) count little; a feature no intent has counts as
+/// the rarest.
+fn feature_weight(feature: &str, documents: usize, containing: usize) -> f64 {
+    let (count, containing) = (documents as f64, containing as f64);
+    let idf = (1.0 + (count - containing + 0.5) / (containing + 0.5)).ln();
+    f64::from(kind_weight(feature)) * idf
 }
 
 /// Confidence in the best intent: how similar the question is to its
