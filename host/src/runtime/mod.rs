@@ -8,19 +8,19 @@ mod cache;
 mod call_state;
 mod epoch;
 mod error;
+mod exports;
 mod output;
 mod size;
 
 pub use error::{CallError, LoadError, refusal_kind, refusal_reason};
 
 use crate::runtime::bindings::Plugin as PluginBindings;
-use crate::runtime::bindings::PluginPre;
-use crate::runtime::bindings::exports::tongdao::channel::channel::Guest;
 use crate::runtime::bindings::tongdao::channel::types::{
     Action, Frame, FrameResult, HttpRequest, HttpResponse, Interpretation, Manifest,
     OutboundRequest, PluginError, PollRequest, PollResult, PushResult, ShopContext, StreamConnect,
 };
 use crate::runtime::call_state::CallState;
+use crate::runtime::exports::{Exports, UncheckedExports};
 use crate::runtime::size::WireSize;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
@@ -80,7 +80,8 @@ struct Inner {
     _ticker: epoch::EpochTicker,
 }
 
-/// A loaded plugin: its manifest and its pre-instantiated component.
+/// A loaded plugin: its manifest, its pre-instantiated component and its
+/// type-checked exports.
 pub struct LoadedPlugin {
     /// The plugin's name, from its manifest.
     pub name: String,
@@ -90,7 +91,8 @@ pub struct LoadedPlugin {
     pub digest: String,
     /// Size of the component file in bytes.
     pub size: u64,
-    pre: PluginPre<CallState>,
+    pre: InstancePre<CallState>,
+    exports: Arc<Exports>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -148,47 +150,58 @@ impl Runtime {
             message: format!("{err:#}"),
         })?;
         let pre = self.pre_instantiate(&component, path)?;
-        let mut plugin = LoadedPlugin {
-            name: String::new(),
-            manifest: empty_manifest(),
-            digest,
-            size: bytes.len() as u64,
-            pre,
-        };
-        let manifest = self
-            .call_blocking(&plugin, "(load)", |guest, store| {
-                Box::pin(async move { guest.call_describe(store).await.map(Ok) })
-            })
+        let unchecked = UncheckedExports::find(&component).map_err(|message| LoadError::Link {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        // The first instance type-checks every export, then describes the plugin.
+        let checked = Arc::new(std::sync::OnceLock::new());
+        let slot = Arc::clone(&checked);
+        let manifest =
+            futures::executor::block_on(self.run(&pre, "", "(load)", move |instance, store| {
+                Box::pin(async move {
+                    let exports = unchecked.check(&mut *store, instance)?;
+                    let manifest = exports.describe.call(&mut *store, instance, ()).await?;
+                    let _ = slot.set(exports);
+                    Ok(Ok(manifest))
+                })
+            }))
             .map_err(|err| LoadError::Manifest {
                 path: path.to_path_buf(),
                 message: err.to_string(),
+            })?;
+        let exports = Arc::into_inner(checked)
+            .and_then(std::sync::OnceLock::into_inner)
+            .ok_or_else(|| LoadError::Manifest {
+                path: path.to_path_buf(),
+                message: "the exports were not checked".into(),
             })?;
         output::validate_manifest(&manifest).map_err(|message| LoadError::Manifest {
             path: path.to_path_buf(),
             message,
         })?;
-        plugin.name = manifest.name.clone();
-        plugin.manifest = manifest;
-        Ok(Arc::new(plugin))
+        Ok(Arc::new(LoadedPlugin {
+            name: manifest.name.clone(),
+            manifest,
+            digest,
+            size: bytes.len() as u64,
+            pre,
+            exports: Arc::new(exports),
+        }))
     }
 
     fn pre_instantiate(
         &self,
         component: &Component,
         path: &Path,
-    ) -> Result<PluginPre<CallState>, LoadError> {
-        let instance_pre = self
-            .inner
+    ) -> Result<InstancePre<CallState>, LoadError> {
+        self.inner
             .linker
             .instantiate_pre(component)
             .map_err(|err| LoadError::Link {
                 path: path.to_path_buf(),
                 message: format!("{err:#}"),
-            })?;
-        PluginPre::new(instance_pre).map_err(|err| LoadError::Link {
-            path: path.to_path_buf(),
-            message: format!("{err:#}"),
-        })
+            })
     }
 
     /// Handle one webhook request.
@@ -199,9 +212,15 @@ impl Runtime {
         request: HttpRequest,
     ) -> Result<PushResult, CallError> {
         let shop = ctx.shop_id.clone();
+        let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |guest, store| {
-                Box::pin(async move { guest.call_handle_push(store, &ctx, &request).await })
+            .call(plugin, &shop, move |instance, store| {
+                Box::pin(async move {
+                    exports
+                        .handle_push
+                        .call(store, instance, (ctx, request))
+                        .await
+                })
             })
             .await?;
         output::validate_push(&result).map_err(CallError::InvalidOutput)?;
@@ -217,8 +236,14 @@ impl Runtime {
         request: HttpRequest,
     ) -> Result<PushResult, CallError> {
         let shop = ctx.shop_id.clone();
-        let result = self.call_blocking(plugin, &shop, move |guest, store| {
-            Box::pin(async move { guest.call_handle_push(store, &ctx, &request).await })
+        let exports = Arc::clone(&plugin.exports);
+        let result = self.call_blocking(plugin, &shop, move |instance, store| {
+            Box::pin(async move {
+                exports
+                    .handle_push
+                    .call(store, instance, (ctx, request))
+                    .await
+            })
         })?;
         output::validate_push(&result).map_err(CallError::InvalidOutput)?;
         Ok(result)
@@ -231,8 +256,9 @@ impl Runtime {
         ctx: ShopContext,
     ) -> Result<StreamConnect, CallError> {
         let shop = ctx.shop_id.clone();
-        self.call(plugin, &shop, move |guest, store| {
-            Box::pin(async move { guest.call_open_stream(store, &ctx).await })
+        let exports = Arc::clone(&plugin.exports);
+        self.call(plugin, &shop, move |instance, store| {
+            Box::pin(async move { exports.open_stream.call(store, instance, (ctx,)).await })
         })
         .await
     }
@@ -245,9 +271,15 @@ impl Runtime {
         frame: Frame,
     ) -> Result<FrameResult, CallError> {
         let shop = ctx.shop_id.clone();
+        let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |guest, store| {
-                Box::pin(async move { guest.call_handle_frame(store, &ctx, &frame).await })
+            .call(plugin, &shop, move |instance, store| {
+                Box::pin(async move {
+                    exports
+                        .handle_frame
+                        .call(store, instance, (ctx, frame))
+                        .await
+                })
             })
             .await?;
         output::validate_events(&result.events).map_err(CallError::InvalidOutput)?;
@@ -262,8 +294,9 @@ impl Runtime {
         ctx: ShopContext,
     ) -> Result<Vec<Frame>, CallError> {
         let shop = ctx.shop_id.clone();
-        self.call(plugin, &shop, move |guest, store| {
-            Box::pin(async move { guest.call_stream_heartbeat(store, &ctx).await })
+        let exports = Arc::clone(&plugin.exports);
+        self.call(plugin, &shop, move |instance, store| {
+            Box::pin(async move { exports.stream_heartbeat.call(store, instance, (ctx,)).await })
         })
         .await
     }
@@ -276,9 +309,12 @@ impl Runtime {
         poll: PollRequest,
     ) -> Result<OutboundRequest, CallError> {
         let shop = ctx.shop_id.clone();
+        let exports = Arc::clone(&plugin.exports);
         let request = self
-            .call(plugin, &shop, move |guest, store| {
-                Box::pin(async move { guest.call_render_poll(store, &ctx, &poll).await })
+            .call(plugin, &shop, move |instance, store| {
+                Box::pin(
+                    async move { exports.render_poll.call(store, instance, (ctx, poll)).await },
+                )
             })
             .await?;
         output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
@@ -295,11 +331,13 @@ impl Runtime {
         response: HttpResponse,
     ) -> Result<PollResult, CallError> {
         let shop = ctx.shop_id.clone();
+        let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |guest, store| {
+            .call(plugin, &shop, move |instance, store| {
                 Box::pin(async move {
-                    guest
-                        .call_parse_poll(store, &ctx, &poll, &step, &response)
+                    exports
+                        .parse_poll
+                        .call(store, instance, (ctx, poll, step, response))
                         .await
                 })
             })
@@ -316,9 +354,15 @@ impl Runtime {
         action: Action,
     ) -> Result<OutboundRequest, CallError> {
         let shop = ctx.shop_id.clone();
+        let exports = Arc::clone(&plugin.exports);
         let request = self
-            .call(plugin, &shop, move |guest, store| {
-                Box::pin(async move { guest.call_render_action(store, &ctx, &action).await })
+            .call(plugin, &shop, move |instance, store| {
+                Box::pin(async move {
+                    exports
+                        .render_action
+                        .call(store, instance, (ctx, action))
+                        .await
+                })
             })
             .await?;
         output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
@@ -335,11 +379,13 @@ impl Runtime {
         response: HttpResponse,
     ) -> Result<Interpretation, CallError> {
         let shop = ctx.shop_id.clone();
+        let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |guest, store| {
+            .call(plugin, &shop, move |instance, store| {
                 Box::pin(async move {
-                    guest
-                        .call_interpret_response(store, &ctx, &action, &step, &response)
+                    exports
+                        .interpret_response
+                        .call(store, instance, (ctx, action, step, response))
                         .await
                 })
             })
@@ -358,7 +404,7 @@ impl Runtime {
     ) -> Result<R, CallError>
     where
         R: WireSize + Send,
-        F: for<'a> FnOnce(&'a Guest, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
+        F: for<'a> FnOnce(&'a Instance, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
     {
         let _permit = self
             .inner
@@ -371,7 +417,7 @@ impl Runtime {
         // timeout is a backstop with a margin for scheduling delays.
         match tokio::time::timeout(
             limit * 2 + Duration::from_millis(100),
-            self.run(plugin, shop, invoke),
+            self.run(&plugin.pre, &plugin.name, shop, invoke),
         )
         .await
         {
@@ -389,21 +435,27 @@ impl Runtime {
     ) -> Result<R, CallError>
     where
         R: WireSize + Send,
-        F: for<'a> FnOnce(&'a Guest, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
+        F: for<'a> FnOnce(&'a Instance, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
     {
-        futures::executor::block_on(self.run(plugin, shop, invoke))
+        futures::executor::block_on(self.run(&plugin.pre, &plugin.name, shop, invoke))
     }
 
     /// One call in a fresh instance: a new store with the call's limits,
     /// instantiation from the pre-instantiated component, the export, and
     /// the checks on what it returned.
-    async fn run<R, F>(&self, plugin: &LoadedPlugin, shop: &str, invoke: F) -> Result<R, CallError>
+    async fn run<R, F>(
+        &self,
+        pre: &InstancePre<CallState>,
+        plugin_name: &str,
+        shop: &str,
+        invoke: F,
+    ) -> Result<R, CallError>
     where
         R: WireSize + Send,
-        F: for<'a> FnOnce(&'a Guest, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
+        F: for<'a> FnOnce(&'a Instance, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
     {
         let limits = &self.inner.limits;
-        let state = CallState::new(&plugin.name, shop, limits.memory_bytes);
+        let state = CallState::new(plugin_name, shop, limits.memory_bytes);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
         let started = Instant::now();
@@ -418,8 +470,8 @@ impl Runtime {
                 UpdateDeadline::Yield(1)
             })
         });
-        let outcome = match plugin.pre.instantiate_async(&mut store).await {
-            Ok(instance) => invoke(instance.tongdao_channel_channel(), &mut store).await,
+        let outcome = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => invoke(&instance, &mut store).await,
             Err(err) => Err(err),
         };
         match outcome {
@@ -502,6 +554,8 @@ fn classify_failure(
     }
 }
 
+/// A manifest that declares nothing (for tests that build one by hand).
+#[cfg(test)]
 pub(crate) fn empty_manifest() -> Manifest {
     Manifest {
         name: String::new(),

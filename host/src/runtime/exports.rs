@@ -1,0 +1,140 @@
+//! The contract's exports of one plugin, found once when it loads. A call in
+//! a fresh instance looks up only the export it needs, by index, instead of
+//! type-checking all nine exports on every instantiation (which cost about a
+//! tenth of the host's CPU under load); the types are checked once, against
+//! the same component, when the plugin loads.
+
+use crate::runtime::bindings::tongdao::channel::types::{
+    Action, Frame, FrameResult, HttpRequest, HttpResponse, Interpretation, Manifest,
+    OutboundRequest, PluginError, PollRequest, PollResult, PushResult, ShopContext, StreamConnect,
+};
+use std::marker::PhantomData;
+use wasmtime::AsContextMut;
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, TypedFunc,
+};
+
+/// The contract's interface export.
+const INTERFACE: &str = "tongdao:channel/channel@0.1.0";
+
+/// One export whose parameters are `P` and whose single result is `T`.
+pub struct Export<P, T> {
+    name: &'static str,
+    index: ComponentExportIndex,
+    types: PhantomData<fn(P) -> T>,
+}
+
+impl<P, T> Export<P, T>
+where
+    P: ComponentNamedList + Lower + Send + Sync,
+    T: Lift + Send + Sync + 'static,
+    (T,): ComponentNamedList + Lift,
+{
+    fn find(
+        component: &Component,
+        interface: &ComponentExportIndex,
+        name: &'static str,
+    ) -> Result<Self, String> {
+        let index = component
+            .get_export_index(Some(interface), name)
+            .ok_or_else(|| format!("the component does not export `{name}` of {INTERFACE}"))?;
+        Ok(Export {
+            name,
+            index,
+            types: PhantomData,
+        })
+    }
+
+    /// Checks the export's type against `(P) -> T` in a live instance.
+    fn check(&self, store: impl AsContextMut, instance: &Instance) -> wasmtime::Result<()> {
+        instance
+            .get_typed_func::<P, (T,)>(store, &self.index)
+            .map(drop)
+            .map_err(|err| err.context(format!("export `{}` has the wrong type", self.name)))
+    }
+
+    /// Calls the export in `instance` with `params`.
+    pub async fn call<S>(&self, mut store: S, instance: &Instance, params: P) -> wasmtime::Result<T>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        let func = instance
+            .get_func(&mut store, &self.index)
+            .ok_or_else(|| wasmtime::format_err!("export `{}` is missing", self.name))?;
+        // SAFETY: `Exports` exists only once `Exports::check` has type-checked
+        // this export as `(P) -> (T,)` in an instance of the same component,
+        // and every instance of a component has the same export types.
+        let typed = unsafe { TypedFunc::<P, (T,)>::new_unchecked(func) };
+        let (result,) = typed.call_async(&mut store, params).await?;
+        Ok(result)
+    }
+}
+
+/// A result the plugin may refuse with a [`PluginError`].
+type Fallible<T> = Result<T, PluginError>;
+
+/// Every export of the contract, located in one component.
+pub struct Exports {
+    /// `describe`.
+    pub describe: Export<(), Manifest>,
+    /// `handle-push`.
+    pub handle_push: Export<(ShopContext, HttpRequest), Fallible<PushResult>>,
+    /// `open-stream`.
+    pub open_stream: Export<(ShopContext,), Fallible<StreamConnect>>,
+    /// `handle-frame`.
+    pub handle_frame: Export<(ShopContext, Frame), Fallible<FrameResult>>,
+    /// `stream-heartbeat`.
+    pub stream_heartbeat: Export<(ShopContext,), Fallible<Vec<Frame>>>,
+    /// `render-poll`.
+    pub render_poll: Export<(ShopContext, PollRequest), Fallible<OutboundRequest>>,
+    /// `parse-poll`.
+    pub parse_poll: Export<(ShopContext, PollRequest, String, HttpResponse), Fallible<PollResult>>,
+    /// `render-action`.
+    pub render_action: Export<(ShopContext, Action), Fallible<OutboundRequest>>,
+    /// `interpret-response`.
+    pub interpret_response:
+        Export<(ShopContext, Action, String, HttpResponse), Fallible<Interpretation>>,
+}
+
+/// The exports located but not yet type-checked.
+pub struct UncheckedExports(Exports);
+
+impl UncheckedExports {
+    /// Finds every export of the contract in the component.
+    pub fn find(component: &Component) -> Result<UncheckedExports, String> {
+        let interface = component
+            .get_export_index(None, INTERFACE)
+            .ok_or_else(|| format!("the component does not export {INTERFACE}"))?;
+        let i = &interface;
+        Ok(UncheckedExports(Exports {
+            describe: Export::find(component, i, "describe")?,
+            handle_push: Export::find(component, i, "handle-push")?,
+            open_stream: Export::find(component, i, "open-stream")?,
+            handle_frame: Export::find(component, i, "handle-frame")?,
+            stream_heartbeat: Export::find(component, i, "stream-heartbeat")?,
+            render_poll: Export::find(component, i, "render-poll")?,
+            parse_poll: Export::find(component, i, "parse-poll")?,
+            render_action: Export::find(component, i, "render-action")?,
+            interpret_response: Export::find(component, i, "interpret-response")?,
+        }))
+    }
+
+    /// Type-checks every export in a live instance of the component.
+    pub fn check(
+        self,
+        mut store: impl AsContextMut,
+        instance: &Instance,
+    ) -> wasmtime::Result<Exports> {
+        let e = &self.0;
+        e.describe.check(&mut store, instance)?;
+        e.handle_push.check(&mut store, instance)?;
+        e.open_stream.check(&mut store, instance)?;
+        e.handle_frame.check(&mut store, instance)?;
+        e.stream_heartbeat.check(&mut store, instance)?;
+        e.render_poll.check(&mut store, instance)?;
+        e.parse_poll.check(&mut store, instance)?;
+        e.render_action.check(&mut store, instance)?;
+        e.interpret_response.check(&mut store, instance)?;
+        Ok(self.0)
+    }
+}
