@@ -59,7 +59,7 @@ where
         S: AsContextMut<Data: Send>,
     {
         let func = instance
-            .get_func(&mut store, &self.index)
+            .get_func(&mut store, self.index)
             .ok_or_else(|| wasmtime::format_err!("export `{}` is missing", self.name))?;
         // SAFETY: `Exports` exists only once `Exports::check` has type-checked
         // this export as `(P) -> (T,)` in an instance of the same component,
