@@ -56,7 +56,7 @@ fn wechat_ctx(now_ms: i64) -> ShopContext {
                 "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
             ),
         ],
-        settings: vec![],
+        settings: vec![pair("message_mode", "compatible")],
         state: vec![StateEntry {
             key: "access_token".into(),
             value: "ACCESS_TOKEN_FOR_BENCH".into(),

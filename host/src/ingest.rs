@@ -40,6 +40,15 @@ pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) ->
         Ok(receipt) => receipt,
         Err(err) => return store_unavailable(host, shop, &err),
     };
+    if receipt.replayed {
+        Metrics::bump(&host.metrics.webhooks_refused);
+        tracing::warn!(
+            shop = shop.id(),
+            plugin = shop.plugin.name.as_str(),
+            "webhook refused: its signed request was accepted once already (a replay); nothing stored"
+        );
+        return plain(401, "refused: replayed");
+    }
     Metrics::bump(&host.metrics.webhooks_accepted);
     Metrics::add(&host.metrics.events_stored, receipt.stored.len() as u64);
     Metrics::add(&host.metrics.events_duplicate, receipt.duplicates as u64);

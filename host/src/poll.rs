@@ -404,6 +404,12 @@ async fn commit_page(
     Metrics::bump(&host.metrics.poll_pages);
     Metrics::add(&host.metrics.events_stored, receipt.stored.len() as u64);
     Metrics::add(&host.metrics.events_duplicate, receipt.duplicates as u64);
+    if receipt.replayed {
+        tracing::warn!(
+            shop = shop.id(),
+            "a page carried a replay claim taken before; none of its events were stored"
+        );
+    }
     tracing::debug!(
         shop = shop.id(),
         feed,

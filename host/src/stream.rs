@@ -314,6 +314,12 @@ async fn handle(host: &HostState, shop: &Shop, frame: Frame) -> Result<Option<Fr
     Metrics::bump(&host.metrics.frames_handled);
     Metrics::add(&host.metrics.events_stored, receipt.stored.len() as u64);
     Metrics::add(&host.metrics.events_duplicate, receipt.duplicates as u64);
+    if receipt.replayed {
+        tracing::warn!(
+            shop = shop.id(),
+            "a frame carried a replay claim taken before; none of its events were stored"
+        );
+    }
     if !receipt.stored.is_empty() {
         host.pipeline_wake.notify_one();
     }

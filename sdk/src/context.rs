@@ -104,7 +104,26 @@ impl StateChange {
     pub fn remove(key: &str) -> Self {
         StateChange::Remove(key.to_string())
     }
+
+    /// A replay claim: the host commits the result that carries it only if
+    /// no live claim with the same `key` exists for the shop, or the live
+    /// one has the same `fingerprint` (the same request redelivered, whose
+    /// events then dedupe as usual). Otherwise it refuses the whole request
+    /// as a replay. Claims live until `expires_at_ms` and never appear in
+    /// [`ShopContext::state`]. Use it for what must be accepted once, such
+    /// as a signed push's (timestamp, nonce, signature), with a digest of
+    /// the body as the fingerprint.
+    pub fn claim_once(key: &str, fingerprint: &str, expires_at_ms: i64) -> Self {
+        StateChange::Set(StateEntry {
+            key: format!("{REPLAY_CLAIM_PREFIX}{key}"),
+            value: fingerprint.to_string(),
+            expires_at_ms: Some(expires_at_ms),
+        })
+    }
 }
+
+/// The state-key prefix that marks a [`StateChange::claim_once`] replay claim.
+pub const REPLAY_CLAIM_PREFIX: &str = "once:";
 
 #[cfg(test)]
 mod tests {

@@ -72,6 +72,7 @@ pub mod bindings {
 
 pub use bindings::tongdao::channel::types::*;
 pub use channel::Channel;
+pub use context::REPLAY_CLAIM_PREFIX;
 pub use host::{log, random_bytes};
 pub use http::{QueryParams, constant_time_eq};
 pub use lookup::{OrderState, OrderSummary, Shipment, TrackingStep};

@@ -37,9 +37,21 @@ fn force_flags(api: &WechatApiEmulator) -> Vec<bool> {
         .collect()
 }
 
+/// The demo shop in 兼容模式 (it receives both plaintext and safe-mode pushes).
 fn config(api: &WechatApiEmulator, extra_limits: &str) -> String {
+    config_in_mode(api, extra_limits, "compatible")
+}
+
+/// The demo shop with its EncodingAESKey, in the given `message_mode` (none:
+/// the default, which is safe mode).
+fn config_in_mode(api: &WechatApiEmulator, extra_limits: &str, mode: &str) -> String {
+    let settings = if mode.is_empty() {
+        String::new()
+    } else {
+        format!("settings = {{ message_mode = \"{mode}\" }}\n")
+    };
     format!(
-        "[limits]\nmax_body_bytes = 65536\n{extra_limits}\n{}\n{}\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\", encoding_aes_key = \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
+        "[limits]\nmax_body_bytes = 65536\n{extra_limits}\n{}\n{}\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\", encoding_aes_key = \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\" }}\n{settings}api_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
         bot_entry(),
         plugin_entry("wechat"),
         api.base_url()
@@ -373,6 +385,97 @@ async fn forged_stale_malformed_and_oversized_requests_are_refused_and_nothing_i
     );
     host.settled().await;
     assert!(api.sent_messages().is_empty());
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_safe_mode_shop_refuses_downgrades_and_replays() {
+    let api = start_api().await;
+    let host = TestHost::start(&config_in_mode(&api, "", "")).await;
+    let openid = "oIntruder000000000000001";
+    let xml = account().text_xml_at(openid, now_secs(), "我的快递到哪了", 3101);
+
+    // A plaintext push with a valid outer signature: the signature does not
+    // cover the body, so a safe-mode shop refuses it.
+    let downgraded = account()
+        .plaintext(HOOK, &xml)
+        .send(&client(), &host.base_url)
+        .await
+        .unwrap();
+    assert_eq!(
+        (downgraded.status, downgraded.body.as_str()),
+        (401, "refused: unauthenticated")
+    );
+    assert!(
+        host.state()
+            .store
+            .conversation("demo-oa", openid)
+            .unwrap()
+            .is_none()
+    );
+
+    // A genuine safe-mode push is taken, and WeChat's own retry of it is
+    // answered as before and stored once.
+    let genuine = account().safe_mode(HOOK, &xml).unwrap();
+    for _ in 0..2 {
+        let answer = genuine
+            .clone()
+            .send(&client(), &host.base_url)
+            .await
+            .unwrap();
+        assert_eq!((answer.status, answer.body.as_str()), (200, "success"));
+    }
+    let history = host
+        .state()
+        .store
+        .conversation_events("demo-oa", openid)
+        .unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].event.platform_id, "3101");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_url_carries_one_body_only() {
+    // In 兼容模式 a plaintext push is authenticated by the outer signature,
+    // which covers no body: whoever sees one signed URL must not be able to
+    // post another body with it.
+    let api = start_api().await;
+    let host = TestHost::start(&config(&api, "")).await;
+    let openid = "oIntruder000000000000002";
+    let genuine = account().plaintext(
+        HOOK,
+        &account().text_xml_at(openid, now_secs(), "我的快递到哪了", 3201),
+    );
+    let forged_body = account().text_xml_at(openid, now_secs(), "我要投诉，马上退款", 3202);
+    let mut answers = Vec::new();
+    for request in [
+        genuine.clone(),
+        genuine.clone().with_body(forged_body.into_bytes()),
+        genuine.clone(),
+    ] {
+        let answer = request.send(&client(), &host.base_url).await.unwrap();
+        answers.push((answer.status, answer.body));
+    }
+    assert_eq!(
+        answers,
+        [
+            (200, "success".to_string()),
+            (401, "refused: replayed".to_string()),
+            (200, "success".to_string()),
+        ],
+        "first, replayed with another body, redelivered as it was"
+    );
+    let history = host
+        .state()
+        .store
+        .conversation_events("demo-oa", openid)
+        .unwrap();
+    let ids: Vec<&str> = history
+        .iter()
+        .map(|e| e.event.platform_id.as_str())
+        .collect();
+    assert_eq!(ids, ["3201"]);
     host.stop().await;
 }
 

@@ -81,7 +81,50 @@ pub struct IngestReceipt {
     pub stored: Vec<String>,
     /// Events skipped because their platform id was seen before.
     pub duplicates: usize,
+    /// The batch carried a replay claim taken before by a different request:
+    /// nothing of it was stored (see [`replay_claims`]).
+    pub replayed: bool,
 }
+
+/// The replay claims among a call's state changes: state keys with the
+/// SDK's `once:` prefix, set with an expiry. The host commits a batch only
+/// if none of its claims is live, takes them with the batch, and never
+/// shows them to the plugin as state.
+pub fn replay_claims(changes: &[StateChange]) -> impl Iterator<Item = ReplayClaim<'_>> {
+    changes.iter().filter_map(|change| match change {
+        StateChange::Set(entry) => {
+            entry
+                .key
+                .strip_prefix(REPLAY_CLAIM_PREFIX)
+                .map(|key| ReplayClaim {
+                    key,
+                    fingerprint: &entry.value,
+                    until_ms: entry.expires_at_ms.unwrap_or(i64::MAX),
+                })
+        }
+        StateChange::Remove(_) => None,
+    })
+}
+
+/// One replay claim (the SDK's `claim_once`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayClaim<'a> {
+    /// What is claimed, e.g. a push's timestamp, nonce and signature.
+    pub key: &'a str,
+    /// What the claiming request said: the same request redelivered has
+    /// the same fingerprint and passes.
+    pub fingerprint: &'a str,
+    /// Until when the claim holds.
+    pub until_ms: i64,
+}
+
+/// Whether a state change is a replay claim rather than plugin state.
+pub fn is_replay_claim(change: &StateChange) -> bool {
+    matches!(change, StateChange::Set(entry) if entry.key.starts_with(REPLAY_CLAIM_PREFIX))
+}
+
+/// The state-key prefix of replay claims (the SDK's `claim_once`).
+pub const REPLAY_CLAIM_PREFIX: &str = "once:";
 
 /// What the pipeline decided about one event, for [`Store::finish_inbox`].
 #[derive(Debug, Clone, Default)]

@@ -11,13 +11,15 @@ use crate::store::{
     DeliveryEnd, DeliveryRecord, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store,
     StoreResult,
 };
+use crate::store::{is_replay_claim, replay_claims};
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::Path;
 
-/// A dedupe record: which event a platform id became, and until when it is kept.
+/// A dedupe record: which event a platform id became (for a replay claim,
+/// the claiming request's fingerprint), and until when it is kept.
 #[derive(Debug, Serialize, Deserialize)]
 struct DedupeRecord {
     event: String,
@@ -106,6 +108,42 @@ fn absorb_identity(
     known.last_seen_ms = now_ms;
     identities.insert(key, to_json(&known)?)?;
     Ok(())
+}
+
+/// Takes a batch's replay claims, unless one of them is live already for
+/// a different request: then nothing is written and the answer is `false`.
+/// A claim is kept in the dedupe tree under (shop, "", key), with the
+/// request's fingerprint and an expiry the dedupe sweep honours.
+fn take_replay_claims(
+    dedupe: &TransactionalTree,
+    dedupe_expiry: &TransactionalTree,
+    batch: &IngestBatch<'_>,
+) -> TxResult<bool> {
+    let mut new_claims = Vec::new();
+    for claim in replay_claims(batch.state) {
+        let key = keys::parts(&[batch.shop, "", claim.key]);
+        if let Some(bytes) = dedupe.get(&key)? {
+            let record: DedupeRecord = from_json(&bytes, "replay claim")?;
+            if record.until_ms > batch.received_ms {
+                if record.event != claim.fingerprint {
+                    return Ok(false);
+                }
+                continue;
+            }
+        }
+        new_claims.push((key, claim));
+    }
+    for (key, claim) in new_claims {
+        let record = DedupeRecord {
+            event: claim.fingerprint.to_owned(),
+            until_ms: claim.until_ms,
+        };
+        dedupe.insert(key.as_slice(), to_json(&record)?)?;
+        let mut expiry = keys::time(claim.until_ms).to_vec();
+        expiry.extend_from_slice(&key);
+        dedupe_expiry.insert(expiry, &[])?;
+    }
+    Ok(true)
 }
 
 /// The outbox trees inside one transaction.
@@ -237,7 +275,7 @@ impl SledStore {
         shop: &str,
         changes: &[StateChange],
     ) -> TxResult<()> {
-        for change in changes {
+        for change in changes.iter().filter(|c| !is_replay_claim(c)) {
             match change {
                 StateChange::Set(entry) => {
                     tree.insert(keys::parts(&[shop, &entry.key]), to_json(entry)?)?;
@@ -339,6 +377,11 @@ impl Store for SledStore {
                     let mut receipts = Vec::with_capacity(batches.len());
                     for batch in batches {
                         let mut receipt = IngestReceipt::default();
+                        if !take_replay_claims(dedupe, dedupe_expiry, batch)? {
+                            receipt.replayed = true;
+                            receipts.push(receipt);
+                            continue;
+                        }
                         for event in batch.events {
                             let dedupe_key = keys::parts(&[batch.shop, &event.platform_id]);
                             if dedupe.get(&dedupe_key)?.is_some() {

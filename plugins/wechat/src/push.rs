@@ -28,13 +28,55 @@ pub fn handle(ctx: &ShopContext, request: &HttpRequest) -> Result<PushResult, Pl
             "`signature` does not match the shop's token (forged, or the token is wrong)".into(),
         ));
     }
-    check_fresh(ctx, timestamp)?;
+    let tolerance = check_fresh(ctx, timestamp)?;
 
     match request.method.as_str() {
         "GET" => verify_url(&query),
-        "POST" => receive(ctx, request, &query, token, timestamp, nonce),
+        "POST" => {
+            let mut result = receive(ctx, request, &query, token, timestamp, nonce)?;
+            // The outer signature covers no body: a signed URL must carry one
+            // body only (WeChat's own retries resend the same one).
+            let until_secs = timestamp.trim().parse::<i64>().unwrap_or(0) + tolerance + 1;
+            result.state.push(StateChange::claim_once(
+                &format!("push:{timestamp}:{nonce}:{signature}"),
+                &wechat_crypto::signature(&[&String::from_utf8_lossy(&request.body)]),
+                until_secs.max(ctx.now_secs() + tolerance) * 1000,
+            ));
+            Ok(result)
+        }
         other => Err(PluginError::Unsupported(format!(
             "method {other} is not used by WeChat pushes"
+        ))),
+    }
+}
+
+/// Which pushes a shop accepts: the `message_mode` setting, by default
+/// safe mode where the shop has an `encoding_aes_key` and plaintext
+/// otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MessageMode {
+    /// 明文模式: plaintext pushes (an encrypted push is still accepted, as
+    /// its `msg_signature` covers its body, where the shop has the key).
+    Plaintext,
+    /// 兼容模式: both; the plaintext ones are authenticated by the outer
+    /// signature alone, which does not cover the body.
+    Compatible,
+    /// 安全模式: encrypted pushes only.
+    Safe,
+}
+
+fn message_mode(ctx: &ShopContext) -> Result<MessageMode, PluginError> {
+    match ctx.setting("message_mode").map(str::trim) {
+        None | Some("") => Ok(if ctx.optional_credential("encoding_aes_key").is_some() {
+            MessageMode::Safe
+        } else {
+            MessageMode::Plaintext
+        }),
+        Some("plaintext") => Ok(MessageMode::Plaintext),
+        Some("compatible") => Ok(MessageMode::Compatible),
+        Some("safe") => Ok(MessageMode::Safe),
+        Some(other) => Err(PluginError::Misconfigured(format!(
+            "setting `message_mode` is `{other}`; expected `safe`, `compatible` or `plaintext`"
         ))),
     }
 }
@@ -58,7 +100,14 @@ fn receive(
     timestamp: &str,
     nonce: &str,
 ) -> Result<PushResult, PluginError> {
-    let fields = if query.get("encrypt_type") == Some("aes") {
+    let mode = message_mode(ctx)?;
+    let encrypted = query.get("encrypt_type") == Some("aes");
+    if !encrypted && mode == MessageMode::Safe {
+        return Err(PluginError::Unauthenticated(
+            "the shop is in safe mode (安全模式) and refuses plaintext pushes; set `message_mode = \"compatible\"` to accept both".into(),
+        ));
+    }
+    let fields = if encrypted {
         let envelope = Fields::parse(&request.body)?;
         let encrypted = envelope.require("Encrypt")?;
         let msg_signature = query.get("msg_signature").ok_or_else(|| {
@@ -91,7 +140,8 @@ fn receive(
     ))
 }
 
-fn check_fresh(ctx: &ShopContext, timestamp: &str) -> Result<(), PluginError> {
+/// Refuses a timestamp too far from the host's clock; returns the tolerance.
+fn check_fresh(ctx: &ShopContext, timestamp: &str) -> Result<i64, PluginError> {
     let sent: i64 = timestamp.trim().parse().map_err(|_| {
         PluginError::Unauthenticated(format!("`timestamp` `{timestamp}` is not a number"))
     })?;
@@ -105,7 +155,7 @@ fn check_fresh(ctx: &ShopContext, timestamp: &str) -> Result<(), PluginError> {
             "the request was signed {skew} s from the host's clock; at most {tolerance} s is accepted"
         )));
     }
-    Ok(())
+    Ok(tolerance)
 }
 
 #[cfg(test)]

@@ -66,7 +66,8 @@ fn redeliveries_are_stored_once_per_shop() {
             again,
             IngestReceipt {
                 stored: vec![],
-                duplicates: 1
+                duplicates: 1,
+                replayed: false,
             }
         );
     }
@@ -394,6 +395,62 @@ fn expired_dedupe_keys_are_swept() {
     // After expiry the platform id is accepted again.
     let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
     assert_eq!(receipt.stored.len(), 1);
+}
+
+#[test]
+fn a_replay_claim_is_taken_once_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let claim = |fingerprint: &str, until_ms| {
+        StateChange::Set(StateEntry {
+            key: "once:push:1714037059:486452656:sig".into(),
+            value: fingerprint.into(),
+            expires_at_ms: Some(until_ms),
+        })
+    };
+    let set = |value: &str| {
+        StateChange::Set(StateEntry {
+            key: "k".into(),
+            value: value.into(),
+            expires_at_ms: None,
+        })
+    };
+    let state = [claim("body-1", 5_000), set("v")];
+    let first = [text_event("m1", "u1", "hello", 500)];
+    let receipt = store.commit_ingest(&batch("a", &first, &state)).unwrap();
+    assert_eq!((receipt.stored.len(), receipt.replayed), (1, false));
+    // The claim is not plugin state; the other change is.
+    let visible = store.plugin_state("a", 1_000).unwrap();
+    assert_eq!(visible.len(), 1, "{visible:?}");
+    assert_eq!(visible[0].key, "k");
+
+    // The same request redelivered passes, its event a duplicate.
+    let again = store.commit_ingest(&batch("a", &first, &state)).unwrap();
+    assert_eq!((again.duplicates, again.replayed), (1, false));
+
+    // The same signed request with another body: refused whole.
+    let forged = [text_event("m2", "u1", "forged", 600)];
+    let other_state = [claim("body-2", 5_000), set("forged")];
+    let receipt = store
+        .commit_ingest(&batch("a", &forged, &other_state))
+        .unwrap();
+    assert!(receipt.replayed);
+    assert!(receipt.stored.is_empty());
+    assert_eq!(store.plugin_state("a", 1_000).unwrap()[0].value, "v");
+    assert_eq!(store.conversation_events("a", "u1").unwrap().len(), 1);
+    // Another shop's claims are its own.
+    let receipt = store
+        .commit_ingest(&batch("b", &forged, &other_state))
+        .unwrap();
+    assert!(!receipt.replayed);
+
+    // Once expired, the claim can be taken again; the sweep removes it.
+    let late = IngestBatch {
+        received_ms: 5_001,
+        ..batch("a", &forged, &other_state)
+    };
+    assert!(!store.commit_ingest(&late).unwrap().replayed);
+    assert!(store.sweep_dedupe(i64::MAX).unwrap() >= 2);
 }
 
 /// Where the child process of [`flushed_writes_survive_sigkill`] keeps its store.

@@ -19,6 +19,14 @@ fn ctx() -> ShopContext {
         .with_credential("encoding_aes_key", KEY)
 }
 
+/// A shop in plaintext mode (no EncodingAESKey).
+fn plain_ctx() -> ShopContext {
+    ShopContext::for_test("demo-oa", 1_714_037_059_000)
+        .with_credential("app_id", APP_ID)
+        .with_credential("app_secret", "secret")
+        .with_credential("token", TOKEN)
+}
+
 fn signed_url(extra: &str) -> String {
     let sig = signature(&[TOKEN, TS, NONCE]);
     format!("/hooks/wechat/demo-oa?signature={sig}&timestamp={TS}&nonce={NONCE}{extra}")
@@ -54,7 +62,7 @@ fn a_plaintext_message_is_acknowledged_with_success() {
         &signed_url("&openid=oyORnuP8q7ou2gfYjqLzSIWZf0rs"),
         text_xml("我的快递到哪了", "24612345678901234"),
     );
-    let result = handle(&ctx(), &request).unwrap();
+    let result = handle(&plain_ctx(), &request).unwrap();
     assert_eq!(result.response.status, 200);
     assert_eq!(result.response.body, b"success");
     assert_eq!(result.events.len(), 1);
@@ -148,7 +156,7 @@ fn safe_mode_without_a_key_is_a_configuration_error() {
 fn a_stale_timestamp_is_refused() {
     let late = ShopContext {
         now_ms: 1_714_037_059_000 + 301_000,
-        ..ctx()
+        ..plain_ctx()
     };
     let request = HttpRequest::new("POST", &signed_url(""), text_xml("hi", "1"));
     let err = handle(&late, &request).unwrap_err();
@@ -159,7 +167,7 @@ fn a_stale_timestamp_is_refused() {
     // Within the tolerance is fine, and the tolerance is a setting.
     let in_time = ShopContext {
         now_ms: 1_714_037_059_000 + 299_000,
-        ..ctx()
+        ..plain_ctx()
     };
     assert!(handle(&in_time, &request).is_ok());
     let strict = in_time.with_setting("timestamp_tolerance_secs", "60");
@@ -173,7 +181,7 @@ fn a_stale_timestamp_is_refused() {
 fn malformed_bodies_are_refused_after_authentication() {
     let request = HttpRequest::new("POST", &signed_url(""), b"<xml><ToUserName>gh".to_vec());
     assert!(matches!(
-        handle(&ctx(), &request),
+        handle(&plain_ctx(), &request),
         Err(PluginError::Malformed(_))
     ));
     let request = HttpRequest::new(
@@ -182,7 +190,7 @@ fn malformed_bodies_are_refused_after_authentication() {
         b"<xml><ToUserName>gh</ToUserName></xml>".to_vec(),
     );
     assert!(
-        matches!(handle(&ctx(), &request), Err(PluginError::Malformed(m)) if m.contains("FromUserName"))
+        matches!(handle(&plain_ctx(), &request), Err(PluginError::Malformed(m)) if m.contains("FromUserName"))
     );
 }
 
@@ -190,9 +198,58 @@ fn malformed_bodies_are_refused_after_authentication() {
 fn json_pushes_are_accepted() {
     let body = br#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","CreateTime":1714037059,"MsgType":"text","Content":"hello","MsgId":"1234"}"#;
     let result = handle(
-        &ctx(),
+        &plain_ctx(),
         &HttpRequest::new("POST", &signed_url(""), body.to_vec()),
     )
     .unwrap();
     assert_eq!(text_of(&result), "hello");
+}
+
+#[test]
+fn a_safe_mode_shop_refuses_a_plaintext_push_with_a_valid_signature() {
+    // The outer signature covers only token, timestamp and nonce: with it
+    // alone anyone holding one signed URL could post any body.
+    let request = HttpRequest::new("POST", &signed_url(""), text_xml("假消息", "99"));
+    let err = handle(&ctx(), &request).unwrap_err();
+    assert!(
+        matches!(err, PluginError::Unauthenticated(ref m) if m.contains("safe mode")),
+        "{err:?}"
+    );
+    // 兼容模式 accepts it, where the shop's setting says so.
+    let compatible = ctx().with_setting("message_mode", "compatible");
+    assert_eq!(handle(&compatible, &request).unwrap().events.len(), 1);
+    // An explicit `safe` with the key refuses it, a typo is a configuration error.
+    let safe = ctx().with_setting("message_mode", "safe");
+    assert!(matches!(
+        handle(&safe, &request),
+        Err(PluginError::Unauthenticated(_))
+    ));
+    let typo = ctx().with_setting("message_mode", "secure");
+    assert!(matches!(
+        handle(&typo, &request),
+        Err(PluginError::Misconfigured(m)) if m.contains("message_mode")
+    ));
+}
+
+#[test]
+fn every_accepted_push_claims_its_signed_url_for_the_window() {
+    let request = HttpRequest::new("POST", &signed_url(""), text_xml("hi", "1"));
+    let result = handle(&plain_ctx(), &request).unwrap();
+    let claims: Vec<&StateEntry> = result
+        .state
+        .iter()
+        .filter_map(|change| match change {
+            StateChange::Set(entry) if entry.key.starts_with(REPLAY_CLAIM_PREFIX) => Some(entry),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(claims.len(), 1, "{:?}", result.state);
+    let sig = signature(&[TOKEN, TS, NONCE]);
+    assert!(claims[0].key.contains(&format!("{TS}:{NONCE}:{sig}")));
+    // Kept until the timestamp leaves the tolerance window.
+    let until = claims[0].expires_at_ms.unwrap();
+    assert!(until > (1_714_037_059 + 300) * 1000, "{until}");
+    // URL verification (a GET) has no effect to protect and claims nothing.
+    let get = HttpRequest::new("GET", &signed_url("&echostr=1"), vec![]);
+    assert!(handle(&plain_ctx(), &get).unwrap().state.is_empty());
 }
