@@ -95,6 +95,24 @@ async fn each_misbehaviour_fails_its_own_call_and_the_runtime_keeps_serving() {
         "{err:?}"
     );
 
+    // Tiny elements in huge numbers count for their number, not just their
+    // bytes: each element and record costs a fixed overhead.
+    for mode in ["empties", "many-events"] {
+        let result = runtime.handle_push(&plugin, ctx(mode), request()).await;
+        // (An accepted result is far too long to print.)
+        let err = result.err().unwrap_or_else(|| panic!("{mode}: accepted"));
+        assert!(
+            matches!(
+                err,
+                CallError::OutputTooLarge {
+                    limit: 1_048_576,
+                    ..
+                }
+            ),
+            "{mode}: {err:?}"
+        );
+    }
+
     for _ in 0..3 {
         let ok = runtime
             .handle_push(&plugin, ctx("ok"), request())

@@ -1,11 +1,14 @@
 //! The size of a plugin's output, counted over its structure: every string
-//! and byte list by its length, every other field by a small constant. The
-//! count costs a few operations per field whatever the payload size, so an
-//! oversized output is rejected cheaply.
+//! and byte list by its length, every other field, every record and every
+//! list element by a small constant, so a list of a million empty elements
+//! counts for its number and not as nothing. The count costs a few
+//! operations per field whatever the payload size, so an oversized output is
+//! rejected cheaply.
 
 use crate::runtime::bindings::tongdao::channel::types::*;
 
-/// Bytes a fixed-size field (number, flag, enum tag) counts for.
+/// Bytes a fixed-size field (number, flag, enum tag), a record's header and
+/// a list element's slot count for.
 const SCALAR: usize = 8;
 
 /// A structural size measure of plugin output.
@@ -36,7 +39,7 @@ macro_rules! list_size {
     ($($t:ty),* $(,)?) => {$(
         impl WireSize for Vec<$t> {
             fn wire_size(&self) -> usize {
-                self.iter().map(WireSize::wire_size).sum()
+                self.iter().map(|element| SCALAR + element.wire_size()).sum()
             }
         }
     )*};
@@ -44,6 +47,9 @@ macro_rules! list_size {
 
 list_size!(
     String,
+    IngestionShape,
+    ContentKind,
+    ActionName,
     Pair,
     Event,
     StateChange,
@@ -75,9 +81,9 @@ scalar_size!(
     Direction,
     CommerceKind,
     SessionKind,
-    Vec<IngestionShape>,
-    Vec<ContentKind>,
-    Vec<ActionName>,
+    IngestionShape,
+    ContentKind,
+    ActionName,
     ReplyWindow,
 );
 
@@ -85,7 +91,7 @@ macro_rules! record_size {
     ($($t:ty { $($field:ident),* $(,)? })*) => {$(
         impl WireSize for $t {
             fn wire_size(&self) -> usize {
-                0 $(+ self.$field.wire_size())*
+                SCALAR $(+ self.$field.wire_size())*
             }
         }
     )*};
@@ -220,7 +226,22 @@ mod tests {
             }],
             body: vec![0; 1000],
         };
-        assert_eq!(response.wire_size(), SCALAR + 3 + 1000);
+        // The record, its status, the header's slot and record, and bytes.
+        assert_eq!(response.wire_size(), 4 * SCALAR + 3 + 1000);
+    }
+
+    #[test]
+    fn empty_elements_count_for_their_number() {
+        let pairs = vec![
+            Pair {
+                name: String::new(),
+                value: String::new(),
+            };
+            1000
+        ];
+        assert_eq!(pairs.wire_size(), 1000 * 2 * SCALAR);
+        let strings = vec![String::new(); 1000];
+        assert_eq!(strings.wire_size(), 1000 * SCALAR);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! - `grow`: allocate without bound (the memory cap must stop it);
 //! - `trap`: panic, which aborts to a wasm trap;
 //! - `big`: return an event larger than the host's output cap;
+//! - `empties`: return an event whose route holds 600,000 empty pairs
+//!   (tiny strings, a huge count);
+//! - `many-events`: return 40,000 near-empty events;
 //! - anything else: behave, acknowledging with `ok` and no events.
 
 use tongdao_sdk::*;
@@ -28,6 +31,32 @@ impl Channel for Hostile {
                 HttpResponse::text(200, "ok"),
                 vec![huge_event(ctx.now_ms)],
             )),
+            "empties" => {
+                let mut event = huge_event(ctx.now_ms);
+                event.body = EventBody::Message(Message {
+                    author: Identity::new("someone"),
+                    role: AuthorRole::Customer,
+                    direction: Direction::Inbound,
+                    content: Content::Text(String::new()),
+                });
+                event.route = vec![Pair::new("", ""); 600_000];
+                Ok(PushResult::ack(HttpResponse::text(200, "ok"), vec![event]))
+            }
+            "many-events" => {
+                let mut event = huge_event(ctx.now_ms);
+                event.body = EventBody::Message(Message {
+                    author: Identity::new(""),
+                    role: AuthorRole::Customer,
+                    direction: Direction::Inbound,
+                    content: Content::Text(String::new()),
+                });
+                event.platform_id.clear();
+                event.conversation_id.clear();
+                Ok(PushResult::ack(
+                    HttpResponse::text(200, "ok"),
+                    vec![event; 40_000],
+                ))
+            }
             _ => Ok(PushResult::ack(HttpResponse::text(200, "ok"), Vec::new())),
         }
     }
