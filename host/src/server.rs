@@ -7,7 +7,7 @@ use crate::config::{Config, Limits, ManifestFacts};
 use crate::delivery;
 use crate::gateway::{self, metrics::Metrics};
 use crate::kb::Bot;
-use crate::outbound::OutboundClient;
+use crate::outbound::{AddressPolicy, OutboundClient};
 use crate::pipeline;
 use crate::poll::{self, PollHint};
 use crate::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
@@ -204,7 +204,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
                 .map_or(crate::config::Assignment::LeastLoaded, |a| a.assignment),
         ),
         admin_token: config.admin.as_ref().map(|a| a.token.clone()),
-        http: OutboundClient::new(config.limits.outbound_timeout)?,
+        http: OutboundClient::new(
+            config.limits.outbound_timeout,
+            AddressPolicy::of(config.shops.values()),
+        )?,
         pipeline_wake: Notify::new(),
         delivery_wake: Notify::new(),
         poll_hints,

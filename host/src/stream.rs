@@ -10,7 +10,7 @@ use crate::backoff;
 use crate::clock;
 use crate::gateway::metrics::Metrics;
 use crate::model::{Frame, FrameResult, StreamConnect};
-use crate::outbound::egress;
+use crate::outbound::{AddressPolicy, egress};
 use crate::runtime::{CallError, refusal_kind, refusal_reason};
 use crate::server::HostState;
 use crate::shops::Shop;
@@ -228,10 +228,32 @@ async fn open(host: &HostState, shop: &Shop) -> Result<StreamConnect, Ended> {
         .map_err(|err| call_failed(host, err, "describing the stream"))
 }
 
+/// Refuses a stream host that resolves only to addresses the shop does
+/// not grant (the WebSocket client resolves on its own, so this checks
+/// first; a rebinding between the two lookups is not caught).
+async fn check_addresses(shop: &Shop, target: &url::Url) -> Result<(), String> {
+    let host = target.host_str().unwrap_or_default().to_owned();
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 443))
+        .await
+        .map_err(|err| format!("resolving `{host}` failed: {err}"))?
+        .collect();
+    let policy = AddressPolicy {
+        networks: shop.config.egress_networks.clone(),
+        ..AddressPolicy::default()
+    };
+    policy.filter(&host, addresses).map(drop)
+}
+
 /// Connect to the stream's URL, after the egress check and the shop's API
 /// base rewrite.
 async fn dial(host: &HostState, shop: &Shop, connect: &StreamConnect) -> Result<Socket, String> {
-    let target = egress::resolve(&shop.config, &shop.plugin.manifest, &connect.url)?;
+    let egress::Target {
+        url: target,
+        configured,
+    } = egress::resolve(&shop.config, &shop.plugin.manifest, &connect.url)?;
+    if !configured {
+        check_addresses(shop, &target).await?;
+    }
     if !matches!(target.scheme(), "ws" | "wss") {
         return Err(format!(
             "stream URL `{}{}` is not ws:// or wss://",

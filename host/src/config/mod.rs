@@ -123,6 +123,9 @@ pub struct ShopConfig {
     pub egress: Vec<String>,
     /// Platform API hosts pointed at another base URL (a sandbox, an emulator).
     pub api_base: BTreeMap<String, url::Url>,
+    /// Private, loopback or link-local networks this shop's granted hosts
+    /// may resolve to (everything else must be a public address).
+    pub egress_networks: Vec<ipnet::IpNet>,
     /// Whether the bot may offer coupons in this shop.
     pub allow_coupons: bool,
     /// The coupon offered to a hesitating customer (with `allow_coupons`).
@@ -669,6 +672,21 @@ impl Builder {
                 }
                 api_base.insert(host, parsed);
             }
+            let mut egress_networks = Vec::new();
+            for network in shop.egress_networks.unwrap_or_default() {
+                let text = network.get_ref().trim();
+                let parsed = text
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        self.error(
+                            &network,
+                            &format!("shops.{id}.egress_networks"),
+                            format!("`{text}` is not a network (write `10.0.0.0/8` or an address)"),
+                        )
+                    })?;
+                egress_networks.push(parsed);
+            }
             let stream_line = shop
                 .stream
                 .as_ref()
@@ -745,6 +763,7 @@ impl Builder {
                     settings,
                     egress,
                     api_base,
+                    egress_networks,
                     allow_coupons,
                     coupon,
                     stream: shop.stream.map(Spanned::into_inner),

@@ -83,6 +83,7 @@ pub struct RawShop {
     pub settings: Option<BTreeMap<String, RawSetting>>,
     pub egress: Option<Vec<Spanned<String>>>,
     pub api_base: Option<BTreeMap<String, Spanned<String>>>,
+    pub egress_networks: Option<Vec<Spanned<String>>>,
     pub allow_coupons: Option<bool>,
     pub coupon: Option<Spanned<RawCoupon>>,
     pub stream: Option<Spanned<bool>>,

@@ -6,7 +6,7 @@
 pub mod egress;
 mod http;
 
-pub use http::OutboundClient;
+pub use http::{AddressPolicy, OutboundClient};
 
 use crate::model::{HttpRequest, HttpResponse};
 use crate::shops::Shop;
@@ -37,7 +37,7 @@ pub async fn send(
     let target = egress::resolve(&shop.config, &shop.plugin.manifest, &request.url)
         .map_err(SendError::Denied)?;
     client
-        .send(request, target)
+        .send(request, target.url)
         .await
         .map_err(SendError::Transport)
 }
