@@ -11,6 +11,7 @@
 //! [`server`] assembling the whole from a [`config::Config`].
 
 pub mod answers;
+pub mod auth;
 pub mod backoff;
 pub mod breaker;
 pub mod clock;

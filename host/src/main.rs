@@ -1,7 +1,8 @@
 //! The `tongdao` command: `serve` runs the host, `replay` runs one recording
 //! (webhook, stream frame or poll response) through a shop's plugin offline,
 //! `check` validates a config and its plugins, `kb eval` and
-//! `sentiment eval` measure the bot on labelled data.
+//! `sentiment eval` measure the bot on labelled data, `agent` manages
+//! agents' own credentials.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -76,6 +77,53 @@ enum Command {
         #[command(subcommand)]
         command: SentimentCommand,
     },
+    /// Agents' own credentials (kept as argon2 hashes in the data
+    /// directory; a running host picks changes up at once).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Issue a credential to an agent of the config that has none: prints
+    /// a new token, shown only this once.
+    Add {
+        /// The brand config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Read a password from standard input instead of issuing a token.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The agent's id, as in the config's `[[agents]]`.
+        agent: String,
+    },
+    /// Replace an agent's credential (the old one stops working at once).
+    Passwd {
+        /// The brand config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Read a password from standard input instead of issuing a token.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The agent's id.
+        agent: String,
+    },
+    /// Revoke an agent's credential.
+    Remove {
+        /// The brand config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The agent's id.
+        agent: String,
+    },
+    /// The config's agents, their roles, and whether each has a credential.
+    List {
+        /// The brand config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +166,78 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_agent(command: AgentCommand) -> anyhow::Result<ExitCode> {
+    use tongdao::auth::credentials;
+    let (config_path, agent, password_stdin, replace) = match command {
+        AgentCommand::List { config } => {
+            let config = Config::load(&config)?;
+            let issued: std::collections::BTreeMap<String, i64> =
+                credentials::list(&config.data_dir)?.into_iter().collect();
+            for agent in &config.agents {
+                let credential = match issued.get(&agent.id) {
+                    Some(at_ms) => format!("credential set at {at_ms} (Unix ms)"),
+                    None => "no credential".into(),
+                };
+                println!("{}\t{}\t{}", agent.id, agent.role.as_str(), credential);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        AgentCommand::Remove { config, agent } => {
+            let config = Config::load(&config)?;
+            if credentials::remove(&config.data_dir, &agent)? {
+                println!("revoked the credential of `{agent}`");
+                return Ok(ExitCode::SUCCESS);
+            }
+            anyhow::bail!("`{agent}` has no credential");
+        }
+        AgentCommand::Add {
+            config,
+            password_stdin,
+            agent,
+        } => (config, agent, password_stdin, false),
+        AgentCommand::Passwd {
+            config,
+            password_stdin,
+            agent,
+        } => (config, agent, password_stdin, true),
+    };
+    let config = Config::load(&config_path)?;
+    if !config.agents.iter().any(|a| a.id == agent) {
+        anyhow::bail!(
+            "{}: no agent `{agent}` in `[[agents]]` (define the agent there first)",
+            config_path.display()
+        );
+    }
+    let has = credentials::list(&config.data_dir)?
+        .iter()
+        .any(|(id, _)| *id == agent);
+    if has && !replace {
+        anyhow::bail!("`{agent}` has a credential already; `tongdao agent passwd` replaces it");
+    }
+    if !has && replace {
+        anyhow::bail!("`{agent}` has no credential yet; `tongdao agent add` issues one");
+    }
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        None
+    };
+    match credentials::set_secret(&config.data_dir, &agent, password.as_deref())? {
+        Some(token) => {
+            println!("{agent}:{token}");
+            eprintln!(
+                "the token above is shown only now; the agent sends `Authorization: Bearer {agent}:<token>`"
+            );
+        }
+        None => eprintln!("password set for `{agent}`"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -188,6 +308,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("{}", tongdao_bot::eval::evaluate_kb(&matcher, &rows));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Agent { command } => run_agent(command),
         Command::Sentiment {
             command: SentimentCommand::Eval { data },
         } => {

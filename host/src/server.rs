@@ -40,8 +40,10 @@ pub struct HostState {
     pub bot: Bot,
     /// Human agents and their queue.
     pub desk: crate::desk::Desk,
-    /// The admin API's bearer token (the API is off without one).
-    pub admin_token: Option<String>,
+    /// Who is asking the admin API (it is off without an `[admin]` table).
+    pub auth: Option<crate::auth::Authenticator>,
+    /// Where admin actions are recorded.
+    pub audit: crate::auth::audit::AuditLog,
     /// The outbound HTTP client.
     pub http: OutboundClient,
     /// Wakes the pipeline when events are committed.
@@ -203,7 +205,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
                 .as_ref()
                 .map_or(crate::config::Assignment::LeastLoaded, |a| a.assignment),
         ),
-        admin_token: config.admin.as_ref().map(|a| a.token.clone()),
+        auth: config.admin.as_ref().map(|admin| {
+            crate::auth::Authenticator::new(
+                admin.token.clone(),
+                config.agents.clone(),
+                &config.data_dir,
+            )
+        }),
+        audit: crate::auth::audit::AuditLog::open(&config.data_dir)?,
         http: OutboundClient::new(
             config.limits.outbound_timeout,
             AddressPolicy::of(config.shops.values()),

@@ -248,3 +248,94 @@ fn sentiment_eval_leaves_the_questions_the_bot_answers_alone() {
         "knowledge-base questions flagged: {false_positive_rate}"
     );
 }
+
+#[test]
+fn agent_credentials_are_issued_replaced_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("people.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n\n[admin]\n\n[[agents]]\nid = \"mei\"\nrole = \"supervisor\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+            .args(args)
+            .env("TONGDAO_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+
+    let added = run(&["agent", "add", "--config", config, "mei"], None);
+    assert!(added.status.success(), "{added:?}");
+    let printed = String::from_utf8(added.stdout).unwrap();
+    let token = printed.trim().strip_prefix("mei:").unwrap().to_owned();
+    let verifier = tongdao::auth::credentials::Verifier::new(&data);
+    assert!(verifier.verify("mei", &token).unwrap());
+    let stored = std::fs::read_to_string(data.join("credentials.json")).unwrap();
+    assert!(!stored.contains(&token), "only the hash is kept");
+
+    let again = run(&["agent", "add", "--config", config, "mei"], None);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("agent passwd"));
+    let stranger = run(&["agent", "add", "--config", config, "zhou"], None);
+    assert!(String::from_utf8_lossy(&stranger.stderr).contains("no agent `zhou`"));
+
+    let listed = run(&["agent", "list", "--config", config], None);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.starts_with("mei\tsupervisor\tcredential set at"),
+        "{listed}"
+    );
+
+    let changed = run(
+        &[
+            "agent",
+            "passwd",
+            "--config",
+            config,
+            "--password-stdin",
+            "mei",
+        ],
+        Some("correct horse battery staple\n"),
+    );
+    assert!(changed.status.success(), "{changed:?}");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(
+        !verifier.verify("mei", &token).unwrap(),
+        "the old token is revoked"
+    );
+    assert!(
+        verifier
+            .verify("mei", "correct horse battery staple")
+            .unwrap()
+    );
+
+    assert!(
+        run(&["agent", "remove", "--config", config, "mei"], None)
+            .status
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(
+        !verifier
+            .verify("mei", "correct horse battery staple")
+            .unwrap()
+    );
+}

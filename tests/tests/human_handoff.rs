@@ -23,7 +23,7 @@ const CUSTOMER: &str = "oAngryCustomer000000000001";
 
 fn config(api: &WechatApiEmulator) -> String {
     format!(
-        "{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\nassignment = \"least-loaded\"\n\n[[agents]]\nid = \"mei\"\nname = \"小美\"\nshops = [\"demo-oa\"]\nmax_concurrent = 1\n\n[[agents]]\nid = \"lei\"\nshops = [\"demo-oa\"]\nmax_concurrent = 2\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
+        "{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\nassignment = \"least-loaded\"\n\n[[agents]]\nid = \"mei\"\nname = \"小美\"\nshops = [\"demo-oa\"]\nmax_concurrent = 1\n\n[[agents]]\nid = \"lei\"\nshops = [\"demo-oa\"]\nmax_concurrent = 2\n\n[[agents]]\nid = \"boss\"\nrole = \"supervisor\"\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
         bot_entry(),
         plugin_entry("wechat"),
         api.base_url()
@@ -48,16 +48,46 @@ async fn customer_says(host: &TestHost, api: &WechatApiEmulator, text: &str, msg
     assert_eq!((answer.status, answer.body.as_str()), (200, "success"));
 }
 
-async fn admin(host: &TestHost, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+/// Each agent's own password, set with what `tongdao agent passwd` uses.
+fn password(agent: &str) -> String {
+    format!("{agent}-password-0001")
+}
+
+fn sign_up(host: &TestHost, agents: &[&str]) {
+    for agent in agents {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+}
+
+/// A request under `credential` (`agent:secret`, or the admin token).
+async fn admin_with(
+    host: &TestHost,
+    credential: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let client = reqwest::Client::new();
     let url = format!("{}/admin/{path}", host.base_url);
     let request = match method {
         "GET" => client.get(&url),
         _ => client.post(&url).json(&body.unwrap_or(json!({}))),
     };
-    let response = request.bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let response = request.bearer_auth(credential).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
+}
+
+/// A request signed in as the agent the body names, else as the supervisor.
+async fn admin(host: &TestHost, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let agent = body
+        .as_ref()
+        .and_then(|b| b["agent"].as_str())
+        .unwrap_or("boss")
+        .to_owned();
+    let credential = format!("{agent}:{}", password(&agent));
+    admin_with(host, &credential, method, path, body).await
 }
 
 fn conversation_path(verb: &str) -> String {
@@ -83,6 +113,7 @@ async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_sile
         .await
         .unwrap();
     let host = TestHost::start(&config(&api)).await;
+    sign_up(&host, &["mei", "lei", "boss"]);
 
     // Without the token the admin API refuses.
     let anonymous = reqwest::get(format!("{}/admin/agents", host.base_url))
@@ -130,7 +161,47 @@ async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_sile
     host.settled().await;
     assert_eq!(api.sent_messages().len(), 1, "the bot must not answer");
 
-    // 3. Only the agent who has it may reply; the reply reaches the customer.
+    // 3. Agents are themselves: a wrong secret is refused, a body naming
+    //    someone else is refused, and the config's admin token is nobody's
+    //    hands. Only the agent who has it may reply; the reply reaches the
+    //    customer.
+    let reply_as_mei = json!({ "agent": "mei", "text": "冒名" });
+    let (status, _) = admin_with(
+        &host,
+        "mei:not-her-password",
+        "POST",
+        &conversation_path("reply"),
+        Some(reply_as_mei.clone()),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let lei = format!("lei:{}", password("lei"));
+    let (status, body) = admin_with(
+        &host,
+        &lei,
+        "POST",
+        &conversation_path("reply"),
+        Some(reply_as_mei.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot act as `mei`")
+    );
+    let (status, body) = admin_with(
+        &host,
+        ADMIN_TOKEN,
+        "POST",
+        &conversation_path("reply"),
+        Some(json!({ "text": "管理员" })),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = admin_with(&host, &lei, "GET", "agents", None).await;
+    assert_eq!(status, 403, "an agent does not list agents: {body}");
     let (status, refused) = admin(
         &host,
         "POST",
@@ -139,11 +210,13 @@ async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_sile
     )
     .await;
     assert_eq!(status, 403, "{refused}");
-    let (status, queued) = admin(
+    // The acting agent comes from the credential: no `agent` in the body.
+    let (status, queued) = admin_with(
         &host,
+        &format!("mei:{}", password("mei")),
         "POST",
         &conversation_path("reply"),
-        Some(json!({ "agent": "mei", "text": "您好，我是小美，马上为您查询处理", "request_id": "r1" })),
+        Some(json!({ "text": "您好，我是小美，马上为您查询处理", "request_id": "r1" })),
     )
     .await;
     assert_eq!(status, 200, "{queued}");
@@ -271,5 +344,36 @@ async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_sile
         sent[6].text.as_deref(),
         Some(kb.intent("logistics").unwrap().answer.as_str())
     );
+
+    // 8. Every action is in the audit log, by who did it; only admins read it.
+    let (status, _) = admin(&host, "GET", "audit", None).await;
+    assert_eq!(status, 403, "a supervisor does not read the audit log");
+    let (status, audit) = admin_with(&host, ADMIN_TOKEN, "GET", "audit", None).await;
+    assert_eq!(status, 200, "{audit}");
+    let actions: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["conversation"], CUSTOMER, "{e}");
+            (
+                e["who"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("mei", "reply"),
+        ("mei", "transfer"),
+        ("lei", "reply"),
+        ("lei", "reply"),
+        ("lei", "reply"),
+        ("lei", "reply"),
+        ("lei", "hand-back"),
+    ]
+    .iter()
+    .map(|(who, what)| (who.to_string(), what.to_string()))
+    .collect();
+    assert_eq!(actions, expected);
     host.stop().await;
 }

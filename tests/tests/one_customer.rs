@@ -15,6 +15,9 @@ use tongdao_emulator_wechat::api::{USER_INFO_PATH, WechatApiConfig, WechatApiEmu
 use tongdao_emulator_wechat::signing::WechatPusher;
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+const MEI_PASSWORD: &str = "mei-password-0001";
+/// The supervisor who looks customers up and links them.
+const SUPERVISOR: &str = "[[agents]]\nid = \"mei\"\nrole = \"supervisor\"\n";
 const UNIONID: &str = "oUnion_same_person_000001";
 
 struct Account {
@@ -69,7 +72,13 @@ async fn admin(host: &TestHost, method: &str, path: &str, body: Option<Value>) -
         "DELETE" => client.delete(&url).json(&body.unwrap_or(json!({}))),
         _ => client.post(&url).json(&body.unwrap_or(json!({}))),
     };
-    let response = request.bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    // Signed in as the supervisor `mei`, with her own password.
+    tongdao::auth::credentials::set_secret(&host.data_dir(), "mei", Some(MEI_PASSWORD)).unwrap();
+    let response = request
+        .bearer_auth(format!("mei:{MEI_PASSWORD}"))
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -95,7 +104,7 @@ async fn a_unionid_joins_one_persons_conversations_on_two_accounts() {
     let service = Account::start("demo-oa", "wx2c2769f8efd9abc2", "demo-app-secret").await;
     let subscription = Account::start("demo-oa-news", "wx5f0a1b2c3d4e5f60", "news-secret").await;
     let config = format!(
-        "{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{}\n{}",
+        "{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{SUPERVISOR}\n{}\n{}",
         bot_entry(),
         plugin_entry("wechat"),
         service.shop_config(),
@@ -228,7 +237,7 @@ async fn a_unionid_joins_the_official_account_and_wecom_kf() {
         .unwrap();
     kf.add_account(KF);
     let config = format!(
-        "{}\n{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{}\n[[shops]]\nid = \"demo-wecom\"\nplugin = \"wecom\"\negress = [\"qyapi.weixin.qq.com\"]\nlook_up_profiles = true\ncredentials = {{ corp_id = \"{CORP}\", secret = \"demo-kf-secret\", token = \"wecomtoken\", encoding_aes_key = \"{AES}\" }}\napi_base = {{ \"qyapi.weixin.qq.com\" = \"{}\" }}\n",
+        "{}\n{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{SUPERVISOR}\n{}\n[[shops]]\nid = \"demo-wecom\"\nplugin = \"wecom\"\negress = [\"qyapi.weixin.qq.com\"]\nlook_up_profiles = true\ncredentials = {{ corp_id = \"{CORP}\", secret = \"demo-kf-secret\", token = \"wecomtoken\", encoding_aes_key = \"{AES}\" }}\napi_base = {{ \"qyapi.weixin.qq.com\" = \"{}\" }}\n",
         bot_entry(),
         plugin_entry("wechat"),
         plugin_entry("wecom"),

@@ -14,7 +14,7 @@ pub use error::ConfigError;
 
 mod people;
 
-pub use people::{AdminConfig, AgentConfig, Assignment};
+pub use people::{AdminConfig, AgentConfig, Assignment, Role};
 
 use crate::config::raw::{RawConfig, RawSecret, Spanned};
 use std::collections::BTreeMap;

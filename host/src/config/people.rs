@@ -1,6 +1,8 @@
-//! The people side of the config: the admin API's access token and how
-//! conversations are assigned, and the agents with the shops they serve and
-//! how many conversations each can hold at once.
+//! The people side of the config: the admin API (an optional break-glass
+//! token, and how conversations are assigned), and the agents with their
+//! role, the shops they serve and how many conversations each can hold at
+//! once. Agents' own credentials are not here: `tongdao agent add` keeps
+//! their argon2 hashes in the data directory.
 
 use super::Builder;
 use crate::config::raw::{RawAdmin, RawAgent, RawSecret, Spanned};
@@ -18,12 +20,45 @@ pub enum Assignment {
 }
 
 /// The admin API for agents.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AdminConfig {
-    /// The bearer token every admin request must carry.
-    pub token: String,
+    /// A break-glass bearer token with the admin role (no agent's identity:
+    /// it cannot act on conversations). Agents use their own credentials.
+    pub token: Option<String>,
     /// How conversations are assigned.
     pub assignment: Assignment,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("assignment", &self.assignment)
+            .finish()
+    }
+}
+
+/// What a person may do in the admin API and the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Serves the conversations of their own shops, as themselves.
+    Agent,
+    /// Also sees every shop, every agent, and links customers.
+    Supervisor,
+    /// Also reads the audit log.
+    Admin,
+}
+
+impl Role {
+    /// The role's name in config and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
 }
 
 /// A human agent.
@@ -37,6 +72,8 @@ pub struct AgentConfig {
     pub shops: BTreeSet<String>,
     /// How many conversations the agent holds at most.
     pub max_concurrent: u32,
+    /// What the agent may do.
+    pub role: Role,
 }
 
 impl Builder {
@@ -47,23 +84,29 @@ impl Builder {
         let Some(raw) = raw else {
             return Ok(None);
         };
-        let token = match raw.token.get_ref() {
-            RawSecret::Plain(text) => text.clone(),
-            RawSecret::FromEnv { env } => std::env::var(env).map_err(|_| {
-                self.error(
-                    &raw.token,
-                    "admin.token",
-                    format!("environment variable `{env}` is not set"),
-                )
-            })?,
+        let token = match &raw.token {
+            None => None,
+            Some(spanned) => {
+                let token = match spanned.get_ref() {
+                    RawSecret::Plain(text) => text.clone(),
+                    RawSecret::FromEnv { env } => std::env::var(env).map_err(|_| {
+                        self.error(
+                            spanned,
+                            "admin.token",
+                            format!("environment variable `{env}` is not set"),
+                        )
+                    })?,
+                };
+                if token.len() < 16 {
+                    return Err(self.error(
+                        spanned,
+                        "admin.token",
+                        "must be at least 16 characters".into(),
+                    ));
+                }
+                Some(token)
+            }
         };
-        if token.len() < 16 {
-            return Err(self.error(
-                &raw.token,
-                "admin.token",
-                "must be at least 16 characters".into(),
-            ));
-        }
         let assignment = match &raw.assignment {
             None => Assignment::LeastLoaded,
             Some(value) => match value.get_ref().as_str() {
@@ -123,11 +166,27 @@ impl Builder {
                 Some(n) => *n.get_ref() as u32,
                 None => 5,
             };
+            let role = match &agent.role {
+                None => Role::Agent,
+                Some(value) => match value.get_ref().as_str() {
+                    "agent" => Role::Agent,
+                    "supervisor" => Role::Supervisor,
+                    "admin" => Role::Admin,
+                    other => {
+                        return Err(self.error(
+                            value,
+                            &format!("agents.{id}.role"),
+                            format!("`{other}` is not one of agent, supervisor, admin"),
+                        ));
+                    }
+                },
+            };
             agents.push(AgentConfig {
                 name: agent.name.clone().unwrap_or_else(|| id.clone()),
                 id,
                 shops: served,
                 max_concurrent,
+                role,
             });
         }
         Ok(agents)

@@ -24,7 +24,7 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
-    pub token: Spanned<RawSecret>,
+    pub token: Option<Spanned<RawSecret>>,
     pub assignment: Option<Spanned<String>>,
 }
 
@@ -36,6 +36,7 @@ pub struct RawAgent {
     #[serde(default)]
     pub shops: Vec<Spanned<String>>,
     pub max_concurrent: Option<Spanned<u64>>,
+    pub role: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -295,6 +295,19 @@ fn agents_coupons_and_the_admin_api_are_read_and_checked() {
     assert_eq!(admin.assignment, Assignment::RoundRobin);
     assert_eq!(config.agents[0].name, "mei");
     assert_eq!(config.agents[0].max_concurrent, 3);
+    assert_eq!(config.agents[0].role, Role::Agent, "the default role");
+    assert!(
+        !format!("{admin:?}").contains("0123456789abcdef0123"),
+        "Debug never prints the token"
+    );
+    let bad_role = text.replace(
+        "max_concurrent = 3\n",
+        "max_concurrent = 3\nrole = \"boss\"\n",
+    );
+    assert!(
+        error_text(&bad_role)
+            .contains("agents.mei.role: `boss` is not one of agent, supervisor, admin")
+    );
     let coupon = config.shops["demo-oa"].coupon_offer().unwrap();
     assert_eq!(coupon.coupon_id, "c10");
     assert_eq!(coupon.fallback_text, "满199减10");

@@ -1,24 +1,33 @@
-//! The admin API for agents, JSON over HTTP under `/admin`, every request
-//! carrying `Authorization: Bearer <admin.token>`:
+//! The admin API for agents, JSON over HTTP under `/admin`. Every request
+//! carries the caller's own credential, `Authorization: Bearer
+//! <agent>:<secret>` (see `tongdao agent add`), or the config's break-glass
+//! admin token. The acting agent is the authenticated one: an `agent` or
+//! `by` in a body, if given, must name them. Agents see and act in their own
+//! shops, supervisors in all; actions are appended to the audit log.
 //!
-//! | method | path | body | what |
-//! |---|---|---|---|
-//! | GET | `/admin/agents` | | agents and how many conversations each holds |
-//! | GET | `/admin/shops/{shop}/queue` | | waiting (priority, then age) and assigned conversations |
-//! | GET | `/admin/shops/{shop}/conversations/{id}` | | history, actions, hand-off, reply window |
-//! | POST | `…/conversations/{id}/take` | `{"agent"}` | take a waiting conversation |
-//! | POST | `…/conversations/{id}/reply` | `{"agent","text","request_id"?}` | send the customer a message |
-//! | POST | `…/conversations/{id}/transfer` | `{"agent","to"}` | pass it to another agent |
-//! | POST | `…/conversations/{id}/close` | `{"agent"}` | done; ends the platform session where there is one |
-//! | POST | `…/conversations/{id}/hand-back` | `{"agent"}` | give it back to the bot |
-//! | GET | `/admin/customers/{shop}/{user}` | | the customer across channels: identities, links, history |
-//! | POST | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user],"by","note"?}` | link two identities |
-//! | DELETE | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user]}` | undo a link |
+//! | method | path | body | who | what |
+//! |---|---|---|---|---|
+//! | GET | `/admin/me` | | anyone | the caller: id, role, shops |
+//! | GET | `/admin/agents` | | supervisor | agents and how many conversations each holds |
+//! | GET | `/admin/shops/{shop}/queue` | | the shop's agents | waiting (priority, then age) and assigned conversations |
+//! | GET | `/admin/shops/{shop}/conversations/{id}` | | the shop's agents | history, actions, hand-off, reply window |
+//! | POST | `…/conversations/{id}/take` | | the shop's agents | take a waiting conversation |
+//! | POST | `…/conversations/{id}/reply` | `{"text","request_id"?}` | its agent | send the customer a message |
+//! | POST | `…/conversations/{id}/transfer` | `{"to"}` | its agent | pass it to another agent |
+//! | POST | `…/conversations/{id}/close` | | its agent | done; ends the platform session where there is one |
+//! | POST | `…/conversations/{id}/hand-back` | | its agent | give it back to the bot |
+//! | GET | `/admin/customers/{shop}/{user}` | | the shop's agents | the customer across channels: identities, links, history |
+//! | POST | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user],"note"?}` | supervisor | link two identities |
+//! | DELETE | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user]}` | supervisor | undo a link |
+//! | GET | `/admin/audit` | | admin | the last 200 audited actions |
 //!
 //! Path segments are percent-decoded (WeCom conversation ids hold `:`).
 //! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 409
 //! (conflict, or the channel's reply window is closed) or 500.
 
+use crate::auth::audit::AuditEntry;
+use crate::auth::{AuthError, Principal};
+use crate::config::Role;
 use crate::desk::{self, DeskError};
 use crate::identity;
 use crate::model::ManualLink;
@@ -29,7 +38,6 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 /// Largest admin request body.
 const MAX_BODY: usize = 64 * 1024;
@@ -40,7 +48,7 @@ pub async fn handle(
     segments: &[String],
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let Some(token) = &host.admin_token else {
+    let Some(auth) = &host.auth else {
         return error(
             StatusCode::NOT_FOUND,
             "off",
@@ -50,16 +58,25 @@ pub async fn handle(
     let presented = request
         .headers()
         .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "missing or wrong bearer token",
-        );
-    }
+        .and_then(|v| v.to_str().ok());
+    let principal = match auth.authenticate(presented).await {
+        Ok(principal) => principal,
+        Err(AuthError::Unavailable(reason)) => {
+            tracing::error!(reason, "credentials could not be checked");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store",
+                "credentials could not be checked",
+            );
+        }
+        Err(err) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                &err.to_string(),
+            );
+        }
+    };
     let method = request.method().clone();
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -72,16 +89,29 @@ pub async fn handle(
         }
     };
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let who = &principal;
     let result = match (&method, segments.as_slice()) {
-        (&Method::GET, ["agents"]) => agents(host),
-        (&Method::GET, ["shops", shop, "queue"]) => queue(host, shop),
-        (&Method::GET, ["shops", shop, "conversations", id]) => conversation(host, shop, id),
-        (&Method::POST, ["shops", shop, "conversations", id, verb]) => {
-            act(host, shop, id, verb, &body)
+        (&Method::GET, ["me"]) => Ok(me(who)),
+        (&Method::GET, ["agents"]) => require(who, Role::Supervisor).and_then(|()| agents(host)),
+        (&Method::GET, ["audit"]) => require(who, Role::Admin).and_then(|()| audit(host)),
+        (&Method::GET, ["shops", shop, "queue"]) => {
+            serving(who, shop).and_then(|()| queue(host, shop))
         }
-        (&Method::GET, ["customers", shop, user]) => customer(host, shop, user),
-        (&Method::POST, ["customers", "links"]) => link(host, &body, true),
-        (&Method::DELETE, ["customers", "links"]) => link(host, &body, false),
+        (&Method::GET, ["shops", shop, "conversations", id]) => {
+            serving(who, shop).and_then(|()| conversation(host, shop, id))
+        }
+        (&Method::POST, ["shops", shop, "conversations", id, verb]) => {
+            serving(who, shop).and_then(|()| act(host, who, shop, id, verb, &body))
+        }
+        (&Method::GET, ["customers", shop, user]) => {
+            serving(who, shop).and_then(|()| customer(host, shop, user))
+        }
+        (&Method::POST, ["customers", "links"]) => {
+            require(who, Role::Supervisor).and_then(|()| link(host, who, &body, true))
+        }
+        (&Method::DELETE, ["customers", "links"]) => {
+            require(who, Role::Supervisor).and_then(|()| link(host, who, &body, false))
+        }
         _ => Err(DeskError::NotFound("no such admin route".into())),
     };
     match result {
@@ -101,6 +131,74 @@ pub async fn handle(
             error(status, kind, &err.to_string())
         }
     }
+}
+
+fn require(who: &Principal, role: Role) -> Result<(), DeskError> {
+    if who.has(role) {
+        Ok(())
+    } else {
+        Err(DeskError::Forbidden(format!(
+            "`{}` is {} and this needs {}",
+            who.id,
+            who.role.as_str(),
+            role.as_str()
+        )))
+    }
+}
+
+fn serving(who: &Principal, shop: &str) -> Result<(), DeskError> {
+    if who.serves(shop) {
+        Ok(())
+    } else {
+        Err(DeskError::Forbidden(format!(
+            "`{}` does not serve shop `{shop}`",
+            who.id
+        )))
+    }
+}
+
+fn me(who: &Principal) -> Value {
+    json!({
+        "id": who.id,
+        "role": who.role.as_str(),
+        "shops": who.shops,
+        "agent": who.is_agent,
+    })
+}
+
+fn audit(host: &HostState) -> Result<Value, DeskError> {
+    let entries = host
+        .audit
+        .tail(200)
+        .map_err(|err| DeskError::Store(format!("{err:#}")))?;
+    Ok(json!({ "entries": entries }))
+}
+
+/// Appends an action to the audit log; the action has happened, so a
+/// failure is reported as such.
+fn record(
+    host: &HostState,
+    who: &Principal,
+    action: &str,
+    shop: Option<&str>,
+    conversation: Option<&str>,
+    detail: Option<String>,
+) -> Result<(), DeskError> {
+    let entry = AuditEntry {
+        at_ms: crate::clock::now_ms(),
+        who: who.id.clone(),
+        role: who.role.as_str().into(),
+        action: action.into(),
+        shop: shop.map(str::to_owned),
+        conversation: conversation.map(str::to_owned),
+        detail,
+    };
+    host.audit.record(&entry).map_err(|err| {
+        tracing::error!(error = %format!("{err:#}"), ?entry, "an admin action could not be audited");
+        DeskError::Store(format!(
+            "`{action}` was done but could not be written to the audit log: {err:#}"
+        ))
+    })
 }
 
 fn agents(host: &HostState) -> Result<Value, DeskError> {
@@ -181,13 +279,15 @@ fn customer(host: &HostState, shop: &str, user: &str) -> Result<Value, DeskError
 struct LinkRequest {
     a: (String, String),
     b: (String, String),
+    /// Who links them: if given, the caller.
     by: Option<String>,
     note: Option<String>,
 }
 
-fn link(host: &HostState, body: &[u8], make: bool) -> Result<Value, DeskError> {
+fn link(host: &HostState, who: &Principal, body: &[u8], make: bool) -> Result<Value, DeskError> {
     let request: LinkRequest = serde_json::from_slice(body)
         .map_err(|err| DeskError::Invalid(format!("the body is not a valid link: {err}")))?;
+    acting_as_self(who, request.by.as_deref())?;
     if request.a == request.b {
         return Err(DeskError::Invalid(
             "an identity cannot be linked to itself".into(),
@@ -203,14 +303,10 @@ fn link(host: &HostState, body: &[u8], make: bool) -> Result<Value, DeskError> {
     let a = (request.a.0.as_str(), request.a.1.as_str());
     let b = (request.b.0.as_str(), request.b.1.as_str());
     let changed = if make {
-        let by = request
-            .by
-            .clone()
-            .ok_or_else(|| DeskError::Invalid("`by` (who links them) is required".into()))?;
         let link = ManualLink {
             a: request.a.clone(),
             b: request.b.clone(),
-            by,
+            by: who.id.clone(),
             note: request.note.clone(),
             at_ms: crate::clock::now_ms(),
         };
@@ -218,29 +314,64 @@ fn link(host: &HostState, body: &[u8], make: bool) -> Result<Value, DeskError> {
     } else {
         host.store.set_manual_link(a, b, None)?
     };
-    tracing::info!(a = ?request.a, b = ?request.b, linked = make, changed, "identity link changed");
+    tracing::info!(a = ?request.a, b = ?request.b, linked = make, changed, by = who.id, "identity link changed");
+    record(
+        host,
+        who,
+        if make { "link" } else { "unlink" },
+        Some(&request.a.0),
+        None,
+        Some(format!(
+            "{}/{} ↔ {}/{}",
+            request.a.0, request.a.1, request.b.0, request.b.1
+        )),
+    )?;
     Ok(json!({ "changed": changed }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct AgentRequest {
-    agent: String,
+    /// The acting agent: if given, the caller.
+    agent: Option<String>,
     text: Option<String>,
     request_id: Option<String>,
     to: Option<String>,
 }
 
+/// Refuses a body that names someone other than the caller.
+fn acting_as_self(who: &Principal, named: Option<&str>) -> Result<(), DeskError> {
+    match named {
+        Some(named) if named != who.id => Err(DeskError::Forbidden(format!(
+            "`{}` cannot act as `{named}`: the acting agent is the one who signed in",
+            who.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn act(
     host: &HostState,
+    who: &Principal,
     shop: &str,
     id: &str,
     verb: &str,
     body: &[u8],
 ) -> Result<Value, DeskError> {
-    let request: AgentRequest = serde_json::from_slice(body)
-        .map_err(|err| DeskError::Invalid(format!("the body is not a valid request: {err}")))?;
-    let agent = request.agent.as_str();
+    let request: AgentRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        AgentRequest::default()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|err| DeskError::Invalid(format!("the body is not a valid request: {err}")))?
+    };
+    acting_as_self(who, request.agent.as_deref())?;
+    if !who.is_agent {
+        return Err(DeskError::Forbidden(format!(
+            "`{}` is not an agent and cannot hold conversations",
+            who.id
+        )));
+    }
+    let agent = who.id.as_str();
     let value = match verb {
         "take" => json!({ "handoff": desk::take(host, shop, id, agent)? }),
         "reply" => {
@@ -269,6 +400,12 @@ fn act(
             )));
         }
     };
+    let detail = match verb {
+        "transfer" => request.to.map(|to| format!("to {to}")),
+        "reply" => request.request_id.map(|r| format!("request {r}")),
+        _ => None,
+    };
+    record(host, who, verb, Some(shop), Some(id), detail)?;
     Ok(value)
 }
 
