@@ -139,6 +139,7 @@ fn main() {
         memory_bytes: 64 << 20,
         max_output_bytes: 4 << 20,
         max_concurrent_calls: 64,
+        reserved_work_calls: 16,
     };
     let runtime = Runtime::new(limits, None).unwrap();
     let hostile = plugin(&runtime, "hostile");

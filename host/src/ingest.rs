@@ -10,18 +10,22 @@ use crate::model::{HttpRequest, HttpResponse, Pair, PluginError, PollHint};
 use crate::poll;
 use crate::runtime::{CallError, refusal_kind, refusal_reason};
 use crate::server::HostState;
-use crate::shops::Shop;
+use crate::shops::{Refusal, Shop};
 use crate::store::OwnedIngestBatch;
 
 /// Handle one webhook for `shop` and return the response for the platform.
 pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) -> HttpResponse {
+    let _admitted = match shop.admit_webhook().await {
+        Ok(permit) => permit,
+        Err(refusal) => return not_admitted(host, shop, refusal),
+    };
     let now_ms = clock::now_ms();
     let ctx = match shop.context(host.store.as_ref(), now_ms) {
         Ok(ctx) => ctx,
         Err(err) => return store_unavailable(host, shop, &err),
     };
     let result = shop
-        .guarded(host.runtime.handle_push(&shop.plugin, ctx, request))
+        .guarded_webhook(host.runtime.handle_push(&shop.plugin, ctx, request))
         .await;
     let pushed = match result {
         Ok(pushed) => pushed,
@@ -63,6 +67,23 @@ pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) ->
     }
     forward_hints(host, shop, pushed.poll_hints);
     pushed.response
+}
+
+/// 429 over the shop's rate, 503 when its webhook calls are all busy: the
+/// platform redelivers later, and nothing was read or stored.
+fn not_admitted(host: &HostState, shop: &Shop, refusal: Refusal) -> HttpResponse {
+    Metrics::bump(&host.metrics.webhooks_throttled);
+    let (status, retry_after, reason) = match refusal {
+        Refusal::RateLimited(wait) => (429, wait.as_secs().max(1), "over the shop's webhook rate"),
+        Refusal::Busy => (503, 1, "the shop's webhook calls are all busy"),
+    };
+    tracing::debug!(shop = shop.id(), reason, "webhook not admitted");
+    let mut response = plain(status, &format!("throttled: {reason}"));
+    response.headers.push(Pair {
+        name: "retry-after".into(),
+        value: retry_after.to_string(),
+    });
+    response
 }
 
 /// Hand a push's poll hints to the poller (after the commit, so a hint

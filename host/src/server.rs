@@ -81,6 +81,8 @@ impl HostState {
 pub struct RunningHost {
     /// The address the gateway listens on.
     pub addr: SocketAddr,
+    /// The admin plane's own address, when `server.admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     /// Shared state, for inspection (tests, admin).
     pub state: Arc<HostState>,
     shutdown: watch::Sender<bool>,
@@ -189,6 +191,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         .await
         .with_context(|| format!("{}: listening on {}", config.path.display(), config.listen))?;
     let addr = listener.local_addr()?;
+    let admin_listener = match config.admin_listen {
+        Some(admin_listen) => Some(
+            tokio::net::TcpListener::bind(admin_listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "{}: listening on {admin_listen} (server.admin_listen)",
+                        config.path.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let (poll_hints, hints) = mpsc::channel(poll::HINT_QUEUE);
     let state = Arc::new(HostState {
         runtime,
@@ -223,17 +238,42 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         poll_activity: poll::Activity::default(),
     });
     let (shutdown, watch) = watch::channel(false);
-    let tasks = vec![
-        tokio::spawn(gateway::serve(listener, Arc::clone(&state), watch.clone())),
+    let mut tasks = vec![
+        tokio::spawn(gateway::serve(
+            listener,
+            Arc::clone(&state),
+            if admin_listener.is_some() {
+                gateway::Plane::Public
+            } else {
+                gateway::Plane::All
+            },
+            watch.clone(),
+        )),
         tokio::spawn(stream::run(Arc::clone(&state), watch.clone())),
         tokio::spawn(poll::run(Arc::clone(&state), hints, watch.clone())),
         tokio::spawn(pipeline::run(Arc::clone(&state), watch.clone())),
         tokio::spawn(delivery::run(Arc::clone(&state), watch.clone())),
-        tokio::spawn(sweep_dedupe(Arc::clone(&state), watch)),
+        tokio::spawn(sweep_dedupe(Arc::clone(&state), watch.clone())),
     ];
+    let admin_addr = match admin_listener {
+        Some(listener) => {
+            let admin_addr = listener.local_addr()?;
+            tasks.push(tokio::spawn(gateway::serve(
+                listener,
+                Arc::clone(&state),
+                gateway::Plane::Admin,
+                watch.clone(),
+            )));
+            tracing::info!(%admin_addr, "the admin plane (/admin, /metrics) listens apart");
+            Some(admin_addr)
+        }
+        None => None,
+    };
+    drop(watch);
     tracing::info!(%addr, shops = config.shops.len(), "tongdao is serving");
     Ok(RunningHost {
         addr,
+        admin_addr,
         state,
         shutdown,
         tasks,

@@ -1,5 +1,8 @@
-//! The shops the host serves: each shop's config, its loaded plugin and its
-//! circuit breaker, and the plugin context built for every call.
+//! The shops the host serves: each shop's config, its loaded plugin, its
+//! circuit breaker, its webhook admission (a rate limit and a cap on the
+//! plugin calls its webhooks run at once, so a flood at one shop's URL
+//! cannot take the others' share), and the plugin context built for every
+//! call.
 
 use crate::breaker::Breaker;
 use crate::config::{Limits, ShopConfig};
@@ -10,6 +13,23 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Why a webhook was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the shop's webhooks per second; retry after this long.
+    RateLimited(Duration),
+    /// The shop's webhooks ran as many plugin calls as allowed for longer
+    /// than [`ADMISSION_WAIT`].
+    Busy,
+}
+
+type RateLimiter = governor::DefaultDirectRateLimiter;
+
+/// How long a webhook waits for one of its shop's call permits before it
+/// is answered 503 (WeChat, for one, gives up on an answer after 5 s).
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(1);
 
 /// One shop, ready to serve.
 pub struct Shop {
@@ -18,15 +38,21 @@ pub struct Shop {
     /// The plugin serving it.
     pub plugin: Arc<LoadedPlugin>,
     breaker: Breaker,
+    webhook_rate: RateLimiter,
+    push_calls: Arc<Semaphore>,
 }
 
 impl Shop {
     /// A shop served by `plugin`.
     pub fn new(config: ShopConfig, plugin: Arc<LoadedPlugin>, limits: &Limits) -> Self {
+        let per_second = std::num::NonZeroU32::new(limits.webhooks_per_second_per_shop)
+            .unwrap_or(std::num::NonZeroU32::MIN);
         Shop {
             config,
             plugin,
             breaker: Breaker::new(limits.breaker_failures, limits.breaker_cooldown),
+            webhook_rate: RateLimiter::direct(governor::Quota::per_second(per_second)),
+            push_calls: Arc::new(Semaphore::new(limits.push_calls_per_shop.max(1) as usize)),
         }
     }
 
@@ -72,6 +98,37 @@ impl Shop {
             state: store.plugin_state(&self.config.id, now_ms)?,
             now_ms,
         })
+    }
+
+    /// Lets a webhook in, or says why not: the permit bounds the shop's
+    /// webhook calls running at once; a webhook waits up to
+    /// [`ADMISSION_WAIT`] for one.
+    pub async fn admit_webhook(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+        if let Err(not_until) = self.webhook_rate.check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            return Err(Refusal::RateLimited(wait));
+        }
+        match tokio::time::timeout(ADMISSION_WAIT, Arc::clone(&self.push_calls).acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Refusal::Busy),
+        }
+    }
+
+    /// Run a webhook's plugin call: paused with the shop's breaker, but its
+    /// faults are not counted, since anyone can send a webhook and a body
+    /// that makes the plugin fail must not pause the shop for everyone.
+    pub async fn guarded_webhook<R>(
+        &self,
+        call: impl Future<Output = Result<R, CallError>>,
+    ) -> Result<R, CallError> {
+        self.breaker
+            .check(Instant::now())
+            .map_err(|retry_after| CallError::CircuitOpen { retry_after })?;
+        call.await
     }
 
     /// Run a plugin call behind the shop's circuit breaker.

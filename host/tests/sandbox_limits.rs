@@ -26,6 +26,7 @@ fn limits() -> RuntimeLimits {
         memory_bytes: 48 << 20,
         max_output_bytes: 1 << 20,
         max_concurrent_calls: 4,
+        reserved_work_calls: 1,
     }
 }
 
@@ -163,4 +164,44 @@ fn compiled_components_are_cached_on_disk() {
         .handle_push_blocking(&plugin, ctx("ok"), request())
         .unwrap();
     assert_eq!(ok.response.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_webhooks_leaves_a_call_slot_for_delivery() {
+    use tongdao::model::{Action, ActionKind, Content};
+    let runtime = Runtime::new(limits(), None).unwrap();
+    let plugin = runtime.load(&plugin_path("hostile")).unwrap();
+    // More looping webhooks than there are slots.
+    let flood: Vec<_> = (0..6)
+        .map(|_| {
+            let (runtime, plugin) = (runtime.clone(), plugin.clone());
+            tokio::spawn(async move { runtime.handle_push(&plugin, ctx("loop"), request()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let action = Action {
+        idempotency_key: "k".into(),
+        conversation_id: "c".into(),
+        recipient: "c".into(),
+        route: vec![],
+        kind: ActionKind::SendMessage(Content::Text("hi".into())),
+        attempt: 0,
+    };
+    // The hostile plugin cannot send; what matters is that the call runs
+    // now, in the reserved slot, while every webhook slot is looping.
+    let rendered = runtime.render_action(&plugin, ctx("ok"), action).await;
+    assert!(
+        !matches!(rendered, Err(CallError::Timeout { .. })),
+        "{rendered:?}"
+    );
+    assert!(
+        flood.iter().filter(|task| !task.is_finished()).count() >= 3,
+        "the work call ran while webhooks held their slots"
+    );
+    for task in flood {
+        assert!(matches!(
+            task.await.unwrap(),
+            Err(CallError::Timeout { .. })
+        ));
+    }
 }

@@ -41,6 +41,7 @@ pub struct TestHost {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
     dir: Arc<tempfile::TempDir>,
+    server_lines: String,
     config_text: String,
 }
 
@@ -49,13 +50,20 @@ impl TestHost {
     /// adds: a loopback port and a data directory of its own).
     pub async fn start(config: &str) -> TestHost {
         let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
-        Self::start_in(dir, config).await
+        Self::start_in(dir, "", config).await
     }
 
-    async fn start_in(dir: Arc<tempfile::TempDir>, config: &str) -> TestHost {
+    /// Start a host whose `[server]` table also has `server_lines` (such
+    /// as an `admin_listen`).
+    pub async fn start_with_server(server_lines: &str, config: &str) -> TestHost {
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        Self::start_in(dir, server_lines, config).await
+    }
+
+    async fn start_in(dir: Arc<tempfile::TempDir>, server_lines: &str, config: &str) -> TestHost {
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n{config}",
-            dir.path().join("data").display()
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{server_lines}\n\n{config}",
+            dir.path().join("data").display(),
         );
         let path = dir.path().join("brand.toml");
         std::fs::write(&path, &text).expect("writing the test config");
@@ -67,8 +75,17 @@ impl TestHost {
             base_url: format!("http://{}", host.addr),
             host: Some(host),
             dir,
+            server_lines: server_lines.to_string(),
             config_text: config.to_string(),
         }
+    }
+
+    /// `http://ADDR` of the admin plane's own listener, if configured.
+    pub fn admin_url(&self) -> Option<String> {
+        self.host
+            .as_ref()
+            .and_then(|host| host.admin_addr)
+            .map(|addr| format!("http://{addr}"))
     }
 
     /// The host's shared state (store, metrics, …).
@@ -120,7 +137,7 @@ impl TestHost {
         if let Some(host) = self.host.take() {
             host.shutdown().await;
         }
-        Self::start_in(Arc::clone(&self.dir), &self.config_text).await
+        Self::start_in(Arc::clone(&self.dir), &self.server_lines, &self.config_text).await
     }
 
     /// Stop the host gracefully.

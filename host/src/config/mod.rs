@@ -29,6 +29,9 @@ pub struct Config {
     pub path: PathBuf,
     /// The address the gateway listens on.
     pub listen: SocketAddr,
+    /// Where `/admin` and `/metrics` are served instead, when set (the
+    /// public listener then serves only webhooks and `/healthz`).
+    pub admin_listen: Option<SocketAddr>,
     /// Where the embedded store and the compiled-component cache live.
     pub data_dir: PathBuf,
     /// Per-call and per-request limits.
@@ -69,6 +72,17 @@ pub struct Limits {
     pub max_delivery_attempts: u32,
     /// Timeout of one outbound HTTP request.
     pub outbound_timeout: Duration,
+    /// How long a client gets to send a whole request body.
+    pub body_read_timeout: Duration,
+    /// Connections open at once, per listener; more wait to be accepted.
+    pub max_connections: usize,
+    /// Webhooks one shop may send per second (bursts of as many); more get 429.
+    pub webhooks_per_second_per_shop: u32,
+    /// Plugin calls one shop's webhooks may run at once; more get 503.
+    pub push_calls_per_shop: u32,
+    /// Plugin calls kept for delivery, polls and streams: webhooks never
+    /// hold more than `max_concurrent_calls - reserved_work_calls`.
+    pub reserved_work_calls: u32,
 }
 
 impl Default for Limits {
@@ -84,6 +98,11 @@ impl Default for Limits {
             breaker_cooldown: Duration::from_secs(30),
             max_delivery_attempts: 8,
             outbound_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(15),
+            max_connections: 10_000,
+            webhooks_per_second_per_shop: 20_000,
+            push_calls_per_shop: 32,
+            reserved_work_calls: 16,
         }
     }
 }
@@ -108,8 +127,9 @@ pub struct PluginConfig {
     line: usize,
 }
 
-/// A shop: one account on one platform, served by one plugin.
-#[derive(Debug, Clone)]
+/// A shop: one account on one platform, served by one plugin. Its `Debug`
+/// names the credentials but never prints their values.
+#[derive(Clone)]
 pub struct ShopConfig {
     /// The shop's id, used in webhook URLs: `/hooks/{plugin}/{id}`.
     pub id: String,
@@ -151,6 +171,33 @@ pub struct ShopConfig {
     egress_lines: Vec<usize>,
     stream_line: usize,
     poll_feeds_line: usize,
+}
+
+impl std::fmt::Debug for ShopConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let credentials: BTreeMap<&str, &str> = self
+            .credentials
+            .keys()
+            .map(|name| (name.as_str(), "<redacted>"))
+            .collect();
+        f.debug_struct("ShopConfig")
+            .field("id", &self.id)
+            .field("plugin", &self.plugin)
+            .field("credentials", &credentials)
+            .field("settings", &self.settings)
+            .field("egress", &self.egress)
+            .field("api_base", &self.api_base)
+            .field("egress_networks", &self.egress_networks)
+            .field("allow_coupons", &self.allow_coupons)
+            .field("coupon", &self.coupon)
+            .field("stream", &self.stream)
+            .field("poll_feeds", &self.poll_feeds)
+            .field("poll_interval", &self.poll_interval)
+            .field("welcome_message", &self.welcome_message)
+            .field("look_up_orders", &self.look_up_orders)
+            .field("look_up_profiles", &self.look_up_profiles)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ShopConfig {
@@ -336,19 +383,27 @@ struct Builder {
 impl Builder {
     fn build(self, raw: RawConfig) -> Result<Config, ConfigError> {
         let server = raw.server.unwrap_or_default();
-        let listen = match &server.listen {
-            Some(listen) => listen.get_ref().parse::<SocketAddr>().map_err(|err| {
+        let address = |value: &Spanned<String>, field: &str| {
+            value.get_ref().parse::<SocketAddr>().map_err(|err| {
                 self.error(
-                    listen,
-                    "server.listen",
+                    value,
+                    field,
                     format!(
                         "`{}` is not an address like 127.0.0.1:8080: {err}",
-                        listen.get_ref()
+                        value.get_ref()
                     ),
                 )
-            })?,
+            })
+        };
+        let listen = match &server.listen {
+            Some(listen) => address(listen, "server.listen")?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
+        let admin_listen = server
+            .admin_listen
+            .as_ref()
+            .map(|value| address(value, "server.admin_listen"))
+            .transpose()?;
         let data_dir = self.resolve(
             server
                 .data_dir
@@ -367,6 +422,7 @@ impl Builder {
             agents,
             path: self.path.clone(),
             listen,
+            admin_listen,
             data_dir,
             limits,
             bot,
@@ -391,6 +447,25 @@ impl Builder {
     }
 
     fn limits(&self, raw: raw::RawLimits) -> Result<Limits, ConfigError> {
+        let limits = self.limit_values(&raw)?;
+        if limits.reserved_work_calls >= limits.max_concurrent_calls {
+            let at = raw
+                .reserved_work_calls
+                .as_ref()
+                .or(raw.max_concurrent_calls.as_ref());
+            let message = format!(
+                "reserved_work_calls ({}) must be below max_concurrent_calls ({}), or webhooks get no plugin calls at all",
+                limits.reserved_work_calls, limits.max_concurrent_calls
+            );
+            // The defaults are consistent, so one of the two was written.
+            if let Some(at) = at {
+                return Err(self.error(at, "limits.reserved_work_calls", message));
+            }
+        }
+        Ok(limits)
+    }
+
+    fn limit_values(&self, raw: &raw::RawLimits) -> Result<Limits, ConfigError> {
         let defaults = Limits::default();
         let bytes =
             |value: &Option<Spanned<u64>>, field: &str, min: u64, max: u64, default: usize| {
@@ -484,6 +559,47 @@ impl Builder {
                 300_000,
                 defaults.outbound_timeout,
             )?,
+            body_read_timeout: millis(
+                &raw.body_read_timeout_ms,
+                "limits.body_read_timeout_ms",
+                100,
+                600_000,
+                defaults.body_read_timeout,
+            )?,
+            max_connections: bytes(
+                &raw.max_connections,
+                "limits.max_connections",
+                1,
+                1_000_000,
+                defaults.max_connections,
+            )?,
+            webhooks_per_second_per_shop: self
+                .bounded(
+                    &raw.webhooks_per_second_per_shop,
+                    "limits.webhooks_per_second_per_shop",
+                    1,
+                    10_000_000,
+                )?
+                .map(|v| v as u32)
+                .unwrap_or(defaults.webhooks_per_second_per_shop),
+            push_calls_per_shop: self
+                .bounded(
+                    &raw.push_calls_per_shop,
+                    "limits.push_calls_per_shop",
+                    1,
+                    4096,
+                )?
+                .map(|v| v as u32)
+                .unwrap_or(defaults.push_calls_per_shop),
+            reserved_work_calls: self
+                .bounded(
+                    &raw.reserved_work_calls,
+                    "limits.reserved_work_calls",
+                    0,
+                    4095,
+                )?
+                .map(|v| v as u32)
+                .unwrap_or(defaults.reserved_work_calls),
         })
     }
 

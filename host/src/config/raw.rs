@@ -43,6 +43,7 @@ pub struct RawAgent {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<Spanned<String>>,
+    pub admin_listen: Option<Spanned<String>>,
     pub data_dir: Option<Spanned<String>>,
 }
 
@@ -59,6 +60,11 @@ pub struct RawLimits {
     pub breaker_cooldown_secs: Option<Spanned<u64>>,
     pub max_delivery_attempts: Option<Spanned<u64>>,
     pub outbound_timeout_ms: Option<Spanned<u64>>,
+    pub body_read_timeout_ms: Option<Spanned<u64>>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub webhooks_per_second_per_shop: Option<Spanned<u64>>,
+    pub push_calls_per_shop: Option<Spanned<u64>>,
+    pub reserved_work_calls: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

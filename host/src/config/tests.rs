@@ -49,6 +49,14 @@ fn a_good_config_resolves_paths_and_values() {
     );
     let shop = &config.shops["demo-oa"];
     assert_eq!(shop.credentials["app_id"], "wx1");
+    let printed = format!("{config:?}");
+    for secret in shop.credentials.values().filter(|s| s.len() >= 3) {
+        assert!(
+            !printed.contains(secret.as_str()),
+            "Debug printed `{secret}`: {printed}"
+        );
+    }
+    assert!(printed.contains("app_id"), "credential names are shown");
     assert_eq!(shop.settings["timestamp_tolerance_secs"], "300");
     assert_eq!(
         shop.api_base["api.weixin.qq.com"].as_str(),

@@ -78,9 +78,14 @@ pub async fn handle(
         }
     };
     let method = request.method().clone();
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
+    let read = tokio::time::timeout(
+        host.limits.body_read_timeout,
+        Limited::new(request.into_body(), MAX_BODY).collect(),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) | Err(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid",

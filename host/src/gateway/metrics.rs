@@ -12,6 +12,8 @@ pub struct Metrics {
     pub webhooks_refused: AtomicU64,
     /// Webhooks that failed inside the host or the plugin.
     pub webhooks_failed: AtomicU64,
+    /// Webhooks not let in: over the shop's rate, or its calls all busy.
+    pub webhooks_throttled: AtomicU64,
     /// Events stored.
     pub events_stored: AtomicU64,
     /// Redelivered events skipped.
@@ -68,6 +70,9 @@ const SERIES: &[Series] = &[
     }),
     ("tongdao_webhooks_total", "result=\"failed\"", "", |m| {
         &m.webhooks_failed
+    }),
+    ("tongdao_webhooks_total", "result=\"throttled\"", "", |m| {
+        &m.webhooks_throttled
     }),
     (
         "tongdao_events_total",

@@ -1,6 +1,10 @@
 //! The HTTP gateway: `/hooks/{plugin}/{shop}` for platform webhooks,
-//! `/admin/…` for agents, `/healthz`, and `/metrics`. Bodies are read up to the configured limit
-//! (413 beyond it) before anything else happens.
+//! `/admin/…` for agents, `/healthz`, and `/metrics`. With `admin_listen`
+//! set, the admin plane (`/admin`, `/metrics`) has its own listener and the
+//! public one serves only webhooks. Bodies are read up to the configured
+//! limit (413 beyond it) and within the body-read timeout (408 beyond it)
+//! before anything else happens; each listener holds at most
+//! `max_connections` connections, and more wait to be accepted.
 
 pub mod admin;
 pub mod metrics;
@@ -23,15 +27,37 @@ use tokio::sync::watch;
 /// How long open connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    /// Everything (no separate admin listener).
+    All,
+    /// Webhooks and `/healthz`.
+    Public,
+    /// `/admin`, `/metrics` and `/healthz`.
+    Admin,
+}
+
 /// Serve connections from `listener` until `shutdown` turns true, then let
 /// open connections finish their requests.
 pub async fn serve(
     listener: TcpListener,
     host: Arc<HostState>,
+    plane: Plane,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(host.limits.max_connections));
     loop {
+        // Wait for a free slot before accepting: past the cap, connections
+        // wait in the kernel's backlog instead of taking memory here.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => break,
@@ -48,9 +74,10 @@ pub async fn serve(
         let host = Arc::clone(&host);
         let mut connection_shutdown = shutdown.clone();
         connections.spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |request| {
                 let host = Arc::clone(&host);
-                async move { Ok::<_, Infallible>(route(&host, request).await) }
+                async move { Ok::<_, Infallible>(route(&host, plane, request).await) }
             });
             let connection = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -77,14 +104,20 @@ pub async fn serve(
     }
 }
 
-async fn route(host: &HostState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(
+    host: &HostState,
+    plane: Plane,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let admin_plane = plane != Plane::Public;
+    let public_plane = plane != Plane::Admin;
     match segments.as_slice() {
         ["healthz"] => text(StatusCode::OK, "ok"),
-        ["metrics"] => text(StatusCode::OK, &host.metrics.render()),
-        ["hooks", plugin, shop] => webhook(host, plugin, shop, request).await,
-        ["admin", rest @ ..] => {
+        ["metrics"] if admin_plane => text(StatusCode::OK, &host.metrics.render()),
+        ["hooks", plugin, shop] if public_plane => webhook(host, plugin, shop, request).await,
+        ["admin", rest @ ..] if admin_plane => {
             let decoded: Vec<String> = rest
                 .iter()
                 .map(|segment| {
@@ -123,7 +156,20 @@ async fn webhook(
         return too_large(shop_id, limit);
     }
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, limit).collect().await {
+    let read = tokio::time::timeout(
+        host.limits.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await;
+    let Ok(read) = read else {
+        tracing::warn!(
+            shop = shop_id,
+            timeout = ?host.limits.body_read_timeout,
+            "webhook refused: the body did not arrive in time"
+        );
+        return text(StatusCode::REQUEST_TIMEOUT, "body not received in time");
+    };
+    let body = match read {
         Ok(collected) => collected.to_bytes(),
         Err(err)
             if err

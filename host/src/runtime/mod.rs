@@ -52,6 +52,8 @@ pub struct RuntimeLimits {
     pub max_output_bytes: usize,
     /// Calls running at once; also the number of instance slots in the pool.
     pub max_concurrent_calls: u32,
+    /// Slots webhook calls never take, kept for delivery, polls and streams.
+    pub reserved_work_calls: u32,
 }
 
 impl From<&crate::config::Limits> for RuntimeLimits {
@@ -61,6 +63,7 @@ impl From<&crate::config::Limits> for RuntimeLimits {
             memory_bytes: limits.plugin_memory_bytes,
             max_output_bytes: limits.max_output_bytes,
             max_concurrent_calls: limits.max_concurrent_calls,
+            reserved_work_calls: limits.reserved_work_calls,
         }
     }
 }
@@ -76,6 +79,9 @@ struct Inner {
     linker: Linker<CallState>,
     limits: RuntimeLimits,
     permits: Semaphore,
+    /// Webhook calls take one of these before a slot, so a flood of
+    /// webhooks leaves the reserved slots to delivery, polls and streams.
+    push_permits: Semaphore,
     cache_dir: Option<PathBuf>,
     _ticker: epoch::EpochTicker,
 }
@@ -114,12 +120,19 @@ impl Runtime {
             .map_err(LoadError::engine)?;
         let ticker = epoch::EpochTicker::start(engine.clone(), EPOCH_TICK);
         let permits = Semaphore::new(limits.max_concurrent_calls as usize);
+        let push_permits = Semaphore::new(
+            limits
+                .max_concurrent_calls
+                .saturating_sub(limits.reserved_work_calls)
+                .max(1) as usize,
+        );
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 limits,
                 permits,
+                push_permits,
                 cache_dir,
                 _ticker: ticker,
             }),
@@ -213,6 +226,12 @@ impl Runtime {
     ) -> Result<PushResult, CallError> {
         let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
+        let _push_permit = self
+            .inner
+            .push_permits
+            .acquire()
+            .await
+            .map_err(|_| CallError::ShuttingDown)?;
         let result = self
             .call(plugin, &shop, move |instance, store| {
                 Box::pin(async move {
