@@ -77,6 +77,25 @@ enum Command {
         #[command(subcommand)]
         command: SentimentCommand,
     },
+    /// Write a consistent snapshot of the store to OUT. With the host
+    /// running, asks it over the admin API (credential: `TONGDAO_CREDENTIAL`
+    /// as `agent:secret` of an admin, else the config's `admin.token`).
+    Backup {
+        /// The brand config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to write the backup.
+        out: PathBuf,
+    },
+    /// Bring a backup back as the store of a data directory that has none
+    /// (the host must be stopped).
+    Restore {
+        /// The brand config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup to restore.
+        backup: PathBuf,
+    },
     /// Agents' own credentials (kept as argon2 hashes in the data
     /// directory; a running host picks changes up at once).
     Agent {
@@ -166,6 +185,61 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A backup straight from the store when no host holds it, else from the
+/// running host over its admin API.
+fn backup(
+    config: &Config,
+    out: &std::path::Path,
+) -> anyhow::Result<tongdao::store::backup::BackupSummary> {
+    use tongdao::store::Store;
+    let store_dir = config.data_dir.join("store");
+    if !store_dir.exists() {
+        anyhow::bail!("there is no store at {}", store_dir.display());
+    }
+    let direct = match tongdao::store::SledStore::open_with(&store_dir, None) {
+        Ok(store) => return store.backup(out),
+        Err(err) => err,
+    };
+    let address = config.admin_listen.unwrap_or(config.listen);
+    let credential = std::env::var("TONGDAO_CREDENTIAL")
+        .ok()
+        .or_else(|| config.admin.as_ref().and_then(|a| a.token.clone()))
+        .with_context(|| {
+            format!(
+                "the store is in use ({direct:#}), and there is no credential to ask the running host: set TONGDAO_CREDENTIAL=agent:secret (an admin)"
+            )
+        })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/admin/backup"))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .with_context(|| format!("asking the host at {address} for a backup"))?;
+        let status = response.status();
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)
+            .context("the host's answer is not JSON")?;
+        if !status.is_success() {
+            anyhow::bail!("the host refused the backup ({status}): {body}");
+        }
+        Ok(body)
+    })?;
+    let written = PathBuf::from(answer["path"].as_str().context("the host named no file")?);
+    if std::fs::rename(&written, out).is_err() {
+        std::fs::copy(&written, out)
+            .with_context(|| format!("copying {} to {}", written.display(), out.display()))?;
+        std::fs::remove_file(&written)?;
+    }
+    Ok(tongdao::store::backup::BackupSummary {
+        trees: answer["trees"].as_u64().unwrap_or(0) as usize,
+        entries: answer["entries"].as_u64().unwrap_or(0),
+        bytes: answer["bytes"].as_u64().unwrap_or(0),
+    })
 }
 
 fn run_agent(command: AgentCommand) -> anyhow::Result<ExitCode> {
@@ -309,6 +383,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => run_agent(command),
+        Command::Backup { config, out } => {
+            let config = Config::load(&config)?;
+            let summary = backup(&config, &out)?;
+            println!(
+                "backed up {} entries in {} trees to {} ({} bytes)",
+                summary.entries,
+                summary.trees,
+                out.display(),
+                summary.bytes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { config, backup } => {
+            let config = Config::load(&config)?;
+            let store_dir = config.data_dir.join("store");
+            let summary = tongdao::store::backup::restore(&backup, &store_dir)?;
+            println!(
+                "restored {} entries in {} trees into {}",
+                summary.entries,
+                summary.trees,
+                store_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sentiment {
             command: SentimentCommand::Eval { data },
         } => {

@@ -44,6 +44,8 @@ pub struct HostState {
     pub auth: Option<crate::auth::Authenticator>,
     /// Where admin actions are recorded.
     pub audit: crate::auth::audit::AuditLog,
+    /// The data directory (store, credentials, audit log, backups).
+    pub data_dir: std::path::PathBuf,
     /// The outbound HTTP client.
     pub http: OutboundClient,
     /// Wakes the pipeline when events are committed.
@@ -228,6 +230,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
             )
         }),
         audit: crate::auth::audit::AuditLog::open(&config.data_dir)?,
+        data_dir: config.data_dir.clone(),
         http: OutboundClient::new(
             config.limits.outbound_timeout,
             AddressPolicy::of(config.shops.values()),

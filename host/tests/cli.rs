@@ -339,3 +339,83 @@ fn agent_credentials_are_issued_replaced_listed_and_revoked() {
             .unwrap()
     );
 }
+
+#[test]
+fn backup_and_restore_round_trip_a_stopped_hosts_store() {
+    use tongdao::model::{AuthorRole, Content, Direction, Event, EventBody, Identity, Message};
+    use tongdao::store::{Flush, IngestBatch, SledStore, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let write_config = |name: &str, data: &std::path::Path| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("[server]\ndata_dir = \"{}\"\n", data.display()),
+        )
+        .unwrap();
+        path
+    };
+    let (source, target) = (dir.path().join("source"), dir.path().join("target"));
+    let source_config = write_config("source.toml", &source);
+    let target_config = write_config("target.toml", &target);
+    {
+        let store = SledStore::open(&source.join("store")).unwrap();
+        let event = Event {
+            platform_id: "m1".into(),
+            conversation_id: "u1".into(),
+            platform_time_ms: 1,
+            route: vec![],
+            body: EventBody::Message(Message {
+                author: Identity {
+                    platform_user_id: "u1".into(),
+                    display_name: None,
+                    hints: vec![],
+                },
+                role: AuthorRole::Customer,
+                direction: Direction::Inbound,
+                content: Content::Text("我的快递到哪了".into()),
+            }),
+        };
+        let events = [event];
+        store
+            .commit_ingest(&IngestBatch {
+                shop: "demo-oa",
+                plugin: "wechat",
+                received_ms: 1,
+                events: &events,
+                state: &[],
+                cursor: None,
+                dedupe_until_ms: i64::MAX,
+            })
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let backup = dir.path().join("history.tdbackup");
+    let made = tongdao(&[
+        "backup",
+        "--config",
+        source_config.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{made:?}");
+    let restored = tongdao(&[
+        "restore",
+        "--config",
+        target_config.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(restored.status.success(), "{restored:?}");
+    let store = SledStore::open(&target.join("store")).unwrap();
+    let history = store.conversation_events("demo-oa", "u1").unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].event.platform_id, "m1");
+    drop(store);
+    // A store that exists is never overwritten.
+    let again = tongdao(&[
+        "restore",
+        "--config",
+        target_config.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+}

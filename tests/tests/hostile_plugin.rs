@@ -1,8 +1,8 @@
 //! A hostile plugin (infinite loop, unbounded memory growth, trap, oversized
 //! output) behind real webhooks: each call fails with a clear error status,
-//! nothing is stored or acknowledged, the shop's circuit breaker opens after
-//! repeated faults — and the host keeps answering another shop's webhooks
-//! meanwhile.
+//! nothing is stored or acknowledged, webhook faults do not pause the shop
+//! (anyone can send a webhook, so they would let anyone pause it) — and the
+//! host keeps answering another shop's webhooks meanwhile.
 
 use std::time::{Duration, Instant};
 use tongdao_e2e::harness::{TestHost, bot_entry, plugin_entry};
@@ -109,27 +109,20 @@ async fn each_misbehaviour_fails_its_own_call_and_other_shops_are_served() {
         .unwrap();
     for call in looping {
         let (status, _, _) = call.await.unwrap();
-        // Failed in the sandbox (500) or refused by the open breaker (503).
-        assert!(status == 500 || status == 503, "{status}");
+        assert_eq!(status, 500, "failed in the sandbox");
     }
 
-    // After repeated faults the hostile shop's plugin is paused: 503 with
-    // Retry-After, without calling the plugin.
-    let response = client
-        .post(hook("hostile-loop"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 503);
-    assert!(response.headers().get("retry-after").is_some());
-    let started = Instant::now();
-    let (status, _, _) = post(&client, &hook("hostile-loop")).await;
-    assert_eq!(status, 503);
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "a paused plugin is not called"
-    );
+    // However many faults, the shop's webhooks are not paused: each still
+    // reaches the plugin and fails within the call's deadline.
+    for _ in 0..2 {
+        let started = Instant::now();
+        let (status, _, _) = post(&client, &hook("hostile-loop")).await;
+        assert_eq!(status, 500);
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "the plugin was called"
+        );
+    }
 
     // Nothing from the hostile shops was stored.
     assert!(host.state().store.pending_inbox(100).unwrap().is_empty());

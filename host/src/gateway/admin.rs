@@ -20,6 +20,7 @@
 //! | POST | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user],"note"?}` | supervisor | link two identities |
 //! | DELETE | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user]}` | supervisor | undo a link |
 //! | GET | `/admin/audit` | | admin | the last 200 audited actions |
+//! | POST | `/admin/backup` | | admin | a consistent snapshot of the store, written to `<data_dir>/backups/` |
 //!
 //! Path segments are percent-decoded (WeCom conversation ids hold `:`).
 //! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 409
@@ -99,6 +100,7 @@ pub async fn handle(
         (&Method::GET, ["me"]) => Ok(me(who)),
         (&Method::GET, ["agents"]) => require(who, Role::Supervisor).and_then(|()| agents(host)),
         (&Method::GET, ["audit"]) => require(who, Role::Admin).and_then(|()| audit(host)),
+        (&Method::POST, ["backup"]) => require(who, Role::Admin).and_then(|()| backup(host, who)),
         (&Method::GET, ["shops", shop, "queue"]) => {
             serving(who, shop).and_then(|()| queue(host, shop))
         }
@@ -169,6 +171,31 @@ fn me(who: &Principal) -> Value {
         "shops": who.shops,
         "agent": who.is_agent,
     })
+}
+
+/// A consistent snapshot of the store, written under the data directory's
+/// `backups/` while the host keeps serving (writes wait while it is taken).
+fn backup(host: &HostState, who: &Principal) -> Result<Value, DeskError> {
+    let dir = host.data_dir.join("backups");
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| DeskError::Store(format!("creating {}: {err}", dir.display())))?;
+    let path = dir.join(format!("{}.tdbackup", crate::clock::now_ms()));
+    let summary = tokio::task::block_in_place(|| host.store.backup(&path))
+        .map_err(|err| DeskError::Store(format!("{err:#}")))?;
+    record(
+        host,
+        who,
+        "backup",
+        None,
+        None,
+        Some(format!("{} ({} entries)", path.display(), summary.entries)),
+    )?;
+    Ok(json!({
+        "path": path,
+        "trees": summary.trees,
+        "entries": summary.entries,
+        "bytes": summary.bytes,
+    }))
 }
 
 fn audit(host: &HostState) -> Result<Value, DeskError> {

@@ -6,6 +6,7 @@
 //! Writes become durable at the next [`GroupCommit`] barrier: the gateway
 //! acknowledges a platform only after awaiting it.
 
+pub mod backup;
 mod group_commit;
 mod keys;
 mod sled_store;
@@ -346,4 +347,10 @@ pub trait Store: Flush {
 
     /// Forget dedupe keys that expired before `now_ms`; returns how many.
     fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize>;
+
+    /// Write a consistent snapshot of the whole store to `path` while the
+    /// store keeps serving (writes wait while it is taken).
+    fn backup(&self, path: &std::path::Path) -> StoreResult<backup::BackupSummary> {
+        anyhow::bail!("this store cannot write a backup to {}", path.display())
+    }
 }

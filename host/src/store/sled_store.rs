@@ -29,6 +29,9 @@ struct DedupeRecord {
 /// The sled-backed [`Store`].
 pub struct SledStore {
     db: sled::Db,
+    /// Every write holds this shared; a backup holds it alone, so the
+    /// snapshot is one moment across all trees.
+    writes: std::sync::RwLock<()>,
     /// event id (UUID bytes) → [`StoredEvent`] JSON.
     events: sled::Tree,
     /// (shop, conversation) ‖ event id → ().
@@ -266,6 +269,7 @@ impl SledStore {
             identities: tree("identities")?,
             identity_hints: tree("identity_hints")?,
             manual_links: tree("manual_links")?,
+            writes: std::sync::RwLock::new(()),
             db,
         })
     }
@@ -286,6 +290,11 @@ impl SledStore {
             }
         }
         Ok(())
+    }
+
+    /// A share of the write gate (see [`SledStore::writes`]).
+    fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.writes.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `n` new outbox seqs. They are taken outside any transaction: a
@@ -352,6 +361,7 @@ impl Store for SledStore {
     }
 
     fn commit_ingest_all(&self, batches: &[IngestBatch<'_>]) -> StoreResult<Vec<IngestReceipt>> {
+        let _writing = self.writing();
         let trees = (
             &self.events,
             &self.conversation_events,
@@ -451,6 +461,7 @@ impl Store for SledStore {
     }
 
     fn apply_state(&self, shop: &str, changes: &[StateChange]) -> StoreResult<()> {
+        let _writing = self.writing();
         if changes.is_empty() {
             return Ok(());
         }
@@ -530,6 +541,7 @@ impl Store for SledStore {
         finished: &[(&str, InboxOutcome<'_>)],
         now_ms: i64,
     ) -> StoreResult<Vec<Vec<u64>>> {
+        let _writing = self.writing();
         let event_keys = finished
             .iter()
             .map(|(event_id, _)| event_key(event_id))
@@ -646,6 +658,7 @@ impl Store for SledStore {
         b: (&str, &str),
         link: Option<&ManualLink>,
     ) -> StoreResult<bool> {
+        let _writing = self.writing();
         let forward = keys::parts(&[a.0, a.1, b.0, b.1]);
         let backward = keys::parts(&[b.0, b.1, a.0, a.1]);
         let value = link.map(serde_json::to_vec).transpose()?;
@@ -670,6 +683,7 @@ impl Store for SledStore {
     }
 
     fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>> {
+        let _writing = self.writing();
         let seqs = self.new_seqs(actions.len())?;
         (
             &self.outbox,
@@ -718,6 +732,7 @@ impl Store for SledStore {
         expected: Option<&Handoff>,
         new: Option<&Handoff>,
     ) -> StoreResult<bool> {
+        let _writing = self.writing();
         let key = keys::parts(&[shop, conversation]);
         let old = expected.map(serde_json::to_vec).transpose()?;
         let new = new.map(serde_json::to_vec).transpose()?;
@@ -786,6 +801,7 @@ impl Store for SledStore {
         next_attempt_ms: i64,
         error: &str,
     ) -> StoreResult<()> {
+        let _writing = self.writing();
         (&self.outbox, &self.outbox_due, &self.outbox_in_flight)
             .transaction(|(outbox, outbox_due, outbox_in_flight)| {
                 let mut item = load_in_tx(outbox, seq)?;
@@ -809,6 +825,7 @@ impl Store for SledStore {
         limit: usize,
         skip: &dyn Fn(&OutboxItem) -> bool,
     ) -> StoreResult<Vec<OutboxItem>> {
+        let _writing = self.writing();
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -861,6 +878,7 @@ impl Store for SledStore {
         now_ms: i64,
         idempotent: &dyn Fn(&OutboxItem) -> bool,
     ) -> StoreResult<Vec<OutboxItem>> {
+        let _writing = self.writing();
         let seqs = self
             .outbox_in_flight
             .iter()
@@ -921,6 +939,7 @@ impl Store for SledStore {
     }
 
     fn finish_deliveries(&self, records: &[DeliveryRecord], now_ms: i64) -> StoreResult<()> {
+        let _writing = self.writing();
         let follow_up_seqs = records
             .iter()
             .map(|record| self.new_seqs(record.follow_up.len()))
@@ -1036,7 +1055,14 @@ impl Store for SledStore {
             .with_context(|| format!("recording the end of {} deliveries", records.len()))
     }
 
+    fn backup(&self, path: &Path) -> StoreResult<crate::store::backup::BackupSummary> {
+        let _alone = self.writes.write().unwrap_or_else(|e| e.into_inner());
+        crate::store::backup::write(&self.db, path)
+            .with_context(|| format!("writing a backup to {}", path.display()))
+    }
+
     fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize> {
+        let _writing = self.writing();
         let mut removed = 0;
         for entry in self.dedupe_expiry.range(..keys::time(now_ms).to_vec()) {
             let (key, _) = entry?;
