@@ -40,7 +40,6 @@ async fn a_backup_taken_while_serving_restores_one_consistent_moment() {
 
     // Customers write, each several messages, all through the backup.
     let stop = Arc::new(AtomicBool::new(false));
-    let acknowledged_before = Arc::new(std::sync::Mutex::new(Vec::new()));
     let writers: Vec<_> = (0..4)
         .map(|writer| {
             let (client, base, stop) = (client.clone(), base.clone(), Arc::clone(&stop));
@@ -80,13 +79,10 @@ async fn a_backup_taken_while_serving_restores_one_consistent_moment() {
     let answered_at = tongdao::clock::now_ms();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
     for writer in writers {
-        acknowledged_before
-            .lock()
-            .unwrap()
-            .extend(writer.await.unwrap());
+        acknowledged.extend(writer.await.unwrap());
     }
-    let acknowledged = acknowledged_before.lock().unwrap().clone();
     assert!(answer["entries"].as_u64().unwrap() > 0, "{answer}");
     // The host's data directory goes with it: keep the backup elsewhere.
     let fresh = tempfile::tempdir().unwrap();
