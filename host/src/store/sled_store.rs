@@ -65,52 +65,81 @@ pub struct SledStore {
     identities: sled::Tree,
     /// (hint kind, hint value, shop, platform user id) → ().
     identity_hints: sled::Tree,
+    /// (shop, platform user id, conversation) → (): the conversations a
+    /// customer appears in (records written before it kept them inline).
+    identity_conversations: sled::Tree,
     /// (shop, user, other shop, other user) → [`ManualLink`] JSON, both ways.
     manual_links: sled::Tree,
 }
 
+/// How stale an identity's `last_seen_ms` may get before an event rewrites
+/// the record for it alone.
+const LAST_SEEN_GRANULARITY_MS: i64 = 3_600_000;
+
 /// Adds what an event says about its customer to the identity graph: the
-/// identity (display name, hints, conversation) and its hints' index.
+/// identity record (display name, hints, times), its hints' index and its
+/// conversations' index. It costs reads and no write when the event says
+/// nothing new, and never rewrites a list that grows with the customer's
+/// history (conversations live in their own index).
 fn absorb_identity(
-    identities: &TransactionalTree,
-    identity_hints: &TransactionalTree,
+    trees: &IdentityTx<'_>,
     shop: &str,
     conversation: &str,
     identity: &Identity,
     now_ms: i64,
 ) -> TxResult<()> {
     let key = keys::parts(&[shop, &identity.platform_user_id]);
-    let mut known = match identities.get(&key)? {
-        Some(bytes) => from_json::<KnownIdentity>(&bytes, "identity")?,
-        None => KnownIdentity {
-            shop: shop.to_owned(),
-            platform_user_id: identity.platform_user_id.clone(),
-            display_name: None,
-            hints: Vec::new(),
-            conversations: Vec::new(),
-            first_seen_ms: now_ms,
-            last_seen_ms: now_ms,
-        },
+    let (mut known, mut changed) = match trees.identities.get(&key)? {
+        Some(bytes) => (from_json::<KnownIdentity>(&bytes, "identity")?, false),
+        None => (
+            KnownIdentity {
+                shop: shop.to_owned(),
+                platform_user_id: identity.platform_user_id.clone(),
+                display_name: None,
+                hints: Vec::new(),
+                conversations: Vec::new(),
+                first_seen_ms: now_ms,
+                last_seen_ms: now_ms,
+            },
+            true,
+        ),
     };
-    if identity.display_name.is_some() {
+    if identity.display_name.is_some() && identity.display_name != known.display_name {
         known.display_name = identity.display_name.clone();
+        changed = true;
     }
     for hint in &identity.hints {
         if hint.value.is_empty() || known.hints.contains(hint) {
             continue;
         }
         known.hints.push(hint.clone());
-        identity_hints.insert(
+        trees.identity_hints.insert(
             keys::parts(&[&hint.kind, &hint.value, shop, &identity.platform_user_id]),
             &[],
         )?;
+        changed = true;
     }
-    if !known.conversations.iter().any(|c| c == conversation) {
-        known.conversations.push(conversation.to_owned());
+    let conversation_key = keys::parts(&[shop, &identity.platform_user_id, conversation]);
+    if trees.identity_conversations.get(&conversation_key)?.is_none()
+        && !known.conversations.iter().any(|c| c == conversation)
+    {
+        trees.identity_conversations.insert(conversation_key, &[])?;
     }
-    known.last_seen_ms = now_ms;
-    identities.insert(key, to_json(&known)?)?;
+    if now_ms - known.last_seen_ms >= LAST_SEEN_GRANULARITY_MS {
+        known.last_seen_ms = now_ms;
+        changed = true;
+    }
+    if changed {
+        trees.identities.insert(key, to_json(&known)?)?;
+    }
     Ok(())
+}
+
+/// The identity trees inside one transaction.
+struct IdentityTx<'a> {
+    identities: &'a TransactionalTree,
+    identity_hints: &'a TransactionalTree,
+    identity_conversations: &'a TransactionalTree,
 }
 
 /// Takes a batch's replay claims, unless one of them is live already for
@@ -268,6 +297,7 @@ impl SledStore {
             handoffs: tree("handoffs")?,
             identities: tree("identities")?,
             identity_hints: tree("identity_hints")?,
+            identity_conversations: tree("identity_conversations")?,
             manual_links: tree("manual_links")?,
             writes: std::sync::RwLock::new(()),
             db,
@@ -559,6 +589,7 @@ impl Store for SledStore {
             &self.handoffs,
             &self.identities,
             &self.identity_hints,
+            &self.identity_conversations,
         )
             .transaction(
                 |(
@@ -570,7 +601,13 @@ impl Store for SledStore {
                     handoffs,
                     identities,
                     identity_hints,
+                    identity_conversations,
                 )| {
+                    let identity_tx = IdentityTx {
+                        identities,
+                        identity_hints,
+                        identity_conversations,
+                    };
                     let tx = OutboxTx {
                         outbox,
                         outbox_due,
@@ -596,8 +633,7 @@ impl Store for SledStore {
                         }
                         if let Some((conversation, identity)) = outcome.customer {
                             absorb_identity(
-                                identities,
-                                identity_hints,
+                                &identity_tx,
                                 outcome.shop,
                                 conversation,
                                 identity,
@@ -619,11 +655,22 @@ impl Store for SledStore {
         shop: &str,
         platform_user_id: &str,
     ) -> StoreResult<Option<KnownIdentity>> {
-        self.identities
-            .get(keys::parts(&[shop, platform_user_id]))?
-            .map(|bytes| serde_json::from_slice(&bytes))
-            .transpose()
-            .with_context(|| format!("corrupt identity {shop}/{platform_user_id}"))
+        let Some(bytes) = self.identities.get(keys::parts(&[shop, platform_user_id]))? else {
+            return Ok(None);
+        };
+        let mut known: KnownIdentity = serde_json::from_slice(&bytes)
+            .with_context(|| format!("corrupt identity {shop}/{platform_user_id}"))?;
+        let prefix = keys::parts(&[shop, platform_user_id]);
+        for entry in self.identity_conversations.scan_prefix(&prefix) {
+            let (key, _) = entry?;
+            let parts = keys::split(&key).context("corrupt identity conversation key")?;
+            if let [_, _, conversation] = parts.as_slice()
+                && !known.conversations.contains(conversation)
+            {
+                known.conversations.push(conversation.clone());
+            }
+        }
+        Ok(Some(known))
     }
 
     fn identities_with_hint(&self, kind: &str, value: &str) -> StoreResult<Vec<(String, String)>> {

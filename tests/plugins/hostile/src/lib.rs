@@ -5,7 +5,7 @@
 //! - `grow`: allocate without bound (the memory cap must stop it);
 //! - `trap`: panic, which aborts to a wasm trap;
 //! - `big`: return an event larger than the host's output cap;
-//! - `empties`: return an event whose route holds 600,000 empty pairs
+//! - `empties`: return an event whose route holds 200,000 empty pairs
 //!   (tiny strings, a huge count);
 //! - `many-events`: return 40,000 near-empty events;
 //! - anything else: behave, acknowledging with `ok` and no events.
@@ -39,7 +39,7 @@ impl Channel for Hostile {
                     direction: Direction::Inbound,
                     content: Content::Text(String::new()),
                 });
-                event.route = vec![Pair::new("", ""); 600_000];
+                event.route = vec![Pair::new("", ""); 200_000];
                 Ok(PushResult::ack(HttpResponse::text(200, "ok"), vec![event]))
             }
             "many-events" => {
