@@ -256,7 +256,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         tokio::spawn(poll::run(Arc::clone(&state), hints, watch.clone())),
         tokio::spawn(pipeline::run(Arc::clone(&state), watch.clone())),
         tokio::spawn(delivery::run(Arc::clone(&state), watch.clone())),
-        tokio::spawn(sweep_dedupe(Arc::clone(&state), watch.clone())),
+        tokio::spawn(sweep(Arc::clone(&state), config.retention, watch.clone())),
     ];
     let admin_addr = match admin_listener {
         Some(listener) => {
@@ -283,16 +283,48 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
     })
 }
 
-/// Forget expired dedupe keys every minute.
-async fn sweep_dedupe(state: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+/// Records removed per retention pass; passes repeat while more is due.
+const SWEEP_BUDGET: usize = 2_000;
+
+/// Every minute (or sooner while a backlog is left): forget expired dedupe
+/// keys and replay claims, and remove what is past its retention.
+async fn sweep(
+    state: Arc<HostState>,
+    retention: crate::store::Retention,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
-        match state.store.sweep_dedupe(clock::now_ms()) {
-            Ok(0) => {}
-            Ok(removed) => tracing::debug!(removed, "expired dedupe keys swept"),
-            Err(err) => tracing::warn!(error = %format!("{err:#}"), "sweeping dedupe keys failed"),
-        }
+        let store = Arc::clone(&state.store);
+        let swept = tokio::task::spawn_blocking(move || {
+            let now_ms = clock::now_ms();
+            let dedupe = store.sweep_dedupe(now_ms)?;
+            let expired = store.sweep_expired(&retention, now_ms, SWEEP_BUDGET)?;
+            anyhow::Ok((dedupe, expired))
+        })
+        .await;
+        let more = match swept {
+            Ok(Ok((dedupe, expired))) => {
+                if dedupe > 0 || expired != crate::store::SweepReport::default() {
+                    tracing::debug!(dedupe, ?expired, "expired records swept");
+                }
+                expired.more
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %format!("{err:#}"), "sweeping expired records failed");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "the sweep task failed");
+                false
+            }
+        };
+        let pause = if more {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(60)
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => return,
         }
     }

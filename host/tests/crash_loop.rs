@@ -41,6 +41,7 @@ fn options(platform: Platform) -> Options {
         reply_wait: Duration::from_secs(60),
         work_dir: None,
         ingest_only: false,
+        retention: None,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Audit {
     /// Messages the store holds that were never acknowledged (sent, then
     /// the host died before answering): harmless, the platform resends.
     pub stored_unacknowledged: usize,
+    /// Messages old enough that the host's retention may have removed
+    /// their history: audited for their replies only.
+    pub past_retention: usize,
 }
 
 /// Audit the store in `store_dir` against what the driver and stand-in saw.
@@ -43,11 +46,19 @@ pub fn audit(
     side: &Side,
     driven: &Driven,
     sends: &Sends,
+    audited_from_micros: Option<u64>,
 ) -> anyhow::Result<Audit> {
     let store = SledStore::open(store_dir)
         .with_context(|| format!("opening the host's store in {}", store_dir.display()))?;
     let mut audit = Audit::default();
     for index in 0..driven.issued {
+        if audited_from_micros.is_some_and(|from| driven.first_due_micros[index] < from) {
+            audit.past_retention += 1;
+            if driven.acked[index] && sends.count(index) == 0 {
+                audit.unanswered += 1;
+            }
+            continue;
+        }
         let conversation = side.conversation(index);
         let inbound = store
             .conversation_events(SHOP, &conversation)?

@@ -59,6 +59,8 @@ pub struct Options {
     /// Run the host without a bot: pushes are acknowledged and stored but
     /// not answered (measures the acknowledgement path alone).
     pub ingest_only: bool,
+    /// The host's retention for every kind of record, if set.
+    pub retention: Option<Duration>,
 }
 
 /// A loopback port nobody is using now.
@@ -76,8 +78,17 @@ fn config_toml(
     stand_in: &str,
 ) -> String {
     let plugin = side.plugin();
+    let retention = options
+        .retention
+        .map(|keep| {
+            let days = keep.as_secs_f64() / 86_400.0;
+            format!(
+                "[retention]\nevents_days = {days}\ndelivered_actions_days = {days}\ndead_letters_days = {days}\n\n"
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n\
+        "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n{retention}\
          {}\
          [[plugins]]\nname = \"{plugin}\"\ncomponent = \"{}\"\n\n{}",
         data.display(),
@@ -150,7 +161,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let killer = options
         .kill_every
         .map(|every| tokio::spawn(kill_loop(Arc::clone(&host), every, driving.clone())));
-    let sampler = tokio::spawn(sample_memory(Arc::clone(&host), driving.clone()));
+    let sampler = tokio::spawn(sample_memory(
+        Arc::clone(&host),
+        data.join("store"),
+        driving.clone(),
+    ));
     let started = Instant::now();
     let driven = match side.taobao() {
         Some(taobao) => {
@@ -171,7 +186,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         Some(killer) => killer.await.context("the kill loop")??,
         None => 0,
     };
-    let rss_samples = sampler.await.unwrap_or_default();
+    let (rss_samples, store_samples): (Vec<u64>, Vec<u64>) =
+        sampler.await.unwrap_or_default().into_iter().unzip();
 
     // Wait for the replies to the acknowledged messages.
     let acked = driven.acked.iter().filter(|a| **a).count();
@@ -196,7 +212,17 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let cpu_seconds = host.cpu_seconds() - start_up_cpu_seconds;
     let peak_rss = host.peak_rss();
     let stopped = host.stop().await?;
-    let audit = audit::audit(&data.join("store"), &side, &driven, &sends)?;
+    // Messages first due before this may have been swept by the retention.
+    let audited_from_micros = options
+        .retention
+        .map(|keep| (started.elapsed().saturating_sub(keep)).as_micros() as u64);
+    let audit = audit::audit(
+        &data.join("store"),
+        &side,
+        &driven,
+        &sends,
+        audited_from_micros,
+    )?;
 
     // TMC has no webhook to compare with bare hyper.
     let baseline = match (&options.bare_hyper, options.platform) {
@@ -213,6 +239,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         cpu_seconds,
         peak_rss,
         rss_samples,
+        store_samples,
         stopped: stopped == Stopped::Cleanly,
         audit,
         bare_hyper_per_sec: baseline,
@@ -243,16 +270,38 @@ async fn kill_loop(
     }
 }
 
-/// The host's resident memory once a second while the driver runs, bytes.
-async fn sample_memory(host: Arc<Mutex<HostProcess>>, mut done: watch::Receiver<bool>) -> Vec<u64> {
+/// The host's resident memory and its store's size on disk, once a second
+/// while the driver runs, bytes.
+async fn sample_memory(
+    host: Arc<Mutex<HostProcess>>,
+    store: PathBuf,
+    mut done: watch::Receiver<bool>,
+) -> Vec<(u64, u64)> {
     let mut samples = Vec::new();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = done.changed() => return samples,
         }
-        samples.push(host.lock().await.rss());
+        let rss = host.lock().await.rss();
+        samples.push((rss, disk_usage(&store)));
     }
+}
+
+/// Bytes of the files under `dir` (as allocated on disk).
+fn disk_usage(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
+            Ok(meta) => meta.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Acknowledged pushes per second from bare hyper, same connections, same

@@ -46,6 +46,12 @@ struct Cli {
     /// No bot: measure acknowledging and storing alone (nothing is answered).
     #[arg(long)]
     ingest_only: bool,
+    /// Keep history, delivered actions and dead letters this many seconds
+    /// (the host's retention), and report the store's size on disk: flat
+    /// once the retention is reached. Messages older than this are audited
+    /// for their replies only.
+    #[arg(long, value_name = "SECS")]
+    retention_secs: Option<f64>,
     /// Also print the report as one JSON line.
     #[arg(long)]
     json: bool,
@@ -101,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         reply_wait: Duration::from_secs(120),
         work_dir: cli.work_dir,
         ingest_only: cli.ingest_only,
+        retention: cli.retention_secs.map(Duration::from_secs_f64),
     };
     let report = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -19,6 +19,8 @@ pub struct Inputs<'a> {
     pub cpu_seconds: f64,
     pub peak_rss: u64,
     pub rss_samples: Vec<u64>,
+    /// The store's size on disk once a second, bytes.
+    pub store_samples: Vec<u64>,
     pub stopped: bool,
     pub audit: Audit,
     pub bare_hyper_per_sec: Option<f64>,
@@ -63,6 +65,8 @@ pub struct Report {
     pub peak_rss_mib: f64,
     /// Resident set at a tenth, half and the end of the run, MiB.
     pub rss_mib_at_10_50_100_percent: [f64; 3],
+    /// The store's size on disk at a tenth, half and the end of the run, MiB.
+    pub store_mib_at_10_50_100_percent: [f64; 3],
     /// The host stopped cleanly on SIGTERM at the end.
     pub stopped_cleanly: bool,
     /// Replies to customers outside the run.
@@ -98,6 +102,7 @@ impl Report {
             cpu_seconds,
             peak_rss,
             rss_samples,
+            store_samples,
             stopped,
             audit,
             bare_hyper_per_sec,
@@ -119,15 +124,14 @@ impl Report {
         }
         let accepted_per_sec = acknowledged as f64 / sending;
         let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-        let at_share = |share: f64| {
-            rss_samples
-                .get(
-                    ((rss_samples.len() as f64 * share) as usize)
-                        .min(rss_samples.len().saturating_sub(1)),
-                )
+        let at_share_of = |samples: &[u64], share: f64| {
+            samples
+                .get(((samples.len() as f64 * share) as usize).min(samples.len().saturating_sub(1)))
                 .copied()
                 .map_or(0.0, mib)
         };
+        let at_share = |share: f64| at_share_of(&rss_samples, share);
+        let store_at = |share: f64| at_share_of(&store_samples, share);
         Report {
             platform: format!("{:?}", options.platform).to_lowercase(),
             connections: options.connections,
@@ -145,6 +149,7 @@ impl Report {
             cpu_micros_per_message: cpu_seconds * 1e6 / acknowledged.max(1) as f64,
             peak_rss_mib: mib(peak_rss),
             rss_mib_at_10_50_100_percent: [at_share(0.1), at_share(0.5), at_share(1.0)],
+            store_mib_at_10_50_100_percent: [store_at(0.1), store_at(0.5), store_at(1.0)],
             stopped_cleanly: stopped,
             replies_to_strangers: sends.strangers(),
             repeats_without_effect: sends.repeats_without_effect(),
@@ -199,6 +204,13 @@ impl fmt::Display for Report {
             self.rss_mib_at_10_50_100_percent[1],
             self.rss_mib_at_10_50_100_percent[2]
         )?;
+        writeln!(
+            f,
+            "store on disk at 10/50/100% {:.1}/{:.1}/{:.1} MiB",
+            self.store_mib_at_10_50_100_percent[0],
+            self.store_mib_at_10_50_100_percent[1],
+            self.store_mib_at_10_50_100_percent[2]
+        )?;
         let a = &self.audit;
         writeln!(
             f,
@@ -212,6 +224,13 @@ impl fmt::Display for Report {
             a.uncertain_resends,
             a.stored_unacknowledged
         )?;
+        if a.past_retention > 0 {
+            writeln!(
+                f,
+                "{} messages were past the host's retention: audited for their replies only",
+                a.past_retention
+            )?;
+        }
         writeln!(
             f,
             "replies to strangers {}  repeats without effect {}  clean stop {}",

@@ -46,6 +46,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// Human agents, in config order.
     pub agents: Vec<AgentConfig>,
+    /// How long each kind of record is kept.
+    pub retention: crate::store::Retention,
     source: SourceMap,
 }
 
@@ -417,7 +419,9 @@ impl Builder {
         let shops = self.shops(raw.shops, &plugins)?;
         let admin = self.admin(raw.admin)?;
         let agents = self.agents(raw.agents, &shops)?;
+        let retention = self.retention(raw.retention.unwrap_or_default())?;
         Ok(Config {
+            retention,
             admin,
             agents,
             path: self.path.clone(),
@@ -600,6 +604,41 @@ impl Builder {
                 )?
                 .map(|v| v as u32)
                 .unwrap_or(defaults.reserved_work_calls),
+        })
+    }
+
+    fn retention(&self, raw: raw::RawRetention) -> Result<crate::store::Retention, ConfigError> {
+        let defaults = crate::store::Retention::default();
+        let days = |value: &Option<Spanned<f64>>, field: &str, default: Duration| match value {
+            None => Ok(default),
+            Some(days)
+                if days.get_ref().is_finite()
+                    && *days.get_ref() > 0.0
+                    && *days.get_ref() <= 36500.0 =>
+            {
+                Ok(Duration::from_secs_f64(days.get_ref() * 86_400.0))
+            }
+            Some(days) => Err(self.error(
+                days,
+                field,
+                format!(
+                    "{} is not a number of days within (0, 36500]",
+                    days.get_ref()
+                ),
+            )),
+        };
+        Ok(crate::store::Retention {
+            events: days(&raw.events_days, "retention.events_days", defaults.events)?,
+            delivered: days(
+                &raw.delivered_actions_days,
+                "retention.delivered_actions_days",
+                defaults.delivered,
+            )?,
+            dead_letters: days(
+                &raw.dead_letters_days,
+                "retention.dead_letters_days",
+                defaults.dead_letters,
+            )?,
         })
     }
 

@@ -19,6 +19,15 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default)]
     pub agents: Vec<Spanned<RawAgent>>,
+    pub retention: Option<RawRetention>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub events_days: Option<Spanned<f64>>,
+    pub delivered_actions_days: Option<Spanned<f64>>,
+    pub dead_letters_days: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -75,6 +75,43 @@ impl OwnedIngestBatch {
     }
 }
 
+/// How long each kind of record is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    /// Events (conversation history), and conversations with none left.
+    pub events: std::time::Duration,
+    /// Delivered actions (and their idempotency keys).
+    pub delivered: std::time::Duration,
+    /// Dead-lettered actions.
+    pub dead_letters: std::time::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Retention {
+            events: std::time::Duration::from_secs(365 * DAY),
+            delivered: std::time::Duration::from_secs(30 * DAY),
+            dead_letters: std::time::Duration::from_secs(90 * DAY),
+        }
+    }
+}
+
+/// What one retention sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Events removed.
+    pub events: usize,
+    /// Conversations removed (no events left, quiet past the retention).
+    pub conversations: usize,
+    /// Finished outbox items removed.
+    pub actions: usize,
+    /// Expired plugin state entries removed.
+    pub state_entries: usize,
+    /// Whether the budget ran out before everything due was removed.
+    pub more: bool,
+}
+
 /// What a commit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReceipt {
@@ -347,6 +384,17 @@ pub trait Store: Flush {
 
     /// Forget dedupe keys that expired before `now_ms`; returns how many.
     fn sweep_dedupe(&self, now_ms: i64) -> StoreResult<usize>;
+
+    /// Remove what is past its retention, at most `budget` records per
+    /// call (the caller repeats while the report says more is left).
+    fn sweep_expired(
+        &self,
+        _retention: &Retention,
+        _now_ms: i64,
+        _budget: usize,
+    ) -> StoreResult<SweepReport> {
+        Ok(SweepReport::default())
+    }
 
     /// Write a consistent snapshot of the whole store to `path` while the
     /// store keeps serving (writes wait while it is taken).

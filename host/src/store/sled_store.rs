@@ -120,7 +120,10 @@ fn absorb_identity(
         changed = true;
     }
     let conversation_key = keys::parts(&[shop, &identity.platform_user_id, conversation]);
-    if trees.identity_conversations.get(&conversation_key)?.is_none()
+    if trees
+        .identity_conversations
+        .get(&conversation_key)?
+        .is_none()
         && !known.conversations.iter().any(|c| c == conversation)
     {
         trees.identity_conversations.insert(conversation_key, &[])?;
@@ -655,7 +658,10 @@ impl Store for SledStore {
         shop: &str,
         platform_user_id: &str,
     ) -> StoreResult<Option<KnownIdentity>> {
-        let Some(bytes) = self.identities.get(keys::parts(&[shop, platform_user_id]))? else {
+        let Some(bytes) = self
+            .identities
+            .get(keys::parts(&[shop, platform_user_id]))?
+        else {
             return Ok(None);
         };
         let mut known: KnownIdentity = serde_json::from_slice(&bytes)
@@ -1102,6 +1108,16 @@ impl Store for SledStore {
             .with_context(|| format!("recording the end of {} deliveries", records.len()))
     }
 
+    fn sweep_expired(
+        &self,
+        retention: &crate::store::Retention,
+        now_ms: i64,
+        budget: usize,
+    ) -> StoreResult<crate::store::SweepReport> {
+        let _writing = self.writing();
+        self.sweep(retention, now_ms, budget)
+    }
+
     fn backup(&self, path: &Path) -> StoreResult<crate::store::backup::BackupSummary> {
         let _alone = self.writes.write().unwrap_or_else(|e| e.into_inner());
         crate::store::backup::write(&self.db, path)
@@ -1121,5 +1137,6 @@ impl Store for SledStore {
     }
 }
 
+mod retention;
 #[cfg(test)]
 mod tests;

@@ -516,3 +516,112 @@ fn flushed_writes_survive_sigkill() {
         1
     );
 }
+
+#[test]
+fn retention_removes_old_history_finished_actions_and_expired_state_only() {
+    use crate::store::{Retention, SweepReport};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let now = crate::clock::now_ms();
+    let events = [
+        text_event("m1", "u1", "old and handled", 500),
+        text_event("m2", "u2", "old and handled", 500),
+        text_event("m3", "u2", "old, not handled yet", 500),
+    ];
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    for id in &receipt.stored[..2] {
+        store
+            .finish_inbox(
+                id,
+                &InboxOutcome {
+                    shop: "a",
+                    ..InboxOutcome::default()
+                },
+                now,
+            )
+            .unwrap();
+    }
+    let seqs = store
+        .queue_actions(
+            &[reply("a", "k-sent", "u1"), reply("a", "k-dead", "u1")],
+            now,
+        )
+        .unwrap();
+    let receipt = DeliveryReceipt {
+        platform_id: None,
+        result_json: None,
+    };
+    store
+        .finish_delivery(seqs[0], DeliveryEnd::Delivered(receipt), &[], now)
+        .unwrap();
+    store
+        .finish_delivery(
+            seqs[1],
+            DeliveryEnd::Failed {
+                kind: "permanent".into(),
+                reason: "no".into(),
+            },
+            &[],
+            now,
+        )
+        .unwrap();
+    store
+        .apply_state(
+            "a",
+            &[
+                StateChange::Set(StateEntry {
+                    key: "token".into(),
+                    value: "expired".into(),
+                    expires_at_ms: Some(now + 30_000),
+                }),
+                StateChange::Set(StateEntry {
+                    key: "cursor".into(),
+                    value: "kept".into(),
+                    expires_at_ms: None,
+                }),
+            ],
+        )
+        .unwrap();
+
+    // Nothing is due under the default retention.
+    let report = store
+        .sweep_expired(&Retention::default(), now, 100)
+        .unwrap();
+    assert_eq!(report, SweepReport::default());
+
+    // Past a short retention for events and delivered actions (dead
+    // letters kept a day), a little later:
+    let short = Retention {
+        events: Duration::from_millis(1),
+        delivered: Duration::from_millis(1),
+        dead_letters: Duration::from_secs(86_400),
+    };
+    let later = now + 60_000;
+    // A budget of one removes one record and says more is left.
+    let first = store.sweep_expired(&short, later, 1).unwrap();
+    assert_eq!((first.events, first.more), (1, true));
+    let rest = store.sweep_expired(&short, later, 100).unwrap();
+    // The other handled message and the delivered reply (history too); the
+    // event still in the inbox stays.
+    assert_eq!(rest.events, 2);
+    assert_eq!(store.pending_inbox(10).unwrap().len(), 1);
+    assert_eq!(
+        rest.actions, 1,
+        "the delivered action; the dead letter stays"
+    );
+    assert_eq!(rest.state_entries, 1);
+    assert!(!rest.more);
+    assert_eq!(
+        first.conversations + rest.conversations,
+        1,
+        "u1 has no events left; u2 has one"
+    );
+    assert!(store.conversation("a", "u1").unwrap().is_none());
+    assert_eq!(store.conversation_events("a", "u2").unwrap().len(), 1);
+    assert!(store.outbox_item(seqs[0]).unwrap().is_none());
+    assert!(store.outbox_item(seqs[1]).unwrap().is_some());
+    let state = store.plugin_state("a", 0).unwrap();
+    assert_eq!(state.len(), 1);
+    assert_eq!(state[0].key, "cursor");
+}
