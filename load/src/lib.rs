@@ -82,8 +82,10 @@ fn config_toml(
         .retention
         .map(|keep| {
             let days = keep.as_secs_f64() / 86_400.0;
+            // Dedupe keys are kept at least a minute, the shortest window.
             format!(
-                "[retention]\nevents_days = {days}\ndelivered_actions_days = {days}\ndead_letters_days = {days}\n\n"
+                "[limits]\ndedupe_window_secs = {}\n\n[retention]\nevents_days = {days}\ndelivered_actions_days = {days}\ndead_letters_days = {days}\nidentities_days = {days}\n\n",
+                keep.as_secs().max(60)
             )
         })
         .unwrap_or_default();

@@ -639,6 +639,14 @@ impl Builder {
                 "retention.dead_letters_days",
                 defaults.dead_letters,
             )?,
+            identities: match raw.identities_days {
+                None => None,
+                Some(_) => Some(days(
+                    &raw.identities_days,
+                    "retention.identities_days",
+                    Duration::ZERO,
+                )?),
+            },
         })
     }
 

@@ -28,6 +28,7 @@ pub struct RawRetention {
     pub events_days: Option<Spanned<f64>>,
     pub delivered_actions_days: Option<Spanned<f64>>,
     pub dead_letters_days: Option<Spanned<f64>>,
+    pub identities_days: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

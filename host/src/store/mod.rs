@@ -84,6 +84,9 @@ pub struct Retention {
     pub delivered: std::time::Duration,
     /// Dead-lettered actions.
     pub dead_letters: std::time::Duration,
+    /// Customers' identities not seen for this long (with their hints and
+    /// conversations indexes); `None` keeps them.
+    pub identities: Option<std::time::Duration>,
 }
 
 impl Default for Retention {
@@ -93,6 +96,7 @@ impl Default for Retention {
             events: std::time::Duration::from_secs(365 * DAY),
             delivered: std::time::Duration::from_secs(30 * DAY),
             dead_letters: std::time::Duration::from_secs(90 * DAY),
+            identities: None,
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct SweepReport {
     pub actions: usize,
     /// Expired plugin state entries removed.
     pub state_entries: usize,
+    /// Identities removed (not seen within their retention).
+    pub identities: usize,
     /// Whether the budget ran out before everything due was removed.
     pub more: bool,
 }

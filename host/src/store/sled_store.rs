@@ -32,6 +32,8 @@ pub struct SledStore {
     /// Every write holds this shared; a backup holds it alone, so the
     /// snapshot is one moment across all trees.
     writes: std::sync::RwLock<()>,
+    /// Where the next identity retention pass starts.
+    identity_sweep_cursor: std::sync::Mutex<Vec<u8>>,
     /// event id (UUID bytes) → [`StoredEvent`] JSON.
     events: sled::Tree,
     /// (shop, conversation) ‖ event id → ().
@@ -303,6 +305,7 @@ impl SledStore {
             identity_conversations: tree("identity_conversations")?,
             manual_links: tree("manual_links")?,
             writes: std::sync::RwLock::new(()),
+            identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
         })
     }

@@ -5,7 +5,13 @@
 //! records, so it never holds the store for long.
 
 use super::{SledStore, keys};
-use crate::model::{Conversation, OutboxItem, OutboxStatus, StateEntry, StoredEvent};
+use crate::model::{
+    Conversation, KnownIdentity, OutboxItem, OutboxStatus, StateEntry, StoredEvent,
+};
+
+/// Identities looked at per pass (most are kept, so visits, not removals,
+/// bound the pass).
+const IDENTITY_VISITS_PER_PASS: usize = 20_000;
 use crate::store::{Retention, StoreResult, SweepReport};
 use anyhow::Context;
 
@@ -38,7 +44,12 @@ impl SledStore {
             &mut report,
         )?;
         self.sweep_state(now_ms, &mut left, &mut report)?;
-        report.more = left == 0;
+        let mut identities_left_over = false;
+        if let Some(keep) = retention.identities {
+            identities_left_over =
+                self.sweep_identities(cutoff(now_ms, keep), &mut left, &mut report)?;
+        }
+        report.more = left == 0 || identities_left_over;
         Ok(report)
     }
 
@@ -148,6 +159,65 @@ impl SledStore {
             *left -= 1;
         }
         Ok(())
+    }
+
+    /// Identities are not in time order: each pass goes on from where the
+    /// last stopped, so every identity is visited once per round.
+    fn sweep_identities(
+        &self,
+        before_ms: i64,
+        left: &mut usize,
+        report: &mut SweepReport,
+    ) -> StoreResult<bool> {
+        let start = self
+            .identity_sweep_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut visited = 0usize;
+        let mut last = None;
+        for entry in self.identities.range(start.clone()..) {
+            if *left == 0 || visited >= IDENTITY_VISITS_PER_PASS {
+                break;
+            }
+            let (key, bytes) = entry?;
+            visited += 1;
+            last = Some(key.to_vec());
+            let known: KnownIdentity =
+                serde_json::from_slice(&bytes).context("corrupt identity while sweeping")?;
+            if known.last_seen_ms >= before_ms {
+                continue;
+            }
+            for hint in &known.hints {
+                self.identity_hints.remove(keys::parts(&[
+                    &hint.kind,
+                    &hint.value,
+                    &known.shop,
+                    &known.platform_user_id,
+                ]))?;
+            }
+            for conversation in self.identity_conversations.scan_prefix(&key).keys() {
+                self.identity_conversations.remove(conversation?)?;
+            }
+            self.identities.remove(&key)?;
+            report.identities += 1;
+            *left -= 1;
+        }
+        // Past the end, the next round starts again from the beginning.
+        let stopped_early = visited >= IDENTITY_VISITS_PER_PASS || *left == 0;
+        let mut cursor = self
+            .identity_sweep_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *cursor = match last {
+            Some(mut key) if stopped_early => {
+                key.push(0);
+                key
+            }
+            _ => Vec::new(),
+        };
+        // Worth an early next pass when this one stopped short while removing.
+        Ok(stopped_early && report.identities > 0)
     }
 
     fn sweep_state(

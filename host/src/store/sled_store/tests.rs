@@ -596,6 +596,7 @@ fn retention_removes_old_history_finished_actions_and_expired_state_only() {
         events: Duration::from_millis(1),
         delivered: Duration::from_millis(1),
         dead_letters: Duration::from_secs(86_400),
+        identities: None,
     };
     let later = now + 60_000;
     // A budget of one removes one record and says more is left.
@@ -624,4 +625,54 @@ fn retention_removes_old_history_finished_actions_and_expired_state_only() {
     let state = store.plugin_state("a", 0).unwrap();
     assert_eq!(state.len(), 1);
     assert_eq!(state[0].key, "cursor");
+}
+
+#[test]
+fn identities_are_kept_unless_a_retention_is_set_for_them() {
+    use crate::store::Retention;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let now = crate::clock::now_ms();
+    let events = [text_event("m1", "u1", "hi", 500)];
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    let customer = Identity {
+        platform_user_id: "u1".into(),
+        display_name: None,
+        hints: vec![crate::model::IdentityHint {
+            kind: "unionid".into(),
+            value: "o-union-1".into(),
+        }],
+    };
+    let outcome = InboxOutcome {
+        shop: "a",
+        customer: Some(("u1", &customer)),
+        ..InboxOutcome::default()
+    };
+    store
+        .finish_inbox(&receipt.stored[0], &outcome, now)
+        .unwrap();
+    let known = store.known_identity("a", "u1").unwrap().unwrap();
+    assert_eq!(known.conversations, ["u1"]);
+    let later = now + 60_000;
+    store
+        .sweep_expired(&Retention::default(), later, 100)
+        .unwrap();
+    assert!(
+        store.known_identity("a", "u1").unwrap().is_some(),
+        "kept by default"
+    );
+    let short = Retention {
+        identities: Some(Duration::from_millis(1)),
+        ..Retention::default()
+    };
+    let report = store.sweep_expired(&short, later, 100).unwrap();
+    assert_eq!(report.identities, 1);
+    assert!(store.known_identity("a", "u1").unwrap().is_none());
+    assert!(
+        store
+            .identities_with_hint("unionid", "o-union-1")
+            .unwrap()
+            .is_empty()
+    );
 }
