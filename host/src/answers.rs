@@ -75,6 +75,24 @@ pub fn describe(result_json: &str) -> Option<String> {
 /// What to send after a look-up ends: the result in words for the customer
 /// whose question caused it; the knowledge base's answer if it failed.
 /// Look-ups caused by order events (not questions) need no answer.
+/// The answers to look-ups, as delivery's [`crate::delivery::FollowUps`].
+pub struct LookUpAnswers {
+    /// Where the question that caused a look-up is read.
+    pub store: std::sync::Arc<dyn Store>,
+    /// The bot that words the answer.
+    pub bot: std::sync::Arc<Bot>,
+}
+
+impl crate::delivery::FollowUps for LookUpAnswers {
+    fn after(
+        &self,
+        item: &OutboxItem,
+        result_json: Option<&str>,
+    ) -> anyhow::Result<Vec<NewAction>> {
+        after_look_up(self.store.as_ref(), &self.bot, item, result_json)
+    }
+}
+
 pub fn after_look_up(
     store: &dyn Store,
     bot: &Bot,

@@ -37,7 +37,9 @@ pub struct HostState {
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// The bot: knowledge base and sentiment detector.
-    pub bot: Bot,
+    pub bot: Arc<Bot>,
+    /// What follows a delivered action (answers to look-ups), for delivery.
+    pub follow_ups: Arc<dyn crate::delivery::FollowUps>,
     /// Human agents and their queue.
     pub desk: crate::desk::Desk,
     /// Who is asking the admin API (it is off without an `[admin]` table).
@@ -188,7 +190,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         let plugin = Arc::clone(&plugins[&shop.plugin]);
         shops.insert(Shop::new(shop.clone(), plugin, &config.limits));
     }
-    let bot = Bot::load(config.bot.knowledge_base.as_deref(), config.bot.min_score)?;
+    let bot = Arc::new(Bot::load(
+        config.bot.knowledge_base.as_deref(),
+        config.bot.min_score,
+    )?);
+    let follow_ups = Arc::new(crate::answers::LookUpAnswers {
+        store: Arc::clone(&store),
+        bot: Arc::clone(&bot),
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("{}: listening on {}", config.path.display(), config.listen))?;
@@ -215,6 +224,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         limits: config.limits.clone(),
         metrics: Metrics::default(),
         bot,
+        follow_ups,
         desk: crate::desk::Desk::new(
             config.agents.clone(),
             config

@@ -297,11 +297,20 @@ async fn record(host: &HostState, item: &OutboxItem, attempt: &Attempt) -> anyho
     Ok(())
 }
 
+/// What follows a delivered action, worked out outside delivery (the
+/// pipeline's answers to look-ups): delivery records it with the delivery.
+pub trait FollowUps: Send + Sync {
+    /// The actions to queue once `item` ended, with the platform's result.
+    fn after(&self, item: &OutboxItem, result_json: Option<&str>)
+    -> anyhow::Result<Vec<NewAction>>;
+}
+
 /// What to send after `item` ends (the answer to a look-up). A failure to
 /// work it out is logged and sends nothing more, so it cannot hold up
 /// recording the delivery.
 fn follow_up(host: &HostState, item: &OutboxItem, result_json: Option<&str>) -> Vec<NewAction> {
-    crate::answers::after_look_up(host.store.as_ref(), &host.bot, item, result_json)
+    host.follow_ups
+        .after(item, result_json)
         .unwrap_or_else(|err| {
             tracing::error!(shop = %item.shop, seq = item.seq, error = %format!("{err:#}"), "working out the answer to a look-up failed; none is sent");
             Vec::new()
