@@ -18,8 +18,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::Path;
 
-/// A dedupe record: which event a platform id became (for a replay claim,
-/// the claiming request's fingerprint), and until when it is kept.
+/// A dedupe record: which event a platform id became, and until when it is kept.
 #[derive(Debug, Serialize, Deserialize)]
 struct DedupeRecord {
     event: String,
@@ -42,6 +41,8 @@ pub struct SledStore {
     dedupe: sled::Tree,
     /// expiry time ‖ dedupe key → ().
     dedupe_expiry: sled::Tree,
+    /// expiry time ‖ (shop, claim) → the claiming request's fingerprint.
+    replay_claims: sled::Tree,
     /// (shop, conversation) → [`Conversation`] JSON.
     conversations: sled::Tree,
     /// (shop, key) → [`StateEntry`] JSON.
@@ -149,36 +150,27 @@ struct IdentityTx<'a> {
 
 /// Takes a batch's replay claims, unless one of them is live already for
 /// a different request: then nothing is written and the answer is `false`.
-/// A claim is kept in the dedupe tree under (shop, "", key), with the
-/// request's fingerprint and an expiry the dedupe sweep honours.
-fn take_replay_claims(
-    dedupe: &TransactionalTree,
-    dedupe_expiry: &TransactionalTree,
-    batch: &IngestBatch<'_>,
-) -> TxResult<bool> {
+/// A claim is one entry of `replay_claims`, keyed by its expiry first (the
+/// same signed request always names the same expiry, so the key is exact,
+/// and the sweep removes expired claims by range) with the request's
+/// fingerprint as its value.
+fn take_replay_claims(replay: &TransactionalTree, batch: &IngestBatch<'_>) -> TxResult<bool> {
     let mut new_claims = Vec::new();
     for claim in replay_claims(batch.state) {
-        let key = keys::parts(&[batch.shop, "", claim.key]);
-        if let Some(bytes) = dedupe.get(&key)? {
-            let record: DedupeRecord = from_json(&bytes, "replay claim")?;
-            if record.until_ms > batch.received_ms {
-                if record.event != claim.fingerprint {
+        let mut key = keys::time(claim.until_ms).to_vec();
+        key.extend_from_slice(&keys::parts(&[batch.shop, claim.key]));
+        if claim.until_ms > batch.received_ms {
+            if let Some(fingerprint) = replay.get(&key)? {
+                if fingerprint.as_ref() != claim.fingerprint.as_bytes() {
                     return Ok(false);
                 }
                 continue;
             }
         }
-        new_claims.push((key, claim));
+        new_claims.push((key, claim.fingerprint));
     }
-    for (key, claim) in new_claims {
-        let record = DedupeRecord {
-            event: claim.fingerprint.to_owned(),
-            until_ms: claim.until_ms,
-        };
-        dedupe.insert(key.as_slice(), to_json(&record)?)?;
-        let mut expiry = keys::time(claim.until_ms).to_vec();
-        expiry.extend_from_slice(&key);
-        dedupe_expiry.insert(expiry, &[])?;
+    for (key, fingerprint) in new_claims {
+        replay.insert(key, fingerprint.as_bytes())?;
     }
     Ok(true)
 }
@@ -290,6 +282,7 @@ impl SledStore {
             conversation_events: tree("conversation_events")?,
             dedupe: tree("dedupe")?,
             dedupe_expiry: tree("dedupe_expiry")?,
+            replay_claims: tree("replay_claims")?,
             conversations: tree("conversations")?,
             plugin_state: tree("plugin_state")?,
             cursors: tree("cursors")?,
@@ -407,6 +400,7 @@ impl Store for SledStore {
             &self.plugin_state,
             &self.cursors,
             &self.inbox,
+            &self.replay_claims,
         );
         trees
             .transaction(
@@ -419,11 +413,12 @@ impl Store for SledStore {
                     state,
                     cursors,
                     inbox,
+                    replay_claims,
                 )| {
                     let mut receipts = Vec::with_capacity(batches.len());
                     for batch in batches {
                         let mut receipt = IngestReceipt::default();
-                        if !take_replay_claims(dedupe, dedupe_expiry, batch)? {
+                        if !take_replay_claims(replay_claims, batch)? {
                             receipt.replayed = true;
                             receipts.push(receipt);
                             continue;
@@ -1134,6 +1129,11 @@ impl Store for SledStore {
             let (key, _) = entry?;
             self.dedupe.remove(&key[8..])?;
             self.dedupe_expiry.remove(&key)?;
+            removed += 1;
+        }
+        for entry in self.replay_claims.range(..keys::time(now_ms).to_vec()) {
+            let (key, _) = entry?;
+            self.replay_claims.remove(&key)?;
             removed += 1;
         }
         Ok(removed)
