@@ -159,13 +159,13 @@ fn take_replay_claims(replay: &TransactionalTree, batch: &IngestBatch<'_>) -> Tx
     for claim in replay_claims(batch.state) {
         let mut key = keys::time(claim.until_ms).to_vec();
         key.extend_from_slice(&keys::parts(&[batch.shop, claim.key]));
-        if claim.until_ms > batch.received_ms {
-            if let Some(fingerprint) = replay.get(&key)? {
-                if fingerprint.as_ref() != claim.fingerprint.as_bytes() {
-                    return Ok(false);
-                }
-                continue;
+        if claim.until_ms > batch.received_ms
+            && let Some(fingerprint) = replay.get(&key)?
+        {
+            if fingerprint.as_ref() != claim.fingerprint.as_bytes() {
+                return Ok(false);
             }
+            continue;
         }
         new_claims.push((key, claim.fingerprint));
     }
