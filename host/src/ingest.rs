@@ -5,7 +5,7 @@
 //! redelivers and nothing is lost.
 
 use crate::clock;
-use crate::gateway::metrics::Metrics;
+use crate::telemetry::Metrics;
 use crate::model::{HttpRequest, HttpResponse, Pair, PluginError, PollHint};
 use crate::poll;
 use crate::runtime::{CallError, refusal_kind, refusal_reason};

@@ -34,3 +34,4 @@ pub mod shops;
 pub mod store;
 pub mod stream;
 pub mod tasks;
+pub mod telemetry;

@@ -9,7 +9,7 @@
 
 use crate::backoff;
 use crate::clock;
-use crate::gateway::metrics::Metrics;
+use crate::telemetry::Metrics;
 use crate::model::{DeliveryOutcome, PollOutcome, PollPage, PollRequest};
 use crate::outbound;
 use crate::runtime::CallError;

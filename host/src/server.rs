@@ -5,7 +5,8 @@
 use crate::clock;
 use crate::config::{Config, Limits, ManifestFacts};
 use crate::delivery;
-use crate::gateway::{self, metrics::Metrics};
+use crate::gateway;
+use crate::telemetry::Metrics;
 use crate::kb::Bot;
 use crate::outbound::{AddressPolicy, OutboundClient};
 use crate::pipeline;

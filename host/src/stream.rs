@@ -8,7 +8,7 @@
 
 use crate::backoff;
 use crate::clock;
-use crate::gateway::metrics::Metrics;
+use crate::telemetry::Metrics;
 use crate::model::{Frame, FrameResult, StreamConnect};
 use crate::outbound::{AddressPolicy, egress};
 use crate::runtime::{CallError, refusal_kind, refusal_reason};

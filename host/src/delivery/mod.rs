@@ -11,7 +11,7 @@
 
 use crate::backoff;
 use crate::clock;
-use crate::gateway::metrics::Metrics;
+use crate::telemetry::Metrics;
 use crate::model::{
     ActionKind, Conversation, DeliveryOutcome, NewAction, OutboxItem, OutboxStatus, RetryHint,
 };

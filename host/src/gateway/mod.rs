@@ -7,7 +7,6 @@
 //! `max_connections` connections, and more wait to be accepted.
 
 pub mod admin;
-pub mod metrics;
 
 use crate::ingest;
 use crate::model::{HttpRequest, HttpResponse, Pair};

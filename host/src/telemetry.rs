@@ -1,4 +1,6 @@
 //! Counters the host exposes at `/metrics` in the Prometheus text format.
+//! Every worker bumps them; only the gateway renders them, so they live
+//! apart from both.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
