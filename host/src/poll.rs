@@ -47,6 +47,28 @@ pub struct PollHint {
     pub token: Option<String>,
 }
 
+/// Where pushes and the pipeline hand the poller their hints.
+#[derive(Clone)]
+pub struct Hints {
+    sender: mpsc::Sender<PollHint>,
+    activity: Arc<Activity>,
+}
+
+impl Hints {
+    /// A hint channel counted in `activity`.
+    pub fn new(sender: mpsc::Sender<PollHint>, activity: Arc<Activity>) -> Hints {
+        Hints { sender, activity }
+    }
+
+    /// Hand the poller a hint; counted until the poller has taken it on.
+    pub fn send(&self, hint: PollHint) -> Result<(), mpsc::error::TrySendError<PollHint>> {
+        self.activity.hint_sent();
+        self.sender.try_send(hint).inspect_err(|_| {
+            self.activity.hint_taken();
+        })
+    }
+}
+
 /// What the poller has yet to do: hints sent but not yet taken on, and
 /// feeds polling, due now or with hints waiting.
 #[derive(Debug, Default)]

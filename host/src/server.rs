@@ -36,38 +36,35 @@ pub struct HostState {
     /// Limits from the config.
     pub limits: Limits,
     /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The bot: knowledge base and sentiment detector.
     pub bot: Arc<Bot>,
     /// What follows a delivered action (answers to look-ups), for delivery.
     pub follow_ups: Arc<dyn crate::delivery::FollowUps>,
     /// Human agents and their queue.
-    pub desk: crate::desk::Desk,
+    pub desk: Arc<crate::desk::Desk>,
     /// Who is asking the admin API (it is off without an `[admin]` table).
-    pub auth: Option<crate::auth::Authenticator>,
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
     /// Where admin actions are recorded.
-    pub audit: crate::auth::audit::AuditLog,
+    pub audit: Arc<crate::auth::audit::AuditLog>,
     /// The data directory (store, credentials, audit log, backups).
     pub data_dir: std::path::PathBuf,
     /// The outbound HTTP client.
     pub http: OutboundClient,
     /// Wakes the pipeline when events are committed.
-    pub pipeline_wake: Notify,
+    pub pipeline_wake: Arc<Notify>,
     /// Wakes delivery when actions are queued or finished.
-    pub delivery_wake: Notify,
+    pub delivery_wake: Arc<Notify>,
     /// Hints from pushes that a feed has data waiting.
-    pub poll_hints: mpsc::Sender<PollHint>,
+    pub poll_hints: poll::Hints,
     /// What the poller has yet to do, for [`HostState::is_settled`].
-    pub poll_activity: poll::Activity,
+    pub poll_activity: Arc<poll::Activity>,
 }
 
 impl HostState {
     /// Hand the poller a hint; counted until the poller has taken it on.
     pub fn hint_poll(&self, hint: PollHint) -> Result<(), mpsc::error::TrySendError<PollHint>> {
-        self.poll_activity.hint_sent();
-        self.poll_hints.try_send(hint).inspect_err(|_| {
-            self.poll_activity.hint_taken();
-        })
+        self.poll_hints.send(hint)
     }
 
     /// Whether the host has nothing left to do for what it has received so
@@ -217,39 +214,40 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         None => None,
     };
     let (poll_hints, hints) = mpsc::channel(poll::HINT_QUEUE);
+    let poll_activity = Arc::new(poll::Activity::default());
     let state = Arc::new(HostState {
         runtime,
         group_commit: GroupCommit::start(Arc::clone(&store)),
         store,
         shops,
         limits: config.limits.clone(),
-        metrics: Metrics::default(),
+        metrics: Arc::new(Metrics::default()),
         bot,
         follow_ups,
-        desk: crate::desk::Desk::new(
+        desk: Arc::new(crate::desk::Desk::new(
             config.agents.clone(),
             config
                 .admin
                 .as_ref()
                 .map_or(crate::config::Assignment::LeastLoaded, |a| a.assignment),
-        ),
+        )),
         auth: config.admin.as_ref().map(|admin| {
-            crate::auth::Authenticator::new(
+            Arc::new(crate::auth::Authenticator::new(
                 admin.token.clone(),
                 config.agents.clone(),
                 &config.data_dir,
-            )
+            ))
         }),
-        audit: crate::auth::audit::AuditLog::open(&config.data_dir)?,
+        audit: Arc::new(crate::auth::audit::AuditLog::open(&config.data_dir)?),
         data_dir: config.data_dir.clone(),
         http: OutboundClient::new(
             config.limits.outbound_timeout,
             AddressPolicy::of(config.shops.values()),
         )?,
-        pipeline_wake: Notify::new(),
-        delivery_wake: Notify::new(),
-        poll_hints,
-        poll_activity: poll::Activity::default(),
+        pipeline_wake: Arc::new(Notify::new()),
+        delivery_wake: Arc::new(Notify::new()),
+        poll_hints: poll::Hints::new(poll_hints, Arc::clone(&poll_activity)),
+        poll_activity,
     });
     let (shutdown, watch) = watch::channel(false);
     let mut tasks = vec![
