@@ -10,9 +10,25 @@ use crate::config::{AgentConfig, Assignment};
 use crate::model::{
     Action, ActionKind, ActionName, Content, Conversation, Handoff, HandoffState, NewAction,
 };
-use crate::server::HostState;
+use crate::shops::Shops;
+use crate::store::Store;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// What the desk works with: the store, the shops, the agents and their
+/// assignment, and delivery's wake-up for the messages agents send.
+#[derive(Clone)]
+pub struct People {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The shops served.
+    pub shops: Shops,
+    /// The agents and how conversations are assigned.
+    pub desk: Arc<Desk>,
+    /// Wakes delivery when an agent's message is queued.
+    pub delivery_wake: Arc<Notify>,
+}
 
 /// Why a desk operation was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -94,7 +110,7 @@ impl Desk {
 }
 
 /// A shop's waiting conversations, most urgent first, then oldest.
-pub fn queue(host: &HostState, shop: &str) -> Result<Vec<Handoff>, DeskError> {
+pub fn queue(host: &People, shop: &str) -> Result<Vec<Handoff>, DeskError> {
     let mut waiting: Vec<Handoff> = host
         .store
         .handoffs(shop)?
@@ -111,7 +127,7 @@ pub fn queue(host: &HostState, shop: &str) -> Result<Vec<Handoff>, DeskError> {
 }
 
 /// How many conversations each agent holds now.
-fn loads(host: &HostState) -> Result<HashMap<String, u32>, DeskError> {
+fn loads(host: &People) -> Result<HashMap<String, u32>, DeskError> {
     let mut loads = HashMap::new();
     for shop in host.shops.iter() {
         for handoff in host.store.handoffs(&shop.config.id)? {
@@ -125,7 +141,7 @@ fn loads(host: &HostState) -> Result<HashMap<String, u32>, DeskError> {
 
 /// Gives waiting conversations to agents with room, by the configured
 /// policy; returns how many were assigned.
-pub fn assign_waiting(host: &HostState) -> Result<usize, DeskError> {
+pub fn assign_waiting(host: &People) -> Result<usize, DeskError> {
     let desk = &host.desk;
     if desk.assignment == Assignment::Manual || desk.agents.is_empty() {
         return Ok(0);
@@ -188,7 +204,7 @@ pub fn assign_waiting(host: &HostState) -> Result<usize, DeskError> {
     Ok(assigned)
 }
 
-fn current(host: &HostState, shop: &str, conversation: &str) -> Result<Handoff, DeskError> {
+fn current(host: &People, shop: &str, conversation: &str) -> Result<Handoff, DeskError> {
     if host.shops.get(shop).is_none() {
         return Err(DeskError::NotFound(format!("no shop `{shop}`")));
     }
@@ -222,7 +238,7 @@ fn owned_by(handoff: &Handoff, agent: &str) -> Result<(), DeskError> {
     }
 }
 
-fn swap(host: &HostState, old: &Handoff, new: Option<&Handoff>) -> Result<(), DeskError> {
+fn swap(host: &People, old: &Handoff, new: Option<&Handoff>) -> Result<(), DeskError> {
     if host
         .store
         .swap_handoff(&old.shop, &old.conversation, Some(old), new)?
@@ -235,7 +251,7 @@ fn swap(host: &HostState, old: &Handoff, new: Option<&Handoff>) -> Result<(), De
     }
 }
 
-fn ensure_room(host: &HostState, agent: &AgentConfig) -> Result<(), DeskError> {
+fn ensure_room(host: &People, agent: &AgentConfig) -> Result<(), DeskError> {
     let held = loads(host)?.get(&agent.id).copied().unwrap_or(0);
     if held >= agent.max_concurrent {
         return Err(DeskError::Conflict(format!(
@@ -248,7 +264,7 @@ fn ensure_room(host: &HostState, agent: &AgentConfig) -> Result<(), DeskError> {
 
 /// An agent takes a waiting conversation.
 pub fn take(
-    host: &HostState,
+    host: &People,
     shop: &str,
     conversation: &str,
     agent: &str,
@@ -274,7 +290,7 @@ pub fn take(
 
 /// The agent who has a conversation passes it to another agent.
 pub fn transfer(
-    host: &HostState,
+    host: &People,
     shop: &str,
     conversation: &str,
     agent: &str,
@@ -299,7 +315,7 @@ pub fn transfer(
 /// customer's next message). `end_session` also ends the session on
 /// platforms that have sessions.
 pub fn release(
-    host: &HostState,
+    host: &People,
     shop: &str,
     conversation: &str,
     agent: &str,
@@ -326,7 +342,7 @@ pub fn release(
 /// The agent who has a conversation sends the customer a message.
 /// `request_id` makes a retried request queue the message once.
 pub fn reply(
-    host: &HostState,
+    host: &People,
     shop: &str,
     conversation: &str,
     agent: &str,
@@ -364,7 +380,7 @@ pub fn reply(
 }
 
 fn new_action(
-    host: &HostState,
+    host: &People,
     handoff: &Handoff,
     agent: &str,
     kind: ActionKind,
@@ -394,7 +410,7 @@ fn hashed_key(text: &str) -> String {
 }
 
 /// The channel's reply window for a conversation now.
-pub fn window(host: &HostState, shop: &str, conversation: &str) -> Result<WindowStatus, DeskError> {
+pub fn window(host: &People, shop: &str, conversation: &str) -> Result<WindowStatus, DeskError> {
     let shop_state = host
         .shops
         .get(shop)

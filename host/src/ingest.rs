@@ -5,16 +5,39 @@
 //! redelivers and nothing is lost.
 
 use crate::clock;
-use crate::telemetry::Metrics;
+use crate::config::Limits;
 use crate::model::{HttpRequest, HttpResponse, Pair, PluginError, PollHint};
 use crate::poll;
+use crate::runtime::Runtime;
 use crate::runtime::{CallError, refusal_kind, refusal_reason};
-use crate::server::HostState;
 use crate::shops::{Refusal, Shop};
 use crate::store::OwnedIngestBatch;
+use crate::store::{GroupCommit, Store};
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What webhook ingestion works with.
+#[derive(Clone)]
+pub struct Ingest {
+    /// The plugin runtime.
+    pub runtime: Runtime,
+    /// The store (plugin state for the call's context).
+    pub store: Arc<dyn Store>,
+    /// Commits and the durability barrier before the acknowledgement.
+    pub group_commit: GroupCommit,
+    /// Limits (dedupe window).
+    pub limits: Limits,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the pipeline once events are committed.
+    pub pipeline_wake: Arc<Notify>,
+    /// Where poll hints go.
+    pub poll_hints: poll::Hints,
+}
 
 /// Handle one webhook for `shop` and return the response for the platform.
-pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) -> HttpResponse {
+pub async fn handle_push(host: &Ingest, shop: &Shop, request: HttpRequest) -> HttpResponse {
     let _admitted = match shop.admit_webhook().await {
         Ok(permit) => permit,
         Err(refusal) => return not_admitted(host, shop, refusal),
@@ -71,7 +94,7 @@ pub async fn handle_push(host: &HostState, shop: &Shop, request: HttpRequest) ->
 
 /// 429 over the shop's rate, 503 when its webhook calls are all busy: the
 /// platform redelivers later, and nothing was read or stored.
-fn not_admitted(host: &HostState, shop: &Shop, refusal: Refusal) -> HttpResponse {
+fn not_admitted(host: &Ingest, shop: &Shop, refusal: Refusal) -> HttpResponse {
     Metrics::bump(&host.metrics.webhooks_throttled);
     let (status, retry_after, reason) = match refusal {
         Refusal::RateLimited(wait) => (429, wait.as_secs().max(1), "over the shop's webhook rate"),
@@ -88,7 +111,7 @@ fn not_admitted(host: &HostState, shop: &Shop, refusal: Refusal) -> HttpResponse
 
 /// Hand a push's poll hints to the poller (after the commit, so a hint
 /// never overtakes the state it depends on).
-fn forward_hints(host: &HostState, shop: &Shop, hints: Vec<PollHint>) {
+fn forward_hints(host: &Ingest, shop: &Shop, hints: Vec<PollHint>) {
     if hints.is_empty() {
         return;
     }
@@ -105,13 +128,13 @@ fn forward_hints(host: &HostState, shop: &Shop, hints: Vec<PollHint>) {
             feed: hint.feed,
             token: hint.token,
         };
-        if let Err(err) = host.hint_poll(hint) {
+        if let Err(err) = host.poll_hints.send(hint) {
             tracing::warn!(shop = shop.id(), error = %err, "poll hint dropped; the feed's schedule will catch up");
         }
     }
 }
 
-fn call_failed(host: &HostState, shop: &Shop, err: CallError) -> HttpResponse {
+fn call_failed(host: &Ingest, shop: &Shop, err: CallError) -> HttpResponse {
     let plugin = shop.plugin.name.as_str();
     match &err {
         CallError::Refused(refusal) => {
@@ -166,7 +189,7 @@ fn call_failed(host: &HostState, shop: &Shop, err: CallError) -> HttpResponse {
     }
 }
 
-fn store_unavailable(host: &HostState, shop: &Shop, err: &anyhow::Error) -> HttpResponse {
+fn store_unavailable(host: &Ingest, shop: &Shop, err: &anyhow::Error) -> HttpResponse {
     Metrics::bump(&host.metrics.webhooks_failed);
     tracing::error!(shop = shop.id(), error = %format!("{err:#}"), "webhook not acknowledged: the store failed");
     plain(503, "store unavailable")

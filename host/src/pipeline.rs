@@ -6,26 +6,53 @@
 //! loses an action nor queues it twice.
 
 use crate::clock;
+use crate::desk::{Desk, People};
+use crate::kb::Bot;
 use crate::kb::IntentAction;
 use crate::model::{
     Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, EventBody, EventReply,
     Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
     customer_text, event_customer,
 };
-use crate::server::HostState;
 use crate::shops::Shop;
+use crate::shops::Shops;
 use crate::store::InboxOutcome;
+use crate::store::{GroupCommit, Store};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::sync::watch;
+
+/// What the pipeline works with.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// The store: the inbox, history, outbox.
+    pub store: Arc<dyn Store>,
+    /// The durability barrier a pass waits for before acting.
+    pub group_commit: GroupCommit,
+    /// The shops served.
+    pub shops: Shops,
+    /// The bot.
+    pub bot: Arc<Bot>,
+    /// Which shops have agents (hand-offs go to people there).
+    pub desk: Arc<Desk>,
+    /// The desk, to assign what was handed over.
+    pub people: People,
+    /// Wakes the pipeline.
+    pub pipeline_wake: Arc<Notify>,
+    /// Wakes delivery once actions are queued.
+    pub delivery_wake: Arc<Notify>,
+    /// Where profile look-ups are hinted.
+    pub poll_hints: crate::poll::Hints,
+}
 
 /// How many inbox events one pass handles.
 const BATCH: usize = 256;
 
 /// Run the pipeline until `shutdown` turns true.
-pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(host: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
     loop {
         match process_pending(&host).await {
             Ok(0) => {}
@@ -47,7 +74,7 @@ pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
 /// in a crash and come back as a redelivery, so the pass first waits for the
 /// flush that covers what it read. The decisions (the bot's scoring) and the
 /// store's transaction run on a blocking thread, off the async workers.
-async fn process_pending(host: &Arc<HostState>) -> anyhow::Result<usize> {
+async fn process_pending(host: &Arc<Pipeline>) -> anyhow::Result<usize> {
     let pending = host.store.pending_inbox(BATCH)?;
     if pending.is_empty() {
         return Ok(0);
@@ -71,7 +98,7 @@ struct Pending {
 /// transaction. A conversation (or customer) gets one event per batch: a
 /// later one waits for the next pass, so it is decided knowing what the
 /// earlier one did (a hand-off, a new customer already looked up).
-fn decide_batch(host: &HostState, pending: &[String]) -> anyhow::Result<usize> {
+fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
     let mut conversations = HashSet::new();
     let mut customers = HashSet::new();
     let mut batch = Vec::with_capacity(pending.len());
@@ -143,7 +170,7 @@ fn decide_batch(host: &HostState, pending: &[String]) -> anyhow::Result<usize> {
         host.delivery_wake.notify_one();
     }
     if escalated_any {
-        crate::desk::assign_waiting(host)?;
+        crate::desk::assign_waiting(&host.people)?;
     }
     Ok(batch.len())
 }
@@ -152,7 +179,7 @@ fn decide_batch(host: &HostState, pending: &[String]) -> anyhow::Result<usize> {
 /// its `profile` poll feed, where the shop wants profiles looked up. The
 /// hint's token is the conversation the customer was met in (the plugin
 /// knows how its conversation ids name the customer).
-fn look_up_profile(host: &HostState, shop_id: &str, conversation_id: &str) {
+fn look_up_profile(host: &Pipeline, shop_id: &str, conversation_id: &str) {
     let Some(shop) = host.shops.get(shop_id) else {
         return;
     };
@@ -164,7 +191,7 @@ fn look_up_profile(host: &HostState, shop_id: &str, conversation_id: &str) {
         feed: PROFILE_FEED.to_owned(),
         token: Some(conversation_id.to_owned()),
     };
-    if let Err(err) = host.hint_poll(hint) {
+    if let Err(err) = host.poll_hints.send(hint) {
         tracing::warn!(shop = shop_id, error = %err, "profile look-up dropped");
     }
 }
@@ -180,7 +207,7 @@ struct Decided {
 }
 
 /// What the bot does about one event.
-fn decide(host: &HostState, stored: &StoredEvent) -> anyhow::Result<Decided> {
+fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
     let Some(shop) = host.shops.get(&stored.shop) else {
         return Ok(Decided::default());
     };
@@ -212,7 +239,7 @@ fn decide(host: &HostState, stored: &StoredEvent) -> anyhow::Result<Decided> {
 /// have the conversation the bot stays silent (an angry message still
 /// raises its priority).
 fn answer_question(
-    host: &HostState,
+    host: &Pipeline,
     shop: &Shop,
     stored: &StoredEvent,
     message: &Message,

@@ -9,19 +9,41 @@
 
 use crate::backoff;
 use crate::clock;
-use crate::telemetry::Metrics;
 use crate::model::{DeliveryOutcome, PollOutcome, PollPage, PollRequest};
 use crate::outbound;
 use crate::runtime::CallError;
-use crate::server::HostState;
 use crate::shops::Shop;
 use crate::store::IngestBatch;
+use crate::telemetry::Metrics;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+
+/// What the poller works with.
+#[derive(Clone)]
+pub struct Poller {
+    /// The plugin runtime.
+    pub runtime: crate::runtime::Runtime,
+    /// The store.
+    pub store: std::sync::Arc<dyn crate::store::Store>,
+    /// The durability barrier.
+    pub group_commit: crate::store::GroupCommit,
+    /// The shops served.
+    pub shops: crate::shops::Shops,
+    /// Limits.
+    pub limits: crate::config::Limits,
+    /// Counters.
+    pub metrics: std::sync::Arc<Metrics>,
+    /// The outbound HTTP client.
+    pub http: crate::outbound::OutboundClient,
+    /// Wakes the pipeline once a page is committed.
+    pub pipeline_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// What the poller has yet to do.
+    pub poll_activity: std::sync::Arc<Activity>,
+}
 
 /// Hints waiting for the poller at most; beyond this, hints are dropped
 /// (the feed's schedule still polls it).
@@ -144,7 +166,7 @@ type FeedKey = (String, String);
 
 /// Poll feeds until `shutdown` turns true.
 pub async fn run(
-    host: Arc<HostState>,
+    host: Arc<Poller>,
     mut hints: mpsc::Receiver<PollHint>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -270,7 +292,7 @@ fn settle(
     }
 }
 
-async fn poll_task(host: Arc<HostState>, key: FeedKey, token: Option<String>) -> (FeedKey, Polled) {
+async fn poll_task(host: Arc<Poller>, key: FeedKey, token: Option<String>) -> (FeedKey, Polled) {
     let polled = match host.shops.get(&key.0) {
         Some(shop) if shop.polls() => poll_feed(&host, shop, &key.1, token).await,
         Some(_) => Polled::Failed(format!(
@@ -286,12 +308,7 @@ async fn poll_task(host: Arc<HostState>, key: FeedKey, token: Option<String>) ->
 }
 
 /// Poll one feed until it has no more pages (or [`MAX_PAGES`] were taken).
-async fn poll_feed(
-    host: &HostState,
-    shop: &Shop,
-    feed: &str,
-    hint_token: Option<String>,
-) -> Polled {
+async fn poll_feed(host: &Poller, shop: &Shop, feed: &str, hint_token: Option<String>) -> Polled {
     let mut pages = 0;
     let mut steps = 0;
     let mut refreshed_token = false;
@@ -399,7 +416,7 @@ async fn poll_feed(
 
 /// Commit a page (events, state, cursor) durably, then send its acks.
 async fn commit_page(
-    host: &HostState,
+    host: &Poller,
     shop: &Shop,
     feed: &str,
     page: PollPage,
@@ -468,7 +485,7 @@ fn backoff(reason: String) -> Polled {
     }
 }
 
-fn call_failed(host: &HostState, err: CallError) -> Polled {
+fn call_failed(host: &Poller, err: CallError) -> Polled {
     match err {
         CallError::CircuitOpen { retry_after } => Polled::Backoff {
             reason: err.to_string(),

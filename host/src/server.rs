@@ -1,12 +1,12 @@
-//! Assembling and running the host: store, runtime and plugins, shops, the
-//! gateway, the pipeline, delivery and housekeeping — started from a
-//! validated [`Config`] and stopped gracefully.
+//! The composition root: assembling and running the host — store, runtime
+//! and plugins, shops, and each worker (gateway, streams, poller, pipeline,
+//! delivery, sweeps) with a struct of only the handles it uses. Nothing but
+//! this module sees them all; no worker imports it.
 
 use crate::clock;
 use crate::config::{Config, Limits, ManifestFacts};
 use crate::delivery;
 use crate::gateway;
-use crate::telemetry::Metrics;
 use crate::kb::Bot;
 use crate::outbound::{AddressPolicy, OutboundClient};
 use crate::pipeline;
@@ -15,6 +15,7 @@ use crate::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
 use crate::shops::{Shop, Shops};
 use crate::store::{GroupCommit, SledStore, Store};
 use crate::stream;
+use crate::telemetry::Metrics;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -62,6 +63,106 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The desk's handles.
+    pub fn people(&self) -> crate::desk::People {
+        crate::desk::People {
+            store: Arc::clone(&self.store),
+            shops: self.shops.clone(),
+            desk: Arc::clone(&self.desk),
+            delivery_wake: Arc::clone(&self.delivery_wake),
+        }
+    }
+
+    /// Delivery's handles.
+    pub fn delivery(&self) -> crate::delivery::Delivery {
+        crate::delivery::Delivery {
+            runtime: self.runtime.clone(),
+            store: Arc::clone(&self.store),
+            group_commit: self.group_commit.clone(),
+            shops: self.shops.clone(),
+            limits: self.limits.clone(),
+            metrics: Arc::clone(&self.metrics),
+            http: self.http.clone(),
+            follow_ups: Arc::clone(&self.follow_ups),
+            delivery_wake: Arc::clone(&self.delivery_wake),
+        }
+    }
+
+    /// The poller's handles.
+    pub fn poller(&self) -> poll::Poller {
+        poll::Poller {
+            runtime: self.runtime.clone(),
+            store: Arc::clone(&self.store),
+            group_commit: self.group_commit.clone(),
+            shops: self.shops.clone(),
+            limits: self.limits.clone(),
+            metrics: Arc::clone(&self.metrics),
+            http: self.http.clone(),
+            pipeline_wake: Arc::clone(&self.pipeline_wake),
+            poll_activity: Arc::clone(&self.poll_activity),
+        }
+    }
+
+    /// The stream holder's handles.
+    pub fn streams(&self) -> stream::Streams {
+        stream::Streams {
+            runtime: self.runtime.clone(),
+            store: Arc::clone(&self.store),
+            group_commit: self.group_commit.clone(),
+            shops: self.shops.clone(),
+            limits: self.limits.clone(),
+            metrics: Arc::clone(&self.metrics),
+            pipeline_wake: Arc::clone(&self.pipeline_wake),
+        }
+    }
+
+    /// The pipeline's handles.
+    pub fn pipeline(&self) -> crate::pipeline::Pipeline {
+        crate::pipeline::Pipeline {
+            store: Arc::clone(&self.store),
+            group_commit: self.group_commit.clone(),
+            shops: self.shops.clone(),
+            bot: Arc::clone(&self.bot),
+            desk: Arc::clone(&self.desk),
+            people: self.people(),
+            pipeline_wake: Arc::clone(&self.pipeline_wake),
+            delivery_wake: Arc::clone(&self.delivery_wake),
+            poll_hints: self.poll_hints.clone(),
+        }
+    }
+
+    /// Webhook ingestion's handles.
+    pub fn ingest(&self) -> crate::ingest::Ingest {
+        crate::ingest::Ingest {
+            runtime: self.runtime.clone(),
+            store: Arc::clone(&self.store),
+            group_commit: self.group_commit.clone(),
+            limits: self.limits.clone(),
+            metrics: Arc::clone(&self.metrics),
+            pipeline_wake: Arc::clone(&self.pipeline_wake),
+            poll_hints: self.poll_hints.clone(),
+        }
+    }
+
+    /// The gateway's handles: ingestion and the admin API.
+    pub fn gateway(&self) -> gateway::Gateway {
+        gateway::Gateway {
+            shops: self.shops.clone(),
+            limits: self.limits.clone(),
+            metrics: Arc::clone(&self.metrics),
+            ingest: self.ingest(),
+            admin: gateway::admin::Admin {
+                auth: self.auth.clone(),
+                audit: Arc::clone(&self.audit),
+                data_dir: self.data_dir.clone(),
+                limits: self.limits.clone(),
+                shops: self.shops.clone(),
+                store: Arc::clone(&self.store),
+                people: self.people(),
+            },
+        }
+    }
+
     /// Hand the poller a hint; counted until the poller has taken it on.
     pub fn hint_poll(&self, hint: PollHint) -> Result<(), mpsc::error::TrySendError<PollHint>> {
         self.poll_hints.send(hint)
@@ -250,10 +351,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         poll_activity,
     });
     let (shutdown, watch) = watch::channel(false);
+    let front = Arc::new(state.gateway());
     let mut tasks = vec![
         tokio::spawn(gateway::serve(
             listener,
-            Arc::clone(&state),
+            Arc::clone(&front),
             if admin_listener.is_some() {
                 gateway::Plane::Public
             } else {
@@ -261,10 +363,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
             },
             watch.clone(),
         )),
-        tokio::spawn(stream::run(Arc::clone(&state), watch.clone())),
-        tokio::spawn(poll::run(Arc::clone(&state), hints, watch.clone())),
-        tokio::spawn(pipeline::run(Arc::clone(&state), watch.clone())),
-        tokio::spawn(delivery::run(Arc::clone(&state), watch.clone())),
+        tokio::spawn(stream::run(Arc::new(state.streams()), watch.clone())),
+        tokio::spawn(poll::run(Arc::new(state.poller()), hints, watch.clone())),
+        tokio::spawn(pipeline::run(Arc::new(state.pipeline()), watch.clone())),
+        tokio::spawn(delivery::run(Arc::new(state.delivery()), watch.clone())),
         tokio::spawn(sweep(Arc::clone(&state), config.retention, watch.clone())),
     ];
     let admin_addr = match admin_listener {
@@ -272,7 +374,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
             let admin_addr = listener.local_addr()?;
             tasks.push(tokio::spawn(gateway::serve(
                 listener,
-                Arc::clone(&state),
+                Arc::clone(&front),
                 gateway::Plane::Admin,
                 watch.clone(),
             )));

@@ -8,13 +8,12 @@
 
 use crate::backoff;
 use crate::clock;
-use crate::telemetry::Metrics;
 use crate::model::{Frame, FrameResult, StreamConnect};
 use crate::outbound::{AddressPolicy, egress};
 use crate::runtime::{CallError, refusal_kind, refusal_reason};
-use crate::server::HostState;
 use crate::shops::Shop;
 use crate::store::IngestBatch;
+use crate::telemetry::Metrics;
 use futures::stream::{FuturesOrdered, SplitSink};
 use futures::{SinkExt, StreamExt};
 use std::future::Future;
@@ -28,6 +27,25 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// What the stream holder works with.
+#[derive(Clone)]
+pub struct Streams {
+    /// The plugin runtime.
+    pub runtime: crate::runtime::Runtime,
+    /// The store.
+    pub store: std::sync::Arc<dyn crate::store::Store>,
+    /// The durability barrier.
+    pub group_commit: crate::store::GroupCommit,
+    /// The shops served.
+    pub shops: crate::shops::Shops,
+    /// Limits.
+    pub limits: crate::config::Limits,
+    /// Counters.
+    pub metrics: std::sync::Arc<Metrics>,
+    /// Wakes the pipeline once a frame's events are committed.
+    pub pipeline_wake: std::sync::Arc<tokio::sync::Notify>,
+}
 
 /// The longest a reconnect waits.
 const RECONNECT_CAP: Duration = Duration::from_secs(30);
@@ -60,7 +78,7 @@ enum Ended {
 }
 
 /// Hold the streams of every shop that wants one until `shutdown` turns true.
-pub async fn run(host: Arc<HostState>, shutdown: watch::Receiver<bool>) {
+pub async fn run(host: Arc<Streams>, shutdown: watch::Receiver<bool>) {
     let mut streams = tokio::task::JoinSet::new();
     for shop in host.shops.iter() {
         if shop.streams() {
@@ -71,7 +89,7 @@ pub async fn run(host: Arc<HostState>, shutdown: watch::Receiver<bool>) {
 }
 
 /// Keep one shop's stream open: connect, serve, and reconnect with back-off.
-async fn hold(host: Arc<HostState>, shop: Arc<Shop>, mut shutdown: watch::Receiver<bool>) {
+async fn hold(host: Arc<Streams>, shop: Arc<Shop>, mut shutdown: watch::Receiver<bool>) {
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
@@ -108,7 +126,7 @@ async fn hold(host: Arc<HostState>, shop: Arc<Shop>, mut shutdown: watch::Receiv
 
 /// One connection from handshake to close.
 async fn connect_and_serve(
-    host: &HostState,
+    host: &Streams,
     shop: &Shop,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Ended {
@@ -219,7 +237,7 @@ async fn connect_and_serve(
 }
 
 /// Ask the plugin how to open the stream.
-async fn open(host: &HostState, shop: &Shop) -> Result<StreamConnect, Ended> {
+async fn open(host: &Streams, shop: &Shop) -> Result<StreamConnect, Ended> {
     let ctx = shop
         .context(host.store.as_ref(), clock::now_ms())
         .map_err(|err| Ended::Failed(format!("reading plugin state failed: {err:#}")))?;
@@ -246,7 +264,7 @@ async fn check_addresses(shop: &Shop, target: &url::Url) -> Result<(), String> {
 
 /// Connect to the stream's URL, after the egress check and the shop's API
 /// base rewrite.
-async fn dial(host: &HostState, shop: &Shop, connect: &StreamConnect) -> Result<Socket, String> {
+async fn dial(host: &Streams, shop: &Shop, connect: &StreamConnect) -> Result<Socket, String> {
     let egress::Target {
         url: target,
         configured,
@@ -297,7 +315,7 @@ async fn dial(host: &HostState, shop: &Shop, connect: &StreamConnect) -> Result<
 /// Hand one frame to the plugin and commit what it returned. A refused
 /// frame is skipped unacknowledged (`None`: the platform redelivers it); a
 /// plugin fault or a store failure ends the connection.
-async fn handle(host: &HostState, shop: &Shop, frame: Frame) -> Result<Option<FrameResult>, Ended> {
+async fn handle(host: &Streams, shop: &Shop, frame: Frame) -> Result<Option<FrameResult>, Ended> {
     let now_ms = clock::now_ms();
     let ctx = shop
         .context(host.store.as_ref(), now_ms)
@@ -349,7 +367,7 @@ async fn handle(host: &HostState, shop: &Shop, frame: Frame) -> Result<Option<Fr
 }
 
 async fn send_acks(
-    host: &HostState,
+    host: &Streams,
     sink: &mut SplitSink<Socket, Message>,
     acks: Vec<Frame>,
 ) -> Result<(), String> {
@@ -364,7 +382,7 @@ async fn send_acks(
 
 /// The plugin's heartbeat frames, then a WebSocket ping.
 async fn send_heartbeat(
-    host: &HostState,
+    host: &Streams,
     shop: &Shop,
     sink: &mut SplitSink<Socket, Message>,
 ) -> Result<(), Ended> {
@@ -387,7 +405,7 @@ async fn send_heartbeat(
     Ok(())
 }
 
-fn call_failed(host: &HostState, err: CallError, doing: &str) -> Ended {
+fn call_failed(host: &Streams, err: CallError, doing: &str) -> Ended {
     match err {
         CallError::CircuitOpen { retry_after } => Ended::Paused(retry_after),
         CallError::ShuttingDown => Ended::Shutdown,

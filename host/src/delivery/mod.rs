@@ -11,19 +11,41 @@
 
 use crate::backoff;
 use crate::clock;
-use crate::telemetry::Metrics;
 use crate::model::{
     ActionKind, Conversation, DeliveryOutcome, NewAction, OutboxItem, OutboxStatus, RetryHint,
 };
 use crate::outbound::{self, SendError};
 use crate::runtime::CallError;
-use crate::server::HostState;
 use crate::shops::Shop;
 use crate::store::{DeliveryEnd, DeliveryRecord};
+use crate::telemetry::Metrics;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
+
+/// What delivery works with.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The plugin runtime.
+    pub runtime: crate::runtime::Runtime,
+    /// The store.
+    pub store: std::sync::Arc<dyn crate::store::Store>,
+    /// The durability barrier.
+    pub group_commit: crate::store::GroupCommit,
+    /// The shops served.
+    pub shops: crate::shops::Shops,
+    /// Limits.
+    pub limits: crate::config::Limits,
+    /// Counters.
+    pub metrics: std::sync::Arc<Metrics>,
+    /// The outbound HTTP client.
+    pub http: crate::outbound::OutboundClient,
+    /// What follows a delivered action (answers to look-ups).
+    pub follow_ups: std::sync::Arc<dyn FollowUps>,
+    /// Wakes delivery when actions are queued or finished.
+    pub delivery_wake: std::sync::Arc<tokio::sync::Notify>,
+}
 
 /// Deliveries in flight at once (each mostly waits: on the platform's answer
 /// and on the flush that records its end).
@@ -56,7 +78,7 @@ const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Run the delivery loop until `shutdown` turns true, then let in-flight
 /// deliveries finish. Items left in flight by a crash are recovered first.
-pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(host: Arc<Delivery>, mut shutdown: watch::Receiver<bool>) {
     if let Err(err) = recover(&host) {
         tracing::error!(error = %format!("{err:#}"), "recovering deliveries in flight at the last stop failed");
     }
@@ -75,7 +97,7 @@ pub async fn run(host: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
 /// [`crate::store::Store::recover_in_flight`]), counting and logging each
 /// one whose earlier request may have reached a platform that cannot drop a
 /// repeat.
-fn recover(host: &HostState) -> anyhow::Result<()> {
+fn recover(host: &Delivery) -> anyhow::Result<()> {
     // Sending again is harmless where the platform drops a repeated
     // idempotency key, and for look-ups, which only read.
     let idempotent = |item: &OutboxItem| {
@@ -110,7 +132,7 @@ fn recover(host: &HostState) -> anyhow::Result<()> {
 type ConversationKey = (String, String);
 
 async fn loop_until_shutdown(
-    host: &Arc<HostState>,
+    host: &Arc<Delivery>,
     shutdown: &mut watch::Receiver<bool>,
     deliveries: &mut tokio::task::JoinSet<()>,
 ) {
@@ -162,7 +184,7 @@ fn conversation_of(item: &OutboxItem) -> ConversationKey {
 
 /// Claim up to `free` due items whose conversations are not busy, and mark
 /// their conversations busy.
-fn claim(host: &HostState, free: usize, busy: &Mutex<HashSet<ConversationKey>>) -> Vec<OutboxItem> {
+fn claim(host: &Delivery, free: usize, busy: &Mutex<HashSet<ConversationKey>>) -> Vec<OutboxItem> {
     if free == 0 {
         return Vec::new();
     }
@@ -183,7 +205,7 @@ fn claim(host: &HostState, free: usize, busy: &Mutex<HashSet<ConversationKey>>) 
 /// Give claimed items back (pending, after a back-off) when their claim
 /// could not be made durable.
 fn release(
-    host: &HostState,
+    host: &Delivery,
     claimed: &[OutboxItem],
     busy: &Mutex<HashSet<ConversationKey>>,
     reason: &str,
@@ -204,7 +226,7 @@ fn release(
 /// Make one attempt at a claimed outbox item and record how it ended. If
 /// the store cannot record it, the record is retried with back-off while the
 /// item stays in flight: it is never sent again from here.
-async fn deliver(host: &HostState, mut item: OutboxItem) {
+async fn deliver(host: &Delivery, mut item: OutboxItem) {
     item.action.attempt += 1;
     let attempt = match host.shops.get(&item.shop) {
         None => Attempt::Failed {
@@ -240,7 +262,7 @@ async fn deliver(host: &HostState, mut item: OutboxItem) {
 /// find the item still in flight): a retry is rescheduled; an end goes to
 /// the committer, which records every delivery ending now in one
 /// transaction and one flush.
-async fn record(host: &HostState, item: &OutboxItem, attempt: &Attempt) -> anyhow::Result<()> {
+async fn record(host: &Delivery, item: &OutboxItem, attempt: &Attempt) -> anyhow::Result<()> {
     let (end, follow_up) = match attempt {
         Attempt::Delivered(receipt) => (
             DeliveryEnd::Delivered(receipt.clone()),
@@ -308,7 +330,7 @@ pub trait FollowUps: Send + Sync {
 /// What to send after `item` ends (the answer to a look-up). A failure to
 /// work it out is logged and sends nothing more, so it cannot hold up
 /// recording the delivery.
-fn follow_up(host: &HostState, item: &OutboxItem, result_json: Option<&str>) -> Vec<NewAction> {
+fn follow_up(host: &Delivery, item: &OutboxItem, result_json: Option<&str>) -> Vec<NewAction> {
     host.follow_ups
         .after(item, result_json)
         .unwrap_or_else(|err| {
@@ -319,7 +341,7 @@ fn follow_up(host: &HostState, item: &OutboxItem, result_json: Option<&str>) -> 
 
 /// The channel's reply window, checked before a message goes out.
 fn window_closed(
-    host: &HostState,
+    host: &Delivery,
     shop: &Shop,
     item: &OutboxItem,
     now: i64,
@@ -366,7 +388,7 @@ pub(crate) fn reply_window_verdict(
 }
 
 /// Render, send and interpret until the plugin reaches an outcome.
-async fn attempt(host: &HostState, shop: &Shop, item: &OutboxItem) -> Attempt {
+async fn attempt(host: &Delivery, shop: &Shop, item: &OutboxItem) -> Attempt {
     let mut refreshed_token = false;
     for _ in 0..MAX_STEPS {
         let ctx = match shop.context(host.store.as_ref(), clock::now_ms()) {
@@ -460,7 +482,7 @@ fn retry_hint(hint: RetryHint) -> Attempt {
     )
 }
 
-fn call_failed(host: &HostState, err: CallError) -> Attempt {
+fn call_failed(host: &Delivery, err: CallError) -> Attempt {
     if err.is_plugin_fault() {
         Metrics::bump(&host.metrics.plugin_faults);
     }

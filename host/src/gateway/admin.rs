@@ -26,26 +26,51 @@
 //! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 409
 //! (conflict, or the channel's reply window is closed) or 500.
 
+use crate::auth::Authenticator;
 use crate::auth::audit::AuditEntry;
+use crate::auth::audit::AuditLog;
 use crate::auth::{AuthError, Principal};
+use crate::config::Limits;
 use crate::config::Role;
+use crate::desk::People;
 use crate::desk::{self, DeskError};
 use crate::identity;
 use crate::model::ManualLink;
-use crate::server::HostState;
+use crate::shops::Shops;
+use crate::store::Store;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What the admin API works with.
+#[derive(Clone)]
+pub struct Admin {
+    /// Who is asking (the API is off without it).
+    pub auth: Option<Arc<Authenticator>>,
+    /// Where actions are recorded.
+    pub audit: Arc<AuditLog>,
+    /// The data directory (backups go under it).
+    pub data_dir: std::path::PathBuf,
+    /// Limits (the body-read timeout).
+    pub limits: Limits,
+    /// The shops served.
+    pub shops: Shops,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The desk, for conversation actions.
+    pub people: People,
+}
 
 /// Largest admin request body.
 const MAX_BODY: usize = 64 * 1024;
 
 /// Handles a request whose path starts with `/admin`; `segments` follow it.
 pub async fn handle(
-    host: &HostState,
+    host: &Admin,
     segments: &[String],
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
@@ -175,7 +200,7 @@ fn me(who: &Principal) -> Value {
 
 /// A consistent snapshot of the store, written under the data directory's
 /// `backups/` while the host keeps serving (writes wait while it is taken).
-fn backup(host: &HostState, who: &Principal) -> Result<Value, DeskError> {
+fn backup(host: &Admin, who: &Principal) -> Result<Value, DeskError> {
     let dir = host.data_dir.join("backups");
     std::fs::create_dir_all(&dir)
         .map_err(|err| DeskError::Store(format!("creating {}: {err}", dir.display())))?;
@@ -198,7 +223,7 @@ fn backup(host: &HostState, who: &Principal) -> Result<Value, DeskError> {
     }))
 }
 
-fn audit(host: &HostState) -> Result<Value, DeskError> {
+fn audit(host: &Admin) -> Result<Value, DeskError> {
     let entries = host
         .audit
         .tail(200)
@@ -209,7 +234,7 @@ fn audit(host: &HostState) -> Result<Value, DeskError> {
 /// Appends an action to the audit log; the action has happened, so a
 /// failure is reported as such.
 fn record(
-    host: &HostState,
+    host: &Admin,
     who: &Principal,
     action: &str,
     shop: Option<&str>,
@@ -233,7 +258,7 @@ fn record(
     })
 }
 
-fn agents(host: &HostState) -> Result<Value, DeskError> {
+fn agents(host: &Admin) -> Result<Value, DeskError> {
     let mut held: std::collections::HashMap<String, u32> = Default::default();
     for shop in host.shops.iter() {
         for handoff in host.store.handoffs(&shop.config.id)? {
@@ -243,6 +268,7 @@ fn agents(host: &HostState) -> Result<Value, DeskError> {
         }
     }
     let agents: Vec<Value> = host
+        .people
         .desk
         .agents()
         .iter()
@@ -259,11 +285,11 @@ fn agents(host: &HostState) -> Result<Value, DeskError> {
     Ok(json!({ "agents": agents }))
 }
 
-fn queue(host: &HostState, shop: &str) -> Result<Value, DeskError> {
+fn queue(host: &Admin, shop: &str) -> Result<Value, DeskError> {
     if host.shops.get(shop).is_none() {
         return Err(DeskError::NotFound(format!("no shop `{shop}`")));
     }
-    let waiting = desk::queue(host, shop)?;
+    let waiting = desk::queue(&host.people, shop)?;
     let mut assigned: Vec<_> = host
         .store
         .handoffs(shop)?
@@ -274,7 +300,7 @@ fn queue(host: &HostState, shop: &str) -> Result<Value, DeskError> {
     Ok(json!({ "shop": shop, "waiting": waiting, "assigned": assigned }))
 }
 
-fn conversation(host: &HostState, shop: &str, id: &str) -> Result<Value, DeskError> {
+fn conversation(host: &Admin, shop: &str, id: &str) -> Result<Value, DeskError> {
     if host.shops.get(shop).is_none() {
         return Err(DeskError::NotFound(format!("no shop `{shop}`")));
     }
@@ -286,13 +312,13 @@ fn conversation(host: &HostState, shop: &str, id: &str) -> Result<Value, DeskErr
     Ok(json!({
         "conversation": conversation,
         "handoff": host.store.handoff(shop, id)?,
-        "window": desk::window(host, shop, id)?,
+        "window": desk::window(&host.people, shop, id)?,
         "history": host.store.conversation_events(shop, id)?,
         "actions": host.store.conversation_outbox(shop, id)?,
     }))
 }
 
-fn customer(host: &HostState, shop: &str, user: &str) -> Result<Value, DeskError> {
+fn customer(host: &Admin, shop: &str, user: &str) -> Result<Value, DeskError> {
     let Some(customer) = identity::customer(host.store.as_ref(), shop, user)? else {
         return Err(DeskError::NotFound(format!(
             "no customer `{user}` seen in shop `{shop}`"
@@ -316,7 +342,7 @@ struct LinkRequest {
     note: Option<String>,
 }
 
-fn link(host: &HostState, who: &Principal, body: &[u8], make: bool) -> Result<Value, DeskError> {
+fn link(host: &Admin, who: &Principal, body: &[u8], make: bool) -> Result<Value, DeskError> {
     let request: LinkRequest = serde_json::from_slice(body)
         .map_err(|err| DeskError::Invalid(format!("the body is not a valid link: {err}")))?;
     acting_as_self(who, request.by.as_deref())?;
@@ -383,7 +409,7 @@ fn acting_as_self(who: &Principal, named: Option<&str>) -> Result<(), DeskError>
 }
 
 fn act(
-    host: &HostState,
+    host: &Admin,
     who: &Principal,
     shop: &str,
     id: &str,
@@ -405,13 +431,20 @@ fn act(
     }
     let agent = who.id.as_str();
     let value = match verb {
-        "take" => json!({ "handoff": desk::take(host, shop, id, agent)? }),
+        "take" => json!({ "handoff": desk::take(&host.people, shop, id, agent)? }),
         "reply" => {
             let text = request
                 .text
                 .as_deref()
                 .ok_or_else(|| DeskError::Invalid("`text` is required".into()))?;
-            let seq = desk::reply(host, shop, id, agent, text, request.request_id.as_deref())?;
+            let seq = desk::reply(
+                &host.people,
+                shop,
+                id,
+                agent,
+                text,
+                request.request_id.as_deref(),
+            )?;
             json!({ "queued": seq })
         }
         "transfer" => {
@@ -419,11 +452,11 @@ fn act(
                 .to
                 .as_deref()
                 .ok_or_else(|| DeskError::Invalid("`to` is required".into()))?;
-            json!({ "handoff": desk::transfer(host, shop, id, agent, to)? })
+            json!({ "handoff": desk::transfer(&host.people, shop, id, agent, to)? })
         }
         "close" | "hand-back" => {
-            let ended = desk::release(host, shop, id, agent, verb == "close")?;
-            desk::assign_waiting(host)?;
+            let ended = desk::release(&host.people, shop, id, agent, verb == "close")?;
+            desk::assign_waiting(&host.people)?;
             json!({ "released": true, "end_session_queued": ended })
         }
         other => {

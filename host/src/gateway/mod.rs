@@ -8,9 +8,12 @@
 
 pub mod admin;
 
+use crate::config::Limits;
 use crate::ingest;
+use crate::ingest::Ingest;
 use crate::model::{HttpRequest, HttpResponse, Pair};
-use crate::server::HostState;
+use crate::shops::Shops;
+use crate::telemetry::Metrics;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -25,6 +28,22 @@ use tokio::sync::watch;
 
 /// How long open connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the gateway works with: ingestion for webhooks, the admin API, and
+/// the counters it renders.
+#[derive(Clone)]
+pub struct Gateway {
+    /// The shops whose webhooks are served.
+    pub shops: Shops,
+    /// Limits (body size and read timeout, connections).
+    pub limits: Limits,
+    /// Counters, rendered at `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Webhook ingestion.
+    pub ingest: Ingest,
+    /// The admin API.
+    pub admin: admin::Admin,
+}
 
 /// Which routes a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +60,7 @@ pub enum Plane {
 /// open connections finish their requests.
 pub async fn serve(
     listener: TcpListener,
-    host: Arc<HostState>,
+    host: Arc<Gateway>,
     plane: Plane,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -103,11 +122,7 @@ pub async fn serve(
     }
 }
 
-async fn route(
-    host: &HostState,
-    plane: Plane,
-    request: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+async fn route(host: &Gateway, plane: Plane, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let admin_plane = plane != Plane::Public;
@@ -125,14 +140,14 @@ async fn route(
                         .into_owned()
                 })
                 .collect();
-            admin::handle(host, &decoded, request).await
+            admin::handle(&host.admin, &decoded, request).await
         }
         _ => text(StatusCode::NOT_FOUND, "no such route"),
     }
 }
 
 async fn webhook(
-    host: &HostState,
+    host: &Gateway,
     plugin: &str,
     shop_id: &str,
     request: Request<Incoming>,
@@ -199,7 +214,7 @@ async fn webhook(
             .collect(),
         body: body.to_vec(),
     };
-    into_response(ingest::handle_push(host, shop, request).await)
+    into_response(ingest::handle_push(&host.ingest, shop, request).await)
 }
 
 fn too_large(shop: &str, limit: usize) -> Response<Full<Bytes>> {
