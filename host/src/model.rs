@@ -61,13 +61,53 @@ pub enum OutboxStatus {
     },
     /// It will not be sent: dead-lettered with the reason.
     Failed {
-        /// The classification (`permanent`, `window-closed`, `attempts-exhausted`, …).
-        kind: String,
+        /// Why, as a kind operators and code can act on.
+        kind: FailureKind,
         /// What happened.
         reason: String,
         /// When, Unix milliseconds.
         at_ms: i64,
     },
+}
+
+/// Why an action was dead-lettered. Stored as its kebab-case name, the
+/// strings earlier versions wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The platform refused it for good (or the shop is gone).
+    Permanent,
+    /// The channel's reply window was closed.
+    WindowClosed,
+    /// Retries ran out.
+    AttemptsExhausted,
+    /// The request may not go where the plugin addressed it.
+    EgressDenied,
+    /// The plugin refused to render or interpret it.
+    Refused,
+    /// In flight at two crashes in a row on a channel that cannot drop a
+    /// repeated request: not sent a third time.
+    Uncertain,
+}
+
+impl FailureKind {
+    /// The kind's name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Permanent => "permanent",
+            FailureKind::WindowClosed => "window-closed",
+            FailureKind::AttemptsExhausted => "attempts-exhausted",
+            FailureKind::EgressDenied => "egress-denied",
+            FailureKind::Refused => "refused",
+            FailureKind::Uncertain => "uncertain",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An action waiting for delivery, and its history.
@@ -296,4 +336,24 @@ pub struct ManualLink {
     pub note: Option<String>,
     /// When, Unix milliseconds.
     pub at_ms: i64,
+}
+
+#[cfg(test)]
+mod failure_kind_tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_written_with_string_kinds_still_read() {
+        let written = r#"{"Failed":{"kind":"window-closed","reason":"48 h passed","at_ms":1}}"#;
+        let status: OutboxStatus = serde_json::from_str(written).unwrap();
+        assert_eq!(
+            status,
+            OutboxStatus::Failed {
+                kind: FailureKind::WindowClosed,
+                reason: "48 h passed".into(),
+                at_ms: 1,
+            }
+        );
+        assert_eq!(serde_json::to_string(&status).unwrap(), written);
+    }
 }

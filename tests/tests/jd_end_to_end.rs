@@ -320,7 +320,7 @@ async fn without_the_partner_ids_a_send_is_refused_with_the_reason() {
     let OutboxStatus::Failed { kind, reason, .. } = &outbox[0].status else {
         panic!("the send was not refused: {outbox:#?}")
     };
-    assert_eq!(kind, "refused");
+    assert_eq!(*kind, tongdao::model::FailureKind::Refused);
     assert!(reason.contains("dongdong_accessid"), "{reason}");
     assert!(jd.pushes().is_empty());
     assert!(

@@ -242,7 +242,7 @@ async fn the_poll_fallback_commits_confirms_and_reports_an_expired_session() {
     let OutboxStatus::Failed { kind, reason, .. } = &item.status else {
         unreachable!()
     };
-    assert_eq!(kind, "permanent", "{reason}");
+    assert_eq!(*kind, tongdao::model::FailureKind::Permanent, "{reason}");
     assert!(reason.contains("re-authorise"), "{reason}");
     assert!(!reason.contains("demo-session"), "no secret in the reason");
     assert_eq!(

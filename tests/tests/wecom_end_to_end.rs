@@ -275,7 +275,7 @@ async fn a_session_with_a_servicer_refuses_the_bot_and_that_is_recorded() {
     let OutboxStatus::Failed { kind, reason, .. } = &failed.status else {
         unreachable!()
     };
-    assert_eq!(kind, "window-closed");
+    assert_eq!(*kind, tongdao::model::FailureKind::WindowClosed);
     assert!(
         reason.contains("servicer") || reason.contains("state"),
         "{reason}"

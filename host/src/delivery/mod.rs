@@ -11,6 +11,7 @@
 
 use crate::backoff;
 use crate::clock;
+use crate::model::FailureKind;
 use crate::model::{
     ActionKind, Conversation, DeliveryOutcome, NewAction, OutboxItem, OutboxStatus, RetryHint,
 };
@@ -62,7 +63,7 @@ enum Attempt {
         after: Option<Duration>,
     },
     Failed {
-        kind: &'static str,
+        kind: FailureKind,
         reason: String,
     },
 }
@@ -230,12 +231,12 @@ async fn deliver(host: &Delivery, mut item: OutboxItem) {
     item.action.attempt += 1;
     let attempt = match host.shops.get(&item.shop) {
         None => Attempt::Failed {
-            kind: "permanent",
+            kind: FailureKind::Permanent,
             reason: format!("shop `{}` is no longer configured", item.shop),
         },
         Some(shop) => match window_closed(host, shop, &item, clock::now_ms()) {
             Ok(Some(reason)) => Attempt::Failed {
-                kind: "window-closed",
+                kind: FailureKind::WindowClosed,
                 reason,
             },
             Ok(None) => attempt(host, shop, &item).await,
@@ -284,7 +285,7 @@ async fn record(host: &Delivery, item: &OutboxItem, attempt: &Attempt) -> anyhow
         }
         Attempt::Retry { reason, .. } => (
             DeliveryEnd::Failed {
-                kind: "attempts-exhausted".into(),
+                kind: FailureKind::AttemptsExhausted,
                 reason: format!(
                     "gave up after {} attempts; last: {reason}",
                     item.action.attempt
@@ -294,7 +295,7 @@ async fn record(host: &Delivery, item: &OutboxItem, attempt: &Attempt) -> anyhow
         ),
         Attempt::Failed { kind, reason } => (
             DeliveryEnd::Failed {
-                kind: (*kind).into(),
+                kind: *kind,
                 reason: reason.clone(),
             },
             follow_up(host, item, None),
@@ -313,7 +314,7 @@ async fn record(host: &Delivery, item: &OutboxItem, attempt: &Attempt) -> anyhow
     } else {
         Metrics::bump(&host.metrics.deliveries_failed);
         if let Attempt::Failed { kind, reason } = attempt {
-            tracing::warn!(shop = %item.shop, seq = item.seq, kind, reason, "action dead-lettered");
+            tracing::warn!(shop = %item.shop, seq = item.seq, kind = kind.as_str(), reason, "action dead-lettered");
         }
     }
     Ok(())
@@ -409,7 +410,7 @@ async fn attempt(host: &Delivery, shop: &Shop, item: &OutboxItem) -> Attempt {
             Ok(response) => response,
             Err(SendError::Denied(reason)) => {
                 return Attempt::Failed {
-                    kind: "egress-denied",
+                    kind: FailureKind::EgressDenied,
                     reason,
                 };
             }
@@ -453,13 +454,13 @@ async fn attempt(host: &Delivery, shop: &Shop, item: &OutboxItem) -> Attempt {
             }
             DeliveryOutcome::WindowClosed(failure) => {
                 return Attempt::Failed {
-                    kind: "window-closed",
+                    kind: FailureKind::WindowClosed,
                     reason: format!("{}: {}", failure.code, failure.reason),
                 };
             }
             DeliveryOutcome::Permanent(failure) => {
                 return Attempt::Failed {
-                    kind: "permanent",
+                    kind: FailureKind::Permanent,
                     reason: format!("{}: {}", failure.code, failure.reason),
                 };
             }
@@ -488,7 +489,7 @@ fn call_failed(host: &Delivery, err: CallError) -> Attempt {
     }
     match err {
         CallError::Refused(_) => Attempt::Failed {
-            kind: "refused",
+            kind: FailureKind::Refused,
             reason: err.to_string(),
         },
         other => retry(other.to_string(), None),

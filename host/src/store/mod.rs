@@ -190,7 +190,12 @@ pub enum DeliveryEnd {
     /// The platform accepted the action.
     Delivered(DeliveryReceipt),
     /// It will not be sent: kind and reason.
-    Failed { kind: String, reason: String },
+    Failed {
+        /// Why.
+        kind: crate::model::FailureKind,
+        /// What happened.
+        reason: String,
+    },
 }
 
 /// How one delivery ended and what follows it, for

@@ -955,7 +955,7 @@ impl Store for SledStore {
                         let reason = "in flight at two crashes; it may have been delivered, so it is not sent a third time".to_string();
                         item.last_error = Some(reason.clone());
                         item.status = OutboxStatus::Failed {
-                            kind: "uncertain".into(),
+                            kind: crate::model::FailureKind::Uncertain,
                             reason,
                             at_ms: now_ms,
                         };
@@ -1090,7 +1090,7 @@ impl Store for SledStore {
                             }
                             DeliveryEnd::Failed { kind, reason } => {
                                 item.status = OutboxStatus::Failed {
-                                    kind: kind.clone(),
+                                    kind: *kind,
                                     reason: reason.clone(),
                                     at_ms: now_ms,
                                 };

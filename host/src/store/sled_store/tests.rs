@@ -323,7 +323,10 @@ fn items_in_flight_at_a_crash_are_resent_once_unless_the_channel_is_idempotent()
     let found = store.recover_in_flight(3_000, &not_idempotent).unwrap();
     assert!(found.iter().all(|item| matches!(
         &item.status,
-        OutboxStatus::Failed { kind, .. } if kind == "uncertain"
+        OutboxStatus::Failed {
+            kind: crate::model::FailureKind::Uncertain,
+            ..
+        }
     )));
     assert!(store.claim_due(i64::MAX, 10, &never).unwrap().is_empty());
 
@@ -364,7 +367,7 @@ fn failed_deliveries_are_dead_lettered() {
         .finish_delivery(
             seq,
             DeliveryEnd::Failed {
-                kind: "permanent".into(),
+                kind: crate::model::FailureKind::Permanent,
                 reason: "40003 invalid openid".into(),
             },
             &[],
@@ -372,7 +375,13 @@ fn failed_deliveries_are_dead_lettered() {
         )
         .unwrap();
     let item = store.outbox_item(seq).unwrap().unwrap();
-    assert!(matches!(item.status, OutboxStatus::Failed { ref kind, .. } if kind == "permanent"));
+    assert!(matches!(
+        item.status,
+        OutboxStatus::Failed {
+            kind: crate::model::FailureKind::Permanent,
+            ..
+        }
+    ));
     assert!(store.due_outbox(i64::MAX, 10).unwrap().is_empty());
     assert_eq!(
         store
@@ -559,7 +568,7 @@ fn retention_removes_old_history_finished_actions_and_expired_state_only() {
         .finish_delivery(
             seqs[1],
             DeliveryEnd::Failed {
-                kind: "permanent".into(),
+                kind: crate::model::FailureKind::Permanent,
                 reason: "no".into(),
             },
             &[],
