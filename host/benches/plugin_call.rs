@@ -20,9 +20,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tongdao::contract::v0_1::wit::{Pair, StateEntry};
 use tongdao::model::{
-    Action, ActionKind, Content, Frame, HttpRequest, Pair, PollOutcome, PollRequest, ShopContext,
-    StateEntry,
+    Action, ActionKind, Content, Frame, HttpRequest, PollOutcome, PollRequest, ShopContext,
 };
 use tongdao::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
 

@@ -6,7 +6,8 @@
 
 use crate::clock;
 use crate::config::Limits;
-use crate::model::{HttpRequest, HttpResponse, Pair, PluginError, PollHint};
+use crate::contract::v0_1::{self, wit::Pair};
+use crate::model::{HttpRequest, HttpResponse, PluginError, PollHint};
 use crate::poll;
 use crate::runtime::Runtime;
 use crate::runtime::{CallError, refusal_kind, refusal_reason};
@@ -58,8 +59,8 @@ pub async fn handle_push(host: &Ingest, shop: &Shop, request: HttpRequest) -> Ht
         shop: shop.id().to_owned(),
         plugin: shop.plugin.name.clone(),
         received_ms: now_ms,
-        events: pushed.events,
-        state: pushed.state,
+        events: v0_1::events(pushed.events),
+        state: v0_1::state(pushed.state),
         dedupe_until_ms: now_ms.saturating_add(host.limits.dedupe_window.as_millis() as i64),
     };
     // Committed with the other webhooks waiting, and durable on return.

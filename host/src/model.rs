@@ -1,8 +1,18 @@
-//! The host's data model: the contract's types (generated from the WIT, with
-//! serde) plus what the host adds around them — stored events, conversations
-//! and outbox items.
+//! The host's data model: its own records of events, actions and plugin
+//! state ([`records`], converted to and from each contract version by
+//! [`crate::contract`]), the contract's call-shaped types the host only
+//! passes through (requests, manifests, results), and what the host adds
+//! around them — stored events, conversations, outbox items, hand-offs.
 
-pub use crate::runtime::bindings::tongdao::channel::types::*;
+mod records;
+
+pub use crate::runtime::bindings::tongdao::channel::types::{
+    ActionName, ContentKind, CredentialSpec, DeliveryOutcome, Failure, Frame, FrameResult,
+    HttpRequest, HttpResponse, IngestionShape, Interpretation, Manifest, OutboundRequest,
+    PluginError, PollHint, PollOutcome, PollPage, PollRequest, PollResult, PushResult, ReplyWindow,
+    RetryHint, ShopContext, StreamConnect,
+};
+pub use records::*;
 use serde::{Deserialize, Serialize};
 
 /// An event as the store keeps it: the plugin's normalized event plus the

@@ -366,7 +366,10 @@ async fn poll_feed(host: &Poller, shop: &Shop, feed: &str, hint_token: Option<St
         let page = match parsed.outcome {
             PollOutcome::Page(page) => page,
             PollOutcome::Step(outcome) => {
-                if let Err(err) = host.store.apply_state(shop.id(), &parsed.state) {
+                if let Err(err) = host.store.apply_state(
+                    shop.id(),
+                    &crate::contract::v0_1::state(parsed.state.clone()),
+                ) {
                     return backoff(format!("saving plugin state failed: {err:#}"));
                 }
                 match outcome {
@@ -403,7 +406,8 @@ async fn poll_feed(host: &Poller, shop: &Shop, feed: &str, hint_token: Option<St
             }
         };
         let has_more = page.has_more;
-        if let Err(reason) = commit_page(host, shop, feed, page, &parsed.state).await {
+        let state = crate::contract::v0_1::state(parsed.state);
+        if let Err(reason) = commit_page(host, shop, feed, page, &state).await {
             return backoff(reason);
         }
         pages += 1;
@@ -423,11 +427,12 @@ async fn commit_page(
     state: &[crate::model::StateChange],
 ) -> Result<(), String> {
     let now_ms = clock::now_ms();
+    let events = crate::contract::v0_1::events(page.events.clone());
     let batch = IngestBatch {
         shop: shop.id(),
         plugin: &shop.plugin.name,
         received_ms: now_ms,
-        events: &page.events,
+        events: &events,
         state,
         cursor: page.next_cursor.as_deref().map(|cursor| (feed, cursor)),
         dedupe_until_ms: now_ms.saturating_add(host.limits.dedupe_window.as_millis() as i64),

@@ -6,8 +6,9 @@
 //! `parse-poll`).
 
 use crate::config::Config;
+use crate::contract::v0_1::{self, wit::Pair};
 use crate::model::{
-    Frame, FrameResult, HttpRequest, HttpResponse, OutboundRequest, Pair, PollOutcome, PollRequest,
+    Frame, FrameResult, HttpRequest, HttpResponse, OutboundRequest, PollOutcome, PollRequest,
     PollResult, PushResult, ShopContext, StateEntry,
 };
 use crate::runtime::{CallError, Runtime, RuntimeLimits, refusal_kind, refusal_reason};
@@ -183,7 +184,7 @@ pub fn replay(
         shop_id: shop.id.clone(),
         credentials: pairs(&shop.credentials),
         settings: pairs(&shop.settings),
-        state: options.state.clone(),
+        state: v0_1::entries(options.state.clone()),
         now_ms: options.now_ms,
     };
     let mut document = json!({ "shop": shop.id, "plugin": plugin.name });

@@ -6,7 +6,8 @@
 
 use crate::breaker::Breaker;
 use crate::config::{Limits, ShopConfig};
-use crate::model::{IngestionShape, Pair, ShopContext};
+use crate::contract::v0_1::{self, wit::Pair};
+use crate::model::{IngestionShape, ShopContext};
 use crate::runtime::{CallError, LoadedPlugin};
 use crate::store::Store;
 use std::collections::BTreeMap;
@@ -95,7 +96,7 @@ impl Shop {
             shop_id: self.config.id.clone(),
             credentials: pairs(&self.config.credentials),
             settings: pairs(&self.config.settings),
-            state: store.plugin_state(&self.config.id, now_ms)?,
+            state: v0_1::entries(store.plugin_state(&self.config.id, now_ms)?),
             now_ms,
         })
     }

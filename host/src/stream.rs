@@ -337,12 +337,14 @@ async fn handle(host: &Streams, shop: &Shop, frame: Frame) -> Result<Option<Fram
         }
         Err(err) => return Err(call_failed(host, err, "handling a frame")),
     };
+    let events = crate::contract::v0_1::events(result.events.clone());
+    let state = crate::contract::v0_1::state(result.state.clone());
     let batch = IngestBatch {
         shop: shop.id(),
         plugin: &shop.plugin.name,
         received_ms: now_ms,
-        events: &result.events,
-        state: &result.state,
+        events: &events,
+        state: &state,
         cursor: None,
         dedupe_until_ms: now_ms.saturating_add(host.limits.dedupe_window.as_millis() as i64),
     };

@@ -431,11 +431,12 @@ async fn attempt(host: &Delivery, shop: &Shop, item: &OutboxItem) -> Attempt {
             Ok(interpretation) => interpretation,
             Err(err) => return call_failed(host, err),
         };
-        if let Err(err) = host.store.apply_state(shop.id(), &interpretation.state) {
+        let state = crate::contract::v0_1::state(interpretation.state);
+        if let Err(err) = host.store.apply_state(shop.id(), &state) {
             return retry(format!("saving plugin state failed: {err:#}"), None);
         }
         match interpretation.outcome {
-            DeliveryOutcome::Delivered(receipt) => return Attempt::Delivered(receipt),
+            DeliveryOutcome::Delivered(receipt) => return Attempt::Delivered(receipt.into()),
             DeliveryOutcome::NextStep => continue,
             DeliveryOutcome::TokenExpired if !refreshed_token => {
                 refreshed_token = true;

@@ -9,9 +9,10 @@
 pub mod admin;
 
 use crate::config::Limits;
+use crate::contract::v0_1::wit::Pair;
 use crate::ingest;
 use crate::ingest::Ingest;
-use crate::model::{HttpRequest, HttpResponse, Pair};
+use crate::model::{HttpRequest, HttpResponse};
 use crate::shops::Shops;
 use crate::telemetry::Metrics;
 use bytes::Bytes;

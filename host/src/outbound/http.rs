@@ -3,7 +3,8 @@
 //! granted host that resolves to a private address is refused at connect
 //! time, after DNS, where a rebinding trick would show.
 
-use crate::model::{HttpRequest, HttpResponse, Pair};
+use crate::contract::v0_1::wit::Pair;
+use crate::model::{HttpRequest, HttpResponse};
 use crate::outbound::egress;
 use ipnet::IpNet;
 use std::collections::BTreeSet;

@@ -370,8 +370,9 @@ impl Runtime {
         &self,
         plugin: &Arc<LoadedPlugin>,
         ctx: ShopContext,
-        action: Action,
+        action: crate::model::Action,
     ) -> Result<OutboundRequest, CallError> {
+        let action = Action::from(action);
         let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
         let request = self
@@ -393,10 +394,11 @@ impl Runtime {
         &self,
         plugin: &Arc<LoadedPlugin>,
         ctx: ShopContext,
-        action: Action,
+        action: crate::model::Action,
         step: String,
         response: HttpResponse,
     ) -> Result<Interpretation, CallError> {
+        let action = Action::from(action);
         let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
         let result = self
