@@ -228,12 +228,17 @@ impl OutboxTx<'_> {
 type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
 
 fn to_json<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|err| ConflictableTransactionError::Abort(err.to_string()))
+    codec::encode(value).map_err(ConflictableTransactionError::Abort)
 }
 
 fn from_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> TxResult<T> {
-    serde_json::from_slice(bytes)
+    codec::decode(bytes)
         .map_err(|err| ConflictableTransactionError::Abort(format!("corrupt {what}: {err}")))
+}
+
+/// A record read outside a transaction.
+fn read<T: DeserializeOwned>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
+    codec::decode(bytes).map_err(|err| anyhow!("corrupt {what}: {err}"))
 }
 
 /// An outbox item read inside a transaction.
@@ -482,8 +487,7 @@ impl Store for SledStore {
         let mut entries = Vec::new();
         for item in self.plugin_state.scan_prefix(keys::parts(&[shop])) {
             let (_, bytes) = item?;
-            let entry: StateEntry =
-                serde_json::from_slice(&bytes).context("corrupt plugin state entry")?;
+            let entry: StateEntry = read(&bytes, "plugin state entry")?;
             if entry.expires_at_ms.is_none_or(|at| at > now_ms) {
                 entries.push(entry);
             }
@@ -511,18 +515,14 @@ impl Store for SledStore {
 
     fn event(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
         match self.events.get(event_key(id)?)? {
-            Some(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).with_context(|| format!("corrupt event {id}"))?,
-            )),
+            Some(bytes) => Ok(Some(read(&bytes, &format!("event {id}"))?)),
             None => Ok(None),
         }
     }
 
     fn conversation(&self, shop: &str, id: &str) -> StoreResult<Option<Conversation>> {
         match self.conversations.get(keys::parts(&[shop, id]))? {
-            Some(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).context("corrupt conversation")?,
-            )),
+            Some(bytes) => Ok(Some(read(&bytes, "conversation")?)),
             None => Ok(None),
         }
     }
@@ -537,7 +537,7 @@ impl Store for SledStore {
                 .events
                 .get(event_id)?
                 .context("conversation index points at a missing event")?;
-            found.push(serde_json::from_slice(&bytes).context("corrupt event")?);
+            found.push(read(&bytes, "event")?);
         }
         Ok(found)
     }
@@ -630,7 +630,10 @@ impl Store for SledStore {
                                 }
                                 None => escalation.clone(),
                             };
-                            handoffs.insert(key, to_json(&handoff)?)?;
+                            let json = serde_json::to_vec(&handoff).map_err(|err| {
+                                ConflictableTransactionError::Abort(err.to_string())
+                            })?;
+                            handoffs.insert(key, json)?;
                         }
                         if let Some((conversation, identity)) = outcome.customer {
                             absorb_identity(
@@ -662,7 +665,7 @@ impl Store for SledStore {
         else {
             return Ok(None);
         };
-        let mut known: KnownIdentity = serde_json::from_slice(&bytes)
+        let mut known: KnownIdentity = read::<KnownIdentity>(&bytes, "identity")
             .with_context(|| format!("corrupt identity {shop}/{platform_user_id}"))?;
         let prefix = keys::parts(&[shop, platform_user_id]);
         for entry in self.identity_conversations.scan_prefix(&prefix) {
@@ -825,10 +828,7 @@ impl Store for SledStore {
     fn outbox_item(&self, seq: u64) -> StoreResult<Option<OutboxItem>> {
         match self.outbox.get(keys::seq(seq))? {
             Some(bytes) => Ok(Some(
-                self.with_flight(
-                    serde_json::from_slice(&bytes)
-                        .with_context(|| format!("corrupt outbox item {seq}"))?,
-                )?,
+                self.with_flight(read(&bytes, &format!("outbox item {seq}"))?)?,
             )),
             None => Ok(None),
         }
@@ -1140,6 +1140,7 @@ impl Store for SledStore {
     }
 }
 
+mod codec;
 mod retention;
 #[cfg(test)]
 mod tests;

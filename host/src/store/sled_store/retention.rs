@@ -13,7 +13,6 @@ use crate::model::{
 /// bound the pass).
 const IDENTITY_VISITS_PER_PASS: usize = 20_000;
 use crate::store::{Retention, StoreResult, SweepReport};
-use anyhow::Context;
 
 /// The Unix milliseconds a UUIDv7 was minted at.
 fn uuid_v7_ms(key: &[u8]) -> Option<i64> {
@@ -71,8 +70,7 @@ impl SledStore {
             if self.inbox.contains_key(&key)? {
                 continue;
             }
-            let stored: StoredEvent =
-                serde_json::from_slice(&bytes).context("corrupt event while sweeping")?;
+            let stored: StoredEvent = super::read(&bytes, "event")?;
             let mut index = keys::parts(&[&stored.shop, &stored.event.conversation_id]);
             index.extend_from_slice(&key);
             // The index first: a crash in between leaves an unindexed event,
@@ -113,8 +111,7 @@ impl SledStore {
         let Some(bytes) = self.conversations.get(&key)? else {
             return Ok(());
         };
-        let summary: Conversation =
-            serde_json::from_slice(&bytes).context("corrupt conversation while sweeping")?;
+        let summary: Conversation = super::read(&bytes, "conversation")?;
         if summary.updated_ms < before_ms && self.handoffs.get(&key)?.is_none() {
             self.conversations.remove(&key)?;
             report.conversations += 1;
@@ -135,8 +132,7 @@ impl SledStore {
                 return Ok(());
             }
             let (key, bytes) = entry?;
-            let item: OutboxItem =
-                serde_json::from_slice(&bytes).context("corrupt outbox item while sweeping")?;
+            let item: OutboxItem = super::read(&bytes, "outbox item")?;
             // Seqs grow with time: past both cutoffs, nothing later is due.
             if item.created_ms >= newest_cutoff {
                 return Ok(());
@@ -183,8 +179,7 @@ impl SledStore {
             let (key, bytes) = entry?;
             visited += 1;
             last = Some(key.to_vec());
-            let known: KnownIdentity =
-                serde_json::from_slice(&bytes).context("corrupt identity while sweeping")?;
+            let known: KnownIdentity = super::read(&bytes, "identity")?;
             if known.last_seen_ms >= before_ms {
                 continue;
             }
@@ -231,8 +226,7 @@ impl SledStore {
                 return Ok(());
             }
             let (key, bytes) = entry?;
-            let state: StateEntry =
-                serde_json::from_slice(&bytes).context("corrupt plugin state while sweeping")?;
+            let state: StateEntry = super::read(&bytes, "plugin state")?;
             if state.expires_at_ms.is_some_and(|at| at <= now_ms) {
                 self.plugin_state.remove(&key)?;
                 report.state_entries += 1;
