@@ -16,8 +16,9 @@ use crate::model::{
 };
 use crate::shops::Shop;
 use crate::shops::Shops;
-use crate::store::InboxOutcome;
 use crate::store::{GroupCommit, Store};
+use crate::store::{InboxOutcome, StoreError};
+use crate::telemetry::Metrics;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct Pipeline {
     pub delivery_wake: Arc<Notify>,
     /// Where profile look-ups are hinted.
     pub poll_hints: crate::poll::Hints,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How many inbox events one pass handles.
@@ -103,7 +106,21 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
     let mut customers = HashSet::new();
     let mut batch = Vec::with_capacity(pending.len());
     for event_id in pending {
-        let Some(stored) = host.store.event(event_id)? else {
+        let read = match host.store.event(event_id) {
+            Ok(read) => read,
+            // A record that cannot be read never will be: set it aside so
+            // it does not hold up every event behind it.
+            Err(err) if StoreError::find(&err).is_some() => {
+                let reason = format!("{err:#}");
+                tracing::error!(event = %event_id, reason, "an inbox event cannot be read; it is set aside");
+                host.store
+                    .quarantine_inbox(event_id, &reason, clock::now_ms())?;
+                Metrics::bump(&host.metrics.events_quarantined);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let Some(stored) = read else {
             batch.push(Pending {
                 event_id: event_id.clone(),
                 stored: None,

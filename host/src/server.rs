@@ -128,6 +128,7 @@ impl HostState {
             pipeline_wake: Arc::clone(&self.pipeline_wake),
             delivery_wake: Arc::clone(&self.delivery_wake),
             poll_hints: self.poll_hints.clone(),
+            metrics: Arc::clone(&self.metrics),
         }
     }
 

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub events_stored: AtomicU64,
     /// Redelivered events skipped.
     pub events_duplicate: AtomicU64,
+    /// Inbox events set aside because they could not be read.
+    pub events_quarantined: AtomicU64,
     /// Plugin calls that trapped, timed out or broke a limit.
     pub plugin_faults: AtomicU64,
     /// Actions delivered.
@@ -84,6 +86,9 @@ const SERIES: &[Series] = &[
     ),
     ("tongdao_events_total", "result=\"duplicate\"", "", |m| {
         &m.events_duplicate
+    }),
+    ("tongdao_events_total", "result=\"quarantined\"", "", |m| {
+        &m.events_quarantined
     }),
     (
         "tongdao_plugin_faults_total",

@@ -133,10 +133,17 @@ impl TestHost {
     }
 
     /// Stop the host gracefully and start it again on the same data.
-    pub async fn restart(mut self) -> TestHost {
+    pub async fn restart(self) -> TestHost {
+        self.restart_after(|_| {}).await
+    }
+
+    /// Stop the host gracefully, let `change` alter its data directory
+    /// while it is down, and start it again on it.
+    pub async fn restart_after(mut self, change: impl FnOnce(&std::path::Path)) -> TestHost {
         if let Some(host) = self.host.take() {
             host.shutdown().await;
         }
+        change(&self.data_dir());
         Self::start_in(Arc::clone(&self.dir), &self.server_lines, &self.config_text).await
     }
 

@@ -20,8 +20,32 @@ use crate::model::{
     StateChange, StateEntry, StoredEvent,
 };
 
-/// Result type of store operations.
+/// Result type of store operations. Failures that callers act on carry a
+/// [`StoreError`] in the chain, found with [`StoreError::find`] (as wasmtime
+/// keeps `Trap` downcastable inside its `anyhow` errors).
 pub type StoreResult<T> = anyhow::Result<T>;
+
+/// The store failures callers act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A record could not be decoded: retrying will not help, so whoever
+    /// reads it sets it aside instead of stalling on it.
+    #[error("corrupt {what}: {detail}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// What the decoder said.
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// The store failure in `err`'s chain, if it has one.
+    pub fn find(err: &anyhow::Error) -> Option<&StoreError> {
+        err.chain()
+            .find_map(|cause| cause.downcast_ref::<StoreError>())
+    }
+}
 
 /// What one ingestion call commits, atomically.
 #[derive(Debug, Clone)]
@@ -391,6 +415,17 @@ pub trait Store: Flush {
             self.finish_delivery(record.seq, record.end.clone(), &record.follow_up, now_ms)?;
         }
         Ok(())
+    }
+
+    /// Take an event the pipeline cannot read out of the inbox and keep its
+    /// id with the reason, so one bad record does not stall every shop.
+    fn quarantine_inbox(&self, event_id: &str, reason: &str, _now_ms: i64) -> StoreResult<()> {
+        anyhow::bail!("this store cannot set event {event_id} aside ({reason})")
+    }
+
+    /// The events set aside by [`Store::quarantine_inbox`]: (id, reason).
+    fn quarantined(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(Vec::new())
     }
 
     /// Forget dedupe keys that expired before `now_ms`; returns how many.

@@ -51,6 +51,8 @@ pub struct SledStore {
     cursors: sled::Tree,
     /// event id → () for events the pipeline has not handled.
     inbox: sled::Tree,
+    /// event id → why the pipeline set it aside (it could not be read).
+    quarantine: sled::Tree,
     /// seq → [`OutboxItem`] JSON.
     outbox: sled::Tree,
     /// due time ‖ seq → () for pending outbox items.
@@ -236,9 +238,15 @@ fn from_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> TxResult<T> {
         .map_err(|err| ConflictableTransactionError::Abort(format!("corrupt {what}: {err}")))
 }
 
-/// A record read outside a transaction.
+/// A record read outside a transaction; a record that does not decode is
+/// [`StoreError::Corrupt`].
 fn read<T: DeserializeOwned>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
-    codec::decode(bytes).map_err(|err| anyhow!("corrupt {what}: {err}"))
+    codec::decode(bytes).map_err(|detail| {
+        anyhow::Error::new(crate::store::StoreError::Corrupt {
+            what: what.to_owned(),
+            detail,
+        })
+    })
 }
 
 /// An outbox item read inside a transaction.
@@ -292,6 +300,7 @@ impl SledStore {
             plugin_state: tree("plugin_state")?,
             cursors: tree("cursors")?,
             inbox: tree("inbox")?,
+            quarantine: tree("quarantine")?,
             outbox: tree("outbox")?,
             outbox_due: tree("outbox_due")?,
             outbox_in_flight: tree("outbox_in_flight")?,
@@ -1104,6 +1113,36 @@ impl Store for SledStore {
             )
             .map_err(tx_error)
             .with_context(|| format!("recording the end of {} deliveries", records.len()))
+    }
+
+    fn quarantine_inbox(&self, event_id: &str, reason: &str, now_ms: i64) -> StoreResult<()> {
+        let _writing = self.writing();
+        let key = event_key(event_id)?;
+        let record = serde_json::to_vec(&serde_json::json!({ "reason": reason, "at_ms": now_ms }))?;
+        (&self.inbox, &self.quarantine)
+            .transaction(|(inbox, quarantine)| {
+                inbox.remove(&key)?;
+                quarantine.insert(&key, record.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_error)
+            .with_context(|| format!("setting event {event_id} aside"))
+    }
+
+    fn quarantined(&self) -> StoreResult<Vec<(String, String)>> {
+        self.quarantine
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let id = uuid::Uuid::from_slice(&key).context("corrupt quarantine key")?;
+                let record: serde_json::Value =
+                    serde_json::from_slice(&value).context("corrupt quarantine record")?;
+                Ok((
+                    id.to_string(),
+                    record["reason"].as_str().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect()
     }
 
     fn sweep_expired(

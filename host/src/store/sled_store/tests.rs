@@ -685,3 +685,36 @@ fn identities_are_kept_unless_a_retention_is_set_for_them() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_event_that_cannot_be_read_is_corrupt_and_can_be_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let events = [
+        text_event("m1", "u1", "garbled on disk", 500),
+        text_event("m2", "u2", "fine", 500),
+    ];
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    let bad = &receipt.stored[0];
+    store
+        .events
+        .insert(event_key(bad).unwrap(), &b"\x01\xff\xff not a record"[..])
+        .unwrap();
+    let err = store.event(bad).unwrap_err();
+    assert!(
+        matches!(
+            crate::store::StoreError::find(&err),
+            Some(crate::store::StoreError::Corrupt { .. })
+        ),
+        "{err:#}"
+    );
+    store.quarantine_inbox(bad, "unreadable", 1_000).unwrap();
+    assert_eq!(
+        store.pending_inbox(10).unwrap(),
+        vec![receipt.stored[1].clone()]
+    );
+    assert_eq!(
+        store.quarantined().unwrap(),
+        vec![(bad.clone(), "unreadable".to_string())]
+    );
+}
