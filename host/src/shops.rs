@@ -126,10 +126,15 @@ impl Shop {
         &self,
         call: impl Future<Output = Result<R, CallError>>,
     ) -> Result<R, CallError> {
+        self.breaker_closed()?;
+        call.await
+    }
+
+    /// Refuses a call while the shop's breaker is open.
+    fn breaker_closed(&self) -> Result<(), CallError> {
         self.breaker
             .check(Instant::now())
-            .map_err(|retry_after| CallError::CircuitOpen { retry_after })?;
-        call.await
+            .map_err(|retry_after| CallError::CircuitOpen { retry_after })
     }
 
     /// Run a plugin call behind the shop's circuit breaker.
@@ -137,9 +142,7 @@ impl Shop {
         &self,
         call: impl Future<Output = Result<R, CallError>>,
     ) -> Result<R, CallError> {
-        self.breaker
-            .check(Instant::now())
-            .map_err(|retry_after| CallError::CircuitOpen { retry_after })?;
+        self.breaker_closed()?;
         let result = call.await;
         let faulted = matches!(&result, Err(err) if err.is_plugin_fault());
         self.breaker.record(faulted, Instant::now());
