@@ -363,13 +363,11 @@ async fn poll_feed(host: &Poller, shop: &Shop, feed: &str, hint_token: Option<St
             Ok(parsed) => parsed,
             Err(err) => return call_failed(host, err),
         };
+        let state = crate::contract::v0_1::state(parsed.state);
         let page = match parsed.outcome {
             PollOutcome::Page(page) => page,
             PollOutcome::Step(outcome) => {
-                if let Err(err) = host.store.apply_state(
-                    shop.id(),
-                    &crate::contract::v0_1::state(parsed.state.clone()),
-                ) {
+                if let Err(err) = host.store.apply_state(shop.id(), &state) {
                     return backoff(format!("saving plugin state failed: {err:#}"));
                 }
                 match outcome {
@@ -406,7 +404,6 @@ async fn poll_feed(host: &Poller, shop: &Shop, feed: &str, hint_token: Option<St
             }
         };
         let has_more = page.has_more;
-        let state = crate::contract::v0_1::state(parsed.state);
         if let Err(reason) = commit_page(host, shop, feed, page, &state).await {
             return backoff(reason);
         }
@@ -423,11 +420,11 @@ async fn commit_page(
     host: &Poller,
     shop: &Shop,
     feed: &str,
-    page: PollPage,
+    mut page: PollPage,
     state: &[crate::model::StateChange],
 ) -> Result<(), String> {
     let now_ms = clock::now_ms();
-    let events = crate::contract::v0_1::events(page.events.clone());
+    let events = crate::contract::v0_1::events(std::mem::take(&mut page.events));
     let batch = IngestBatch {
         shop: shop.id(),
         plugin: &shop.plugin.name,

@@ -320,7 +320,7 @@ async fn handle(host: &Streams, shop: &Shop, frame: Frame) -> Result<Option<Fram
     let ctx = shop
         .context(host.store.as_ref(), now_ms)
         .map_err(|err| Ended::Failed(format!("reading plugin state failed: {err:#}")))?;
-    let result = match shop
+    let mut result = match shop
         .guarded(host.runtime.handle_frame(&shop.plugin, ctx, frame))
         .await
     {
@@ -337,8 +337,10 @@ async fn handle(host: &Streams, shop: &Shop, frame: Frame) -> Result<Option<Fram
         }
         Err(err) => return Err(call_failed(host, err, "handling a frame")),
     };
-    let events = crate::contract::v0_1::events(result.events.clone());
-    let state = crate::contract::v0_1::state(result.state.clone());
+    // What is committed is not needed again: only the acks, replies and
+    // close go back to the connection.
+    let events = crate::contract::v0_1::events(std::mem::take(&mut result.events));
+    let state = crate::contract::v0_1::state(std::mem::take(&mut result.state));
     let batch = IngestBatch {
         shop: shop.id(),
         plugin: &shop.plugin.name,

@@ -486,6 +486,11 @@ impl Builder {
                 self.bounded(value, field, min, max)
                     .map(|v| v.map(Duration::from_secs).unwrap_or(default))
             };
+        let count =
+            |value: &Option<Spanned<u64>>, field: &str, min: u64, max: u64, default: u32| {
+                self.bounded(value, field, min, max)
+                    .map(|v| v.map(|v| v as u32).unwrap_or(default))
+            };
         Ok(Limits {
             max_body_bytes: bytes(
                 &raw.max_body_bytes,
@@ -515,15 +520,13 @@ impl Builder {
                 256 << 20,
                 defaults.max_output_bytes,
             )?,
-            max_concurrent_calls: self
-                .bounded(
-                    &raw.max_concurrent_calls,
-                    "limits.max_concurrent_calls",
-                    1,
-                    4096,
-                )?
-                .map(|v| v as u32)
-                .unwrap_or(defaults.max_concurrent_calls),
+            max_concurrent_calls: count(
+                &raw.max_concurrent_calls,
+                "limits.max_concurrent_calls",
+                1,
+                4096,
+                defaults.max_concurrent_calls,
+            )?,
             dedupe_window: secs(
                 &raw.dedupe_window_secs,
                 "limits.dedupe_window_secs",
@@ -531,15 +534,13 @@ impl Builder {
                 365 * 24 * 3600,
                 defaults.dedupe_window,
             )?,
-            breaker_failures: self
-                .bounded(
-                    &raw.breaker_failures,
-                    "limits.breaker_failures",
-                    1,
-                    1_000_000,
-                )?
-                .map(|v| v as u32)
-                .unwrap_or(defaults.breaker_failures),
+            breaker_failures: count(
+                &raw.breaker_failures,
+                "limits.breaker_failures",
+                1,
+                1_000_000,
+                defaults.breaker_failures,
+            )?,
             breaker_cooldown: secs(
                 &raw.breaker_cooldown_secs,
                 "limits.breaker_cooldown_secs",
@@ -547,15 +548,13 @@ impl Builder {
                 24 * 3600,
                 defaults.breaker_cooldown,
             )?,
-            max_delivery_attempts: self
-                .bounded(
-                    &raw.max_delivery_attempts,
-                    "limits.max_delivery_attempts",
-                    1,
-                    1000,
-                )?
-                .map(|v| v as u32)
-                .unwrap_or(defaults.max_delivery_attempts),
+            max_delivery_attempts: count(
+                &raw.max_delivery_attempts,
+                "limits.max_delivery_attempts",
+                1,
+                1000,
+                defaults.max_delivery_attempts,
+            )?,
             outbound_timeout: millis(
                 &raw.outbound_timeout_ms,
                 "limits.outbound_timeout_ms",
@@ -577,33 +576,27 @@ impl Builder {
                 1_000_000,
                 defaults.max_connections,
             )?,
-            webhooks_per_second_per_shop: self
-                .bounded(
-                    &raw.webhooks_per_second_per_shop,
-                    "limits.webhooks_per_second_per_shop",
-                    1,
-                    10_000_000,
-                )?
-                .map(|v| v as u32)
-                .unwrap_or(defaults.webhooks_per_second_per_shop),
-            push_calls_per_shop: self
-                .bounded(
-                    &raw.push_calls_per_shop,
-                    "limits.push_calls_per_shop",
-                    1,
-                    4096,
-                )?
-                .map(|v| v as u32)
-                .unwrap_or(defaults.push_calls_per_shop),
-            reserved_work_calls: self
-                .bounded(
-                    &raw.reserved_work_calls,
-                    "limits.reserved_work_calls",
-                    0,
-                    4095,
-                )?
-                .map(|v| v as u32)
-                .unwrap_or(defaults.reserved_work_calls),
+            webhooks_per_second_per_shop: count(
+                &raw.webhooks_per_second_per_shop,
+                "limits.webhooks_per_second_per_shop",
+                1,
+                10_000_000,
+                defaults.webhooks_per_second_per_shop,
+            )?,
+            push_calls_per_shop: count(
+                &raw.push_calls_per_shop,
+                "limits.push_calls_per_shop",
+                1,
+                4096,
+                defaults.push_calls_per_shop,
+            )?,
+            reserved_work_calls: count(
+                &raw.reserved_work_calls,
+                "limits.reserved_work_calls",
+                0,
+                4095,
+                defaults.reserved_work_calls,
+            )?,
         })
     }
 
