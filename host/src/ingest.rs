@@ -102,12 +102,7 @@ fn not_admitted(host: &Ingest, shop: &Shop, refusal: Refusal) -> HttpResponse {
         Refusal::Busy => (503, 1, "the shop's webhook calls are all busy"),
     };
     tracing::debug!(shop = shop.id(), reason, "webhook not admitted");
-    let mut response = plain(status, &format!("throttled: {reason}"));
-    response.headers.push(Pair {
-        name: "retry-after".into(),
-        value: retry_after.to_string(),
-    });
-    response
+    retry_after_secs(plain(status, &format!("throttled: {reason}")), retry_after)
 }
 
 /// Hand a push's poll hints to the poller (after the commit, so a hint
@@ -172,12 +167,10 @@ fn call_failed(host: &Ingest, shop: &Shop, err: CallError) -> HttpResponse {
                 ?retry_after,
                 "webhook not processed: the shop's plugin is paused after repeated faults"
             );
-            let mut response = plain(503, "plugin paused; retry later");
-            response.headers.push(Pair {
-                name: "retry-after".into(),
-                value: retry_after.as_secs().max(1).to_string(),
-            });
-            response
+            retry_after_secs(
+                plain(503, "plugin paused; retry later"),
+                retry_after.as_secs().max(1),
+            )
         }
         other => {
             Metrics::bump(&host.metrics.webhooks_failed);
@@ -194,6 +187,15 @@ fn store_unavailable(host: &Ingest, shop: &Shop, err: &anyhow::Error) -> HttpRes
     Metrics::bump(&host.metrics.webhooks_failed);
     tracing::error!(shop = shop.id(), error = %format!("{err:#}"), "webhook not acknowledged: the store failed");
     plain(503, "store unavailable")
+}
+
+/// `response` with a `Retry-After` of `secs` seconds.
+fn retry_after_secs(mut response: HttpResponse, secs: u64) -> HttpResponse {
+    response.headers.push(Pair {
+        name: "retry-after".into(),
+        value: secs.to_string(),
+    });
+    response
 }
 
 /// A plain-text response.
