@@ -16,8 +16,8 @@ fn main() {
         "matcher built (jieba dictionary, lexicon, index) in {:?}",
         started.elapsed()
     );
-    let mut questions = read_labelled(&root.join("examples/kb/dev-questions.tsv")).unwrap();
-    questions.extend(read_labelled(&root.join("examples/kb/holdout-questions.tsv")).unwrap());
+    let mut questions = read_labelled(&root.join("examples/kb/eval/development.tsv")).unwrap();
+    questions.extend(read_labelled(&root.join("examples/kb/eval/validation.tsv")).unwrap());
     let texts: Vec<&str> = questions.iter().map(|(_, q)| q.as_str()).collect();
 
     let rounds = 40;
@@ -45,8 +45,9 @@ fn main() {
         tongdao_bot::sentiment::labelled_rows(tongdao_bot::sentiment::TRAINING_DATA).len(),
         started.elapsed()
     );
-    let mut messages = read_labelled(&root.join("examples/sentiment/dev.tsv")).unwrap();
-    messages.extend(read_labelled(&root.join("examples/sentiment/holdout.tsv")).unwrap());
+    let mut messages =
+        read_labelled(&root.join("examples/sentiment/eval/development.tsv")).unwrap();
+    messages.extend(read_labelled(&root.join("examples/sentiment/eval/validation.tsv")).unwrap());
     let started = Instant::now();
     let mut negative = 0usize;
     for _ in 0..rounds * 4 {

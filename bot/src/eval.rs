@@ -49,6 +49,10 @@ pub fn read_labelled(path: &Path) -> Result<Vec<(String, String)>, DataError> {
     Ok(rows)
 }
 
+/// The label of a question no intent of the knowledge base answers: the
+/// bot should not answer it outright.
+pub const OUT_OF_SCOPE: &str = "none";
+
 /// Results per intent of a knowledge-base evaluation.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct IntentResult {
@@ -56,14 +60,17 @@ pub struct IntentResult {
     pub total: usize,
     /// Of them, ranked first correctly.
     pub correct: usize,
-    /// Wrong top intents and how often.
+    /// Of them, answered outright with this intent.
+    pub automated: usize,
+    /// Wrong top intents (or, for out-of-scope questions, intents answered
+    /// outright) and how often.
     pub confused_with: BTreeMap<String, usize>,
 }
 
 /// A knowledge-base evaluation.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct KbReport {
-    /// Per intent.
+    /// Per label (intents, and [`OUT_OF_SCOPE`]).
     pub intents: BTreeMap<String, IntentResult>,
     /// Questions the bot would answer outright (above the answer threshold).
     pub answered: usize,
@@ -74,7 +81,9 @@ pub struct KbReport {
     pub clarified_with_right_candidate: usize,
     /// Questions the bot would ask to clarify.
     pub clarified: usize,
-    /// Labels that name no intent of the knowledge base.
+    /// Out-of-scope questions answered outright (always wrong).
+    pub out_of_scope_answered: usize,
+    /// Labels that name no intent of the knowledge base (nor out of scope).
     pub unknown_labels: Vec<String>,
 }
 
@@ -84,14 +93,47 @@ impl KbReport {
         self.intents.values().map(|r| r.total).sum()
     }
 
-    /// Questions whose best-ranked intent was right.
+    /// Questions some intent of the knowledge base answers.
+    pub fn in_scope(&self) -> usize {
+        self.total() - self.out_of_scope()
+    }
+
+    /// Questions labelled [`OUT_OF_SCOPE`].
+    pub fn out_of_scope(&self) -> usize {
+        self.intents.get(OUT_OF_SCOPE).map_or(0, |r| r.total)
+    }
+
+    /// In-scope questions whose best-ranked intent was right.
     pub fn correct(&self) -> usize {
         self.intents.values().map(|r| r.correct).sum()
     }
 
-    /// correct / total.
+    /// Top-1 accuracy over the in-scope questions.
     pub fn accuracy(&self) -> f64 {
-        ratio(self.correct(), self.total())
+        ratio(self.correct(), self.in_scope())
+    }
+
+    /// The automation rate: in-scope questions answered outright with the
+    /// right intent, over all in-scope questions. The headline figure.
+    pub fn automation(&self) -> f64 {
+        ratio(self.answered_correctly, self.in_scope())
+    }
+
+    /// Of the questions answered outright (out-of-scope ones included),
+    /// the share answered with the right intent.
+    pub fn precision(&self) -> f64 {
+        ratio(self.answered_correctly, self.answered)
+    }
+
+    /// Share of all questions the bot asks to clarify.
+    pub fn clarified_share(&self) -> f64 {
+        ratio(self.clarified, self.total())
+    }
+
+    /// Share of all questions the bot neither answers nor clarifies: they
+    /// are handed over to a person.
+    pub fn handed_over_share(&self) -> f64 {
+        ratio(self.total() - self.answered - self.clarified, self.total())
     }
 }
 
@@ -99,23 +141,30 @@ impl KbReport {
 pub fn evaluate_kb(matcher: &Matcher, questions: &[(String, String)]) -> KbReport {
     let mut report = KbReport::default();
     for (label, question) in questions {
-        if matcher.knowledge_base().intent(label).is_none() {
+        let out_of_scope = label == OUT_OF_SCOPE;
+        if !out_of_scope && matcher.knowledge_base().intent(label).is_none() {
             report.unknown_labels.push(label.clone());
         }
         let ranked = matcher.rank(question);
         let top = ranked.first().map(|s| s.intent.id.as_str()).unwrap_or("");
         let result = report.intents.entry(label.clone()).or_default();
         result.total += 1;
-        if top == label {
-            result.correct += 1;
-        } else {
-            *result.confused_with.entry(top.to_owned()).or_default() += 1;
+        if !out_of_scope {
+            if top == label {
+                result.correct += 1;
+            } else {
+                *result.confused_with.entry(top.to_owned()).or_default() += 1;
+            }
         }
         match matcher.decide(question) {
             Decision::Answer { intent, .. } => {
                 report.answered += 1;
                 if intent.id == *label {
                     report.answered_correctly += 1;
+                    result.automated += 1;
+                } else if out_of_scope {
+                    report.out_of_scope_answered += 1;
+                    *result.confused_with.entry(intent.id.clone()).or_default() += 1;
                 }
             }
             Decision::Clarify { candidates } => {
@@ -134,8 +183,8 @@ impl fmt::Display for KbReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<20} {:>7} {:>8}  confused with",
-            "intent", "correct", "accuracy"
+            "{:<20} {:>9} {:>7}  confused with",
+            "intent", "automated", "top-1"
         )?;
         for (intent, result) in &self.intents {
             let confused: Vec<String> = result
@@ -143,39 +192,51 @@ impl fmt::Display for KbReport {
                 .iter()
                 .map(|(other, count)| format!("{other}×{count}"))
                 .collect();
+            let top = if intent == OUT_OF_SCOPE {
+                "—".to_owned()
+            } else {
+                format!("{}/{}", result.correct, result.total)
+            };
             writeln!(
                 f,
-                "{:<20} {:>3}/{:<3} {:>8.2}  {}",
+                "{:<20} {:>9} {:>7}  {}",
                 intent,
-                result.correct,
-                result.total,
-                ratio(result.correct, result.total),
+                format!("{}/{}", result.automated, result.total),
+                top,
                 confused.join(" ")
             )?;
         }
         for label in &self.unknown_labels {
             writeln!(
                 f,
-                "warning: label `{label}` is not an intent of the knowledge base"
+                "warning: label `{label}` is not an intent of the knowledge base (nor `{OUT_OF_SCOPE}`)"
             )?;
         }
         writeln!(
             f,
-            "answered outright: {} of {} ({} right, precision {:.3}); asked to clarify: {} ({} with the right intent offered); no answer: {}",
-            self.answered,
+            "{} questions, {} in scope, {} out of scope ({} of them answered, wrongly)",
             self.total(),
+            self.in_scope(),
+            self.out_of_scope(),
+            self.out_of_scope_answered
+        )?;
+        writeln!(
+            f,
+            "answered outright: {} ({} right); asked to clarify: {} ({} with the right intent offered); handed over: {}",
+            self.answered,
             self.answered_correctly,
-            ratio(self.answered_correctly, self.answered),
             self.clarified,
             self.clarified_with_right_candidate,
             self.total() - self.answered - self.clarified,
         )?;
         write!(
             f,
-            "accuracy: {:.3} ({}/{})",
+            "automation: {:.3} precision: {:.3} clarified: {:.3} handed_over: {:.3} top1: {:.3}",
+            self.automation(),
+            self.precision(),
+            self.clarified_share(),
+            self.handed_over_share(),
             self.accuracy(),
-            self.correct(),
-            self.total()
         )
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [settings]                       # optional
-//! answer_threshold = 0.45          # below: ask to clarify or hand over
+//! answer_threshold = 0.28          # below: ask to clarify or hand over
 //!
 //! [[intent]]
 //! id = "logistics"
@@ -63,14 +63,15 @@ pub struct Intent {
 pub struct MatchSettings {
     /// Confidence (0..=1) below which the bot does not answer.
     pub answer_threshold: f64,
-    /// Confidence below which the bot does not even suggest candidates.
+    /// Similarity to an intent's closest example below which the bot does
+    /// not even suggest it.
     pub clarify_threshold: f64,
 }
 
 impl Default for MatchSettings {
     fn default() -> Self {
         MatchSettings {
-            answer_threshold: 0.45,
+            answer_threshold: 0.28,
             clarify_threshold: 0.4,
         }
     }

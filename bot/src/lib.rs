@@ -4,10 +4,12 @@
 //! detector that sends angry customers to a person, and the evaluations the
 //! `tongdao kb eval` and `tongdao sentiment eval` commands print.
 
+pub mod classifier;
 pub mod eval;
 pub mod knowledge_base;
 pub mod lexicon;
 pub mod matcher;
+pub mod overlap;
 pub mod sentiment;
 pub mod text;
 

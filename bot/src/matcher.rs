@@ -6,6 +6,7 @@
 //! really like it. The decision turns the ranking into answer / clarify /
 //! don't know, so the bot never answers a weak match confidently.
 
+use crate::classifier::{Classifier, Vector, normalized};
 use crate::knowledge_base::{Intent, KnowledgeBase, MatchSettings};
 use crate::lexicon::Lexicon;
 use crate::text::{Analyzer, Features};
@@ -15,8 +16,17 @@ use std::collections::HashMap;
 const BM25_K1: f64 = 1.2;
 /// BM25 length normalization.
 const BM25_B: f64 = 0.5;
-/// Share of the BM25 part in the blended score (the rest is similarity).
+/// Share of the BM25 part in the lexical score (the rest is similarity).
 const BM25_SHARE: f64 = 0.5;
+/// Similarity to the closest example from which two intents can tie.
+const TIE_SIMILARITY: f64 = 0.6;
+/// A runner-up this close (as a share of the best's similarity) ties.
+const TIE_RATIO: f64 = 0.95;
+/// How much a pinyin or initials feature counts (a shared bigram counts 0.3).
+const SOUND_WEIGHT: f32 = 0.4;
+/// Share of the classifier's probability in the blended score (the rest is
+/// the lexical score).
+const CLASSIFIER_SHARE: f64 = 0.3;
 
 /// One intent's score for a question.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +37,8 @@ pub struct Scored<'a> {
     pub score: f64,
     /// Cosine similarity to the intent's closest example, 0..=1.
     pub similarity: f64,
+    /// The classifier's probability of the intent, 0..=1.
+    pub probability: f64,
 }
 
 /// What the bot should do with a question.
@@ -51,6 +63,8 @@ pub enum Decision<'a> {
 /// One feature's place in the index: its weight in similarities and
 /// BM25 (kind weight times rarity) and where it occurs.
 struct Posting {
+    /// The feature's index in the classifier.
+    index: usize,
     weight: f64,
     /// (intent index, BM25 saturation of the feature's frequency there)
     documents: Vec<(usize, f64)>,
@@ -69,6 +83,8 @@ pub struct Matcher {
     examples: Vec<(usize, f64)>,
     /// Number of intents (BM25 documents).
     document_count: usize,
+    /// Trained on the examples: which intent a question's features point to.
+    classifier: Classifier,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -115,6 +131,7 @@ impl Matcher {
                 postings
                     .entry(feature.clone())
                     .or_insert_with(|| Posting {
+                        index: 0,
                         weight: 0.0,
                         documents: Vec::new(),
                         examples: Vec::new(),
@@ -123,9 +140,22 @@ impl Matcher {
                     .push((index, saturation));
             }
         }
+        let mut names: Vec<&String> = postings.keys().collect();
+        names.sort();
+        let indices: HashMap<String, usize> = names
+            .into_iter()
+            .enumerate()
+            .map(|(index, name)| (name.clone(), index))
+            .collect();
         for (feature, posting) in &mut postings {
             posting.weight = feature_weight(feature, document_count, posting.documents.len());
+            posting.index = indices[feature];
         }
+        let training: Vec<(usize, Vector)> = examples
+            .iter()
+            .map(|(intent, features)| (*intent, vector_of(&postings, features, document_count)))
+            .collect();
+        let classifier = Classifier::train(&training, postings.len(), document_count);
         let mut example_norms = Vec::with_capacity(examples.len());
         for (example, (intent, features)) in examples.iter().enumerate() {
             let mut squares = 0.0;
@@ -145,6 +175,7 @@ impl Matcher {
             postings,
             examples: example_norms,
             document_count,
+            classifier,
         }
     }
 
@@ -179,6 +210,9 @@ impl Matcher {
                 dots[*example] += posting.weight * count * f64::from(*example_count);
             }
         }
+        let probabilities =
+            self.classifier
+                .probabilities(&vector_of(&self.postings, &query, self.document_count));
         let best_bm25 = bm25.iter().copied().fold(0.0, f64::max);
         let query_norm = query_squares.sqrt();
         let mut similarity = vec![0.0f64; self.document_count];
@@ -201,10 +235,13 @@ impl Matcher {
                 } else {
                     0.0
                 };
+                let lexical = BM25_SHARE * relative_bm25 + (1.0 - BM25_SHARE) * similarity[index];
                 Scored {
                     intent,
-                    score: BM25_SHARE * relative_bm25 + (1.0 - BM25_SHARE) * similarity[index],
+                    score: (1.0 - CLASSIFIER_SHARE) * lexical
+                        + CLASSIFIER_SHARE * probabilities[index],
                     similarity: similarity[index],
+                    probability: probabilities[index],
                 }
             })
             .collect();
@@ -240,6 +277,31 @@ impl Matcher {
     }
 }
 
+/// A text's features as the classifier's unit-length vector: each known
+/// feature's count times its weight; unknown features add to the length
+/// only, so a question mostly about something else gets a weak vector.
+fn vector_of(postings: &HashMap<String, Posting>, features: &Features, documents: usize) -> Vector {
+    let mut unknown_squares = 0.0;
+    let mut vector: Vector = Vec::with_capacity(features.len());
+    for (feature, count) in features {
+        match postings.get(feature) {
+            Some(posting) => vector.push((posting.index, f64::from(*count) * posting.weight)),
+            None => {
+                let weight = f64::from(*count) * feature_weight(feature, documents, 0);
+                unknown_squares += weight * weight;
+            }
+        }
+    }
+    let known_squares: f64 = vector.iter().map(|(_, v)| v * v).sum();
+    let norm = (known_squares + unknown_squares).sqrt();
+    if norm > 0.0 && known_squares > 0.0 {
+        let shrink = known_squares.sqrt() / norm;
+        vector = normalized(vector);
+        vector.iter_mut().for_each(|(_, v)| *v *= shrink);
+    }
+    vector
+}
+
 /// The weight of one occurrence of a feature in similarities and BM25: its
 /// kind's weight times its inverse document frequency over the intents, so
 /// generic words (哪里, 怎么) count little; a feature no intent has counts as
@@ -250,10 +312,12 @@ fn feature_weight(feature: &str, documents: usize, containing: usize) -> f64 {
     f64::from(kind_weight(feature)) * idf
 }
 
-/// Confidence in the best intent: how similar the question is to its
-/// closest example, discounted when the runner-up is nearly as good — by
-/// blended score or by closeness to one of its own examples (退款 is as
-/// much 退货退款 as 退款进度).
+/// Confidence in the best intent: the geometric mean of how far it leads
+/// the runner-up (in blended score) and how similar the question is to its
+/// closest example. Both must be there: a clear lead on a question like no
+/// example is a guess. And when the question is close to an example of the
+/// runner-up as well, about as close as to the best's, it is a tie whatever
+/// the lead (退款 is as much 退货退款 as 退款进度): confidence 0.
 pub fn confidence(ranked: &[Scored<'_>]) -> f64 {
     let Some(best) = ranked.first() else {
         return 0.0;
@@ -261,19 +325,11 @@ pub fn confidence(ranked: &[Scored<'_>]) -> f64 {
     let (runner_up_score, runner_up_similarity) = ranked
         .get(1)
         .map_or((0.0, 0.0), |s| (s.score, s.similarity));
-    let margin = (best.score - runner_up_score).max(0.0);
-    let similarity_gap = if best.similarity > 0.0 {
-        ((best.similarity - runner_up_similarity) / best.similarity).max(0.0)
-    } else {
-        0.0
-    };
-    // A runner-up within a tenth of the best similarity is a tie.
-    let separation = if similarity_gap < 0.1 {
-        0.5
-    } else {
-        (0.5 + 2.0 * margin).min(0.5 + 4.0 * similarity_gap)
-    };
-    (best.similarity * separation).min(1.0)
+    if best.similarity >= TIE_SIMILARITY && runner_up_similarity >= TIE_RATIO * best.similarity {
+        return 0.0;
+    }
+    let lead = (best.score - runner_up_score).max(0.0);
+    (lead * best.similarity).sqrt().min(1.0)
 }
 
 /// How much a feature kind counts: a shared concept says most about what is
@@ -282,6 +338,7 @@ fn kind_weight(feature: &str) -> f32 {
     match feature.as_bytes().first() {
         Some(b'c') => 3.0,
         Some(b'w') => 1.0,
+        Some(b'y') | Some(b'i') => SOUND_WEIGHT,
         _ => 0.3,
     }
 }
@@ -312,6 +369,12 @@ mod tests {
         let matcher = matcher();
         assert_eq!(decided(&matcher, "能发顺丰吗？？"), "answer courier");
         assert_eq!(decided(&matcher, "ＳＦ可以吗"), "answer courier");
+        assert_eq!(decided(&matcher, "kd到哪了"), "answer logistics");
+        assert_eq!(
+            decided(&matcher, "啥时候发火"),
+            "answer ship_time",
+            "a homophone typo"
+        );
         assert_eq!(
             decided(&matcher, "退款"),
             "clarify refund_progress return_refund"

@@ -1,8 +1,9 @@
 //! Turning a customer's message into features the matcher can compare:
 //! normalization (full-width → half-width, case, punctuation and emoji
 //! dropped, long order numbers dropped), jieba word segmentation taught the
-//! lexicon's terms, lexicon concepts, and character bigrams as a fallback
-//! for typos and words the segmenter splits differently.
+//! lexicon's terms, lexicon concepts, character bigrams as a fallback for
+//! typos and words the segmenter splits differently, and the pinyin and
+//! initials of character pairs for homophone typos and abbreviations.
 
 use crate::lexicon::Lexicon;
 use jieba_rs::Jieba;
@@ -94,6 +95,8 @@ pub mod count {
     pub const WORD: f32 = 1.0;
     /// A character bigram.
     pub const BIGRAM: f32 = 1.0;
+    /// A pinyin or initials feature.
+    pub const SOUND: f32 = 1.0;
 }
 
 /// Digit runs at least this long are order or tracking numbers: they say
@@ -158,7 +161,8 @@ fn is_long_number(piece: &str) -> bool {
     piece.len() >= LONG_NUMBER_DIGITS && piece.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// A bag of counted features: `c:` concepts, `w:` words, `b:` bigrams.
+/// A bag of counted features: `c:` concepts, `w:` words, `b:` bigrams,
+/// `y:` pinyin of character pairs, `i:` initials.
 pub type Features = HashMap<String, f32>;
 
 /// Segments and featurizes text; built once, shared by all questions.
@@ -224,7 +228,38 @@ impl Analyzer {
                 .entry(format!("b:{}{}", pair[0], pair[1]))
                 .or_default() += count::BIGRAM;
         }
+        add_sound_features(&normalized, &mut features);
         features
+    }
+}
+
+/// Features of how a text sounds and is abbreviated, for typos made with
+/// pinyin input and for letters typed instead of characters: each pair of
+/// adjacent Chinese characters gives its toneless pinyin (`y:fahuo`, so
+/// 发火 typed for 发货 still meets it) and its initials (`i:fh`); a run of
+/// two to four Latin letters gives itself as initials (`kd` meets 快递).
+fn add_sound_features(normalized: &str, features: &mut Features) {
+    use pinyin::ToPinyin;
+    for token in normalized.split(' ') {
+        if (2..=4).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_lowercase()) {
+            *features.entry(format!("i:{token}")).or_default() += count::SOUND;
+            continue;
+        }
+        let sounds: Vec<Option<&str>> = token
+            .to_pinyin()
+            .map(|sound| sound.map(|s| s.plain()))
+            .collect();
+        for pair in sounds.windows(2) {
+            if let [Some(first), Some(second)] = pair {
+                *features.entry(format!("y:{first}{second}")).or_default() += count::SOUND;
+                let initials: String = first
+                    .chars()
+                    .take(1)
+                    .chain(second.chars().take(1))
+                    .collect();
+                *features.entry(format!("i:{initials}")).or_default() += count::SOUND;
+            }
+        }
     }
 }
 

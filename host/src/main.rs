@@ -148,7 +148,8 @@ enum AgentCommand {
 #[derive(Subcommand)]
 enum KbCommand {
     /// Match labelled questions (TSV with a header: intent, question) and
-    /// print per-intent results, ending with `accuracy: A (correct/total)`.
+    /// print per-intent results, ending with the automation rate, the precision
+    /// of outright answers, the shares clarified and handed over, and top-1.
     Eval {
         /// The knowledge base (TOML).
         #[arg(long)]

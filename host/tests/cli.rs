@@ -188,13 +188,18 @@ fn value(summary: &[(String, f64)], name: &str) -> f64 {
         .1
 }
 
+/// The knowledge-base sets the suite gates on, with the automation rate each
+/// must reach at a precision of at least 0.95. The test set
+/// (`examples/kb/eval/test.tsv`) is only measured (see the README), never
+/// gated on, so that it stays held out.
+const KB_GATES: [(&str, f64); 2] = [
+    ("examples/kb/eval/development.tsv", 0.85),
+    ("examples/kb/eval/validation.tsv", 0.85),
+];
+
 #[test]
-fn kb_eval_answers_at_least_nine_in_ten_questions_right() {
-    for questions in [
-        "examples/kb/dev-questions.tsv",
-        "examples/kb/holdout-questions.tsv",
-        "examples/kb/test-questions.tsv",
-    ] {
+fn kb_eval_settles_most_questions_and_answers_precisely() {
+    for (questions, automation_floor) in KB_GATES {
         let result = summary(&[
             "kb",
             "eval",
@@ -203,25 +208,28 @@ fn kb_eval_answers_at_least_nine_in_ten_questions_right() {
             "--questions",
             questions,
         ]);
-        let accuracy = value(&result, "accuracy");
-        assert!(accuracy >= 0.90, "{questions}: accuracy {accuracy}");
+        let automation = value(&result, "automation");
+        let precision = value(&result, "precision");
+        assert!(
+            automation >= automation_floor,
+            "{questions}: automation {automation}"
+        );
+        assert!(precision >= 0.95, "{questions}: precision {precision}");
     }
 }
 
 #[test]
 fn sentiment_eval_catches_angry_customers_without_crying_wolf() {
     for data in [
-        "examples/sentiment/dev.tsv",
-        "examples/sentiment/holdout.tsv",
-        "examples/sentiment/validation.tsv",
-        "examples/sentiment/test.tsv",
+        "examples/sentiment/eval/development.tsv",
+        "examples/sentiment/eval/validation.tsv",
     ] {
         let result = summary(&["sentiment", "eval", "--data", data]);
         let recall = value(&result, "recall");
         let false_positive_rate = value(&result, "false_positive_rate");
         assert!(recall >= 0.90, "{data}: recall {recall}");
         assert!(
-            false_positive_rate <= 0.10,
+            false_positive_rate <= 0.05,
             "{data}: false-positive rate {false_positive_rate}"
         );
     }
@@ -231,8 +239,8 @@ fn sentiment_eval_catches_angry_customers_without_crying_wolf() {
 fn sentiment_eval_leaves_the_questions_the_bot_answers_alone() {
     let dir = tempfile::tempdir().unwrap();
     let mut rows = String::from("label\ttext\n");
-    for questions in ["dev", "holdout", "test"] {
-        let path = workspace().join(format!("examples/kb/{questions}-questions.tsv"));
+    for questions in ["development"] {
+        let path = workspace().join(format!("examples/kb/eval/{questions}.tsv"));
         for line in std::fs::read_to_string(path).unwrap().lines().skip(1) {
             if let Some((_, question)) = line.split_once('\t') {
                 rows.push_str(&format!("other\t{question}\n"));

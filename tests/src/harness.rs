@@ -166,7 +166,7 @@ pub fn plugin_entry(name: &str) -> String {
 /// TOML for the bot section with the example knowledge base.
 pub fn bot_entry() -> String {
     format!(
-        "[bot]\nknowledge_base = \"{}\"\nmin_score = 0.5\n",
+        "[bot]\nknowledge_base = \"{}\"\n",
         example_knowledge_base().display()
     )
 }
