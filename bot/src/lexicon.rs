@@ -18,6 +18,8 @@ struct LexiconFile {
 /// A term found in a text, with the concepts it stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TermHit<'a> {
+    /// Where the term starts in the scanned text, in characters.
+    pub start: usize,
     /// The term as listed in the lexicon (normalized).
     pub term: &'a str,
     /// Length of the term in characters.
@@ -79,6 +81,7 @@ impl Lexicon {
                 self.concepts_by_term
                     .get_key_value(&candidate)
                     .map(|(term, concepts)| TermHit {
+                        start: at,
                         term: term.as_str(),
                         chars: len,
                         concepts: concepts.as_slice(),

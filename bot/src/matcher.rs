@@ -336,7 +336,7 @@ pub fn confidence(ranked: &[Scored<'_>]) -> f64 {
 /// asked, a shared word less, a shared character bigram least.
 fn kind_weight(feature: &str) -> f32 {
     match feature.as_bytes().first() {
-        Some(b'c') => 3.0,
+        Some(b'c') | Some(b'n') => 3.0,
         Some(b'w') => 1.0,
         Some(b'y') | Some(b'i') => SOUND_WEIGHT,
         _ => 0.3,

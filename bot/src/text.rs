@@ -161,7 +161,8 @@ fn is_long_number(piece: &str) -> bool {
     piece.len() >= LONG_NUMBER_DIGITS && piece.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// A bag of counted features: `c:` concepts, `w:` words, `b:` bigrams,
+/// A bag of counted features: `c:` concepts (`n:` when negated), `w:`
+/// words, `b:` bigrams,
 /// `y:` pinyin of character pairs, `i:` initials.
 pub type Features = HashMap<String, f32>;
 
@@ -208,6 +209,7 @@ impl Analyzer {
     /// The features of a text.
     pub fn features(&self, text: &str) -> Features {
         let normalized = normalize(text);
+        let chars: Vec<char> = normalized.chars().collect();
         let mut features = Features::new();
         for hit in self.lexicon.scan(&normalized) {
             let weight = if hit.chars == 1 {
@@ -215,8 +217,15 @@ impl Analyzer {
             } else {
                 count::CONCEPT
             };
+            // 不要退款，只想换个颜色 is not about a refund: a negated concept
+            // becomes a feature of its own.
+            let prefix = if negated(&chars[..hit.start]) {
+                "n:"
+            } else {
+                "c:"
+            };
             for concept in hit.concepts {
-                *features.entry(format!("c:{concept}")).or_default() += weight;
+                *features.entry(format!("{prefix}{concept}")).or_default() += weight;
             }
         }
         for word in self.words(&normalized) {
@@ -231,6 +240,39 @@ impl Analyzer {
         add_sound_features(&normalized, &mut features);
         features
     }
+}
+
+/// Words that, right before a concept, say the customer does not want it
+/// (不要退款, 别发顺丰, 不是要退货). Plain 不 and 没 are left out on purpose:
+/// 不能退吗 and 没收到 still ask about returns and missing parcels.
+const NEGATORS: &[&str] = &[
+    "不要",
+    "不用",
+    "不想",
+    "不是",
+    "不需要",
+    "无需",
+    "别",
+    "不必",
+];
+
+/// Whether the text before a concept ends with a negator. An A-not-A
+/// question (是不是卖完了, 要不要退) asks; it does not negate.
+fn negated(before: &[char]) -> bool {
+    let before: String = before.iter().collect();
+    let before = before.trim_end();
+    NEGATORS.iter().any(|negator| {
+        let Some(rest) = before.strip_suffix(negator) else {
+            return false;
+        };
+        let mut negator_chars = negator.chars();
+        let asks = negator_chars.next() == Some('不')
+            && rest
+                .chars()
+                .last()
+                .is_some_and(|c| negator_chars.next() == Some(c));
+        !asks
+    })
 }
 
 /// Features of how a text sounds and is abbreviated, for typos made with
@@ -291,5 +333,18 @@ mod tests {
         assert!(features.contains_key("w:快递"), "{features:?}");
         assert!(features.contains_key("b:快递"), "{features:?}");
         assert!(!features.contains_key("w:的"), "stop words are dropped");
+    }
+
+    #[test]
+    fn a_concept_the_customer_does_not_want_is_marked_negated() {
+        let analyzer = Analyzer::new(Lexicon::retail());
+        let features = analyzer.features("不要退款，只想换个颜色");
+        assert!(features.contains_key("n:refund"), "{features:?}");
+        assert!(!features.contains_key("c:refund"), "{features:?}");
+        assert!(features.contains_key("c:exchange"), "{features:?}");
+        let question = analyzer.features("是不是卖完了");
+        assert!(question.contains_key("c:stock"), "{question:?}");
+        let asking = analyzer.features("不能退吗");
+        assert!(asking.contains_key("c:return"), "{asking:?}");
     }
 }
