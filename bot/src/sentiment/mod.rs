@@ -21,7 +21,7 @@ use jieba_rs::Jieba;
 pub const TRAINING_DATA: &str = include_str!("../../data/sentiment-train.tsv");
 
 /// Probability at or above which a message is negative.
-pub const NEGATIVE_PROBABILITY: f64 = 0.4;
+pub const NEGATIVE_PROBABILITY: f64 = 0.35;
 
 /// How many model features an assessment reports.
 const SIGNALS: usize = 3;
@@ -144,9 +144,11 @@ mod tests {
     fn the_training_data_is_labelled_and_balanced() {
         let rows = labelled_rows(TRAINING_DATA);
         assert!(rows.len() >= 1000, "{} rows", rows.len());
+        // Calm text outnumbers angry text, as in real chats, but neither
+        // class may be a small minority.
         let negative = rows.iter().filter(|(n, _)| *n).count();
         assert!(
-            (0.4..=0.6).contains(&(negative as f64 / rows.len() as f64)),
+            (0.3..=0.6).contains(&(negative as f64 / rows.len() as f64)),
             "{negative} of {}",
             rows.len()
         );
