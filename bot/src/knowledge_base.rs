@@ -14,6 +14,7 @@
 //! answer = "亲，您可以在订单详情里查看实时物流～"
 //! examples = ["我的快递到哪了", "查一下物流"]
 //! action = "look-up-logistics"     # optional
+//! order_prompt = "亲，订单号发我一下～"  # optional: asked when a look-up lacks the number
 //!
 //! [synonyms]                       # optional: concept → terms
 //! parcel = ["小包裹"]
@@ -56,6 +57,10 @@ pub struct Intent {
     pub examples: Vec<String>,
     /// What to do besides answering.
     pub action: Option<IntentAction>,
+    /// For an intent that looks an order up: what to ask when the message
+    /// has no order number (the next message's number completes the
+    /// look-up). Without it the answer itself is sent.
+    pub order_prompt: Option<String>,
 }
 
 /// Matching settings.
@@ -147,6 +152,7 @@ struct RawIntent {
     answer: Spanned<String>,
     examples: Spanned<Vec<String>>,
     action: Option<IntentAction>,
+    order_prompt: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +247,7 @@ impl KnowledgeBase {
                 answer: raw_intent.answer.into_inner(),
                 examples: raw_intent.examples.into_inner(),
                 action: raw_intent.action,
+                order_prompt: raw_intent.order_prompt.filter(|p| !p.trim().is_empty()),
             });
         }
         if intents.is_empty() {

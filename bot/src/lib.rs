@@ -6,6 +6,7 @@
 
 pub mod classifier;
 pub mod eval;
+pub mod followup;
 pub mod knowledge_base;
 pub mod lexicon;
 pub mod matcher;

@@ -31,6 +31,58 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
+/// What the bot is waiting for in a conversation: its short context, so the
+/// customer's next message can finish what the last one started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BotContext {
+    /// It asked which of these intents was meant (best first).
+    Clarifying {
+        /// The intents offered, by id.
+        candidates: Vec<String>,
+        /// When it asked, Unix milliseconds.
+        asked_ms: i64,
+    },
+    /// It answered an intent that looks an order up, and asked for the
+    /// order number the message lacked.
+    AwaitingOrder {
+        /// The intent, by id.
+        intent: String,
+        /// When it asked, Unix milliseconds.
+        asked_ms: i64,
+    },
+}
+
+impl BotContext {
+    /// How long the bot remembers what it asked: a customer who answers
+    /// later is asking something new.
+    pub const LIFETIME_MS: i64 = 10 * 60 * 1000;
+
+    /// When the bot asked.
+    pub fn asked_ms(&self) -> i64 {
+        match self {
+            BotContext::Clarifying { asked_ms, .. }
+            | BotContext::AwaitingOrder { asked_ms, .. } => *asked_ms,
+        }
+    }
+
+    /// Whether the context still applies at `now_ms`.
+    pub fn is_current(&self, now_ms: i64) -> bool {
+        now_ms - self.asked_ms() <= Self::LIFETIME_MS
+    }
+}
+
+/// What a decision does to a conversation's [`BotContext`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ContextUpdate {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// Replace it.
+    Set(BotContext),
+    /// Forget it.
+    Clear,
+}
+
 /// A conversation with one customer in one shop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {

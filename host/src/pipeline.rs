@@ -10,8 +10,8 @@ use crate::desk::{Desk, People};
 use crate::kb::Bot;
 use crate::kb::IntentAction;
 use crate::model::{
-    Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, EventBody, EventReply,
-    Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
+    Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, ContextUpdate, EventBody,
+    EventReply, Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
     customer_text, event_customer,
 };
 use crate::shops::Shop;
@@ -165,6 +165,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     escalation: p.decided.escalation.as_ref(),
                     customer: event_customer(&stored.event)
                         .map(|identity| (stored.event.conversation_id.as_str(), identity)),
+                    context: Some((stored.event.conversation_id.as_str(), &p.decided.context)),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -221,6 +222,8 @@ pub const PROFILE_FEED: &str = "profile";
 struct Decided {
     actions: Vec<NewAction>,
     escalation: Option<Handoff>,
+    /// What the bot remembers for the conversation's next message.
+    context: ContextUpdate,
 }
 
 /// What the bot does about one event.
@@ -228,13 +231,18 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
     let Some(shop) = host.shops.get(&stored.shop) else {
         return Ok(Decided::default());
     };
-    let (actions, escalation) = match &stored.event.body {
+    let (actions, escalation, context) = match &stored.event.body {
         EventBody::Message(message) => answer_question(host, shop, stored, message)?,
         EventBody::Commerce(commerce) => (
             look_up_order(shop, stored, commerce).into_iter().collect(),
             None,
+            ContextUpdate::Keep,
         ),
-        EventBody::Session(session) => (welcome(shop, stored, session).into_iter().collect(), None),
+        EventBody::Session(session) => (
+            welcome(shop, stored, session).into_iter().collect(),
+            None,
+            ContextUpdate::Keep,
+        ),
     };
     Ok(Decided {
         actions: actions
@@ -246,28 +254,40 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
             })
             .collect(),
         escalation,
+        context,
     })
 }
 
 /// A customer's message: calm an angry customer and hand them to a person
 /// with priority, answer a question the knowledge base knows, ask which of
 /// two intents was meant when unsure, hand over what it does not know, offer
-/// a coupon to a hesitating customer where the shop allows it. While people
-/// have the conversation the bot stays silent (an angry message still
-/// raises its priority).
+/// a coupon to a hesitating customer where the shop allows it, and finish
+/// what the bot asked last (which intent was meant, an order number). While
+/// people have the conversation the bot stays silent (an angry message
+/// still raises its priority) and forgets what it asked.
 fn answer_question(
     host: &Pipeline,
     shop: &Shop,
     stored: &StoredEvent,
     message: &Message,
-) -> anyhow::Result<(Vec<Action>, Option<Handoff>)> {
+) -> anyhow::Result<(Vec<Action>, Option<Handoff>, ContextUpdate)> {
     let supports = |action: ActionName| shop.plugin.manifest.actions.contains(&action);
     let Some(question) = customer_text(&stored.event) else {
-        return Ok((Vec::new(), None));
+        return Ok((Vec::new(), None, ContextUpdate::Keep));
     };
     let customer = message.author.platform_user_id.clone();
     let attended = host.desk.serves(&stored.shop);
-    let reply = crate::responder::respond(&host.bot, &shop.config, question, attended);
+    let context = host
+        .store
+        .bot_context(&stored.shop, &stored.event.conversation_id)?;
+    let reply = crate::responder::respond(
+        &host.bot,
+        &shop.config,
+        question,
+        attended,
+        context.as_ref(),
+        stored.received_ms,
+    );
     tracing::debug!(shop = %stored.shop, event = %stored.id, decision = %reply.decision, "bot decision");
     let escalation = reply.escalation.map(|priority| Handoff {
         shop: stored.shop.clone(),
@@ -283,7 +303,12 @@ fn answer_question(
         .handoff(&stored.shop, &stored.event.conversation_id)?
         .is_some();
     if with_people || !supports(ActionName::SendMessage) {
-        return Ok((Vec::new(), escalation));
+        let forget = if context.is_some() {
+            ContextUpdate::Clear
+        } else {
+            ContextUpdate::Keep
+        };
+        return Ok((Vec::new(), escalation, forget));
     }
     let mut actions = Vec::new();
     // A question about an order the channel can look up is answered from
@@ -329,7 +354,7 @@ fn answer_question(
             kind,
         ));
     }
-    Ok((actions, escalation))
+    Ok((actions, escalation, reply.context))
 }
 
 /// An order event gets an order look-up through the plugin (order events

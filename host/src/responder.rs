@@ -1,12 +1,16 @@
-//! What the bot says to one customer message, decided from the message
-//! alone: a soothing reply to an angry customer, the knowledge base's answer
-//! (the shop's wording) when confident, a clarifying question when two
-//! intents are close, nothing when it does not know — and whether the
-//! conversation should go to a person, and whether to offer a coupon.
+//! What the bot says to one customer message, decided from the message and
+//! the conversation's short context (what the bot last asked): a soothing
+//! reply to an angry customer, the knowledge base's answer (the shop's
+//! wording) when confident, a clarifying question when two intents are close
+//! and the intent the customer's answer picks, a request for the order
+//! number an order look-up lacks and the look-up when it comes, nothing when
+//! it does not know — and whether the conversation should go to a person,
+//! whether to offer a coupon, and what to remember for the next message.
 
 use crate::config::ShopConfig;
 use crate::kb::{Bot, Decision, IntentAction};
-use crate::model::{Coupon, Priority};
+use crate::model::{BotContext, ContextUpdate, Coupon, Priority};
+use tongdao_bot::Intent;
 
 /// Said to an angry customer while a person is fetched.
 pub const SOOTHING_REPLY: &str =
@@ -37,13 +41,42 @@ pub struct Reply {
     pub look_up: Option<(IntentAction, String)>,
     /// A short description of the decision, for logs and the admin view.
     pub decision: String,
+    /// What the bot remembers for the conversation's next message.
+    pub context: ContextUpdate,
 }
 
-/// Decides the bot's reply to a customer's text in a shop. Without agents
-/// for the shop (`attended` false) nothing is escalated: a conversation
-/// handed to nobody would leave the customer with a silent bot.
-pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str, attended: bool) -> Reply {
-    let mut reply = decide(bot, shop, text);
+impl Reply {
+    fn new(text: Option<String>, decision: String) -> Reply {
+        Reply {
+            text,
+            coupon: None,
+            escalation: None,
+            look_up: None,
+            decision,
+            context: ContextUpdate::Clear,
+        }
+    }
+}
+
+/// Decides the bot's reply to a customer's text in a shop, given what the
+/// bot last asked in the conversation (`context`, if still current at
+/// `now_ms`). Without agents for the shop (`attended` false) nothing is
+/// escalated: a conversation handed to nobody would leave the customer with
+/// a silent bot.
+pub fn respond(
+    bot: &Bot,
+    shop: &ShopConfig,
+    text: &str,
+    attended: bool,
+    context: Option<&BotContext>,
+    now_ms: i64,
+) -> Reply {
+    let context = context.filter(|c| c.is_current(now_ms));
+    let mut reply = decide(bot, shop, text, context, now_ms);
+    if context.is_none() && reply.context == ContextUpdate::Clear {
+        // Nothing to forget.
+        reply.context = ContextUpdate::Keep;
+    }
     if !attended && reply.escalation.take().is_some() {
         reply.text = reply.text.map(|said| match said.as_str() {
             SOOTHING_REPLY => SOOTHING_REPLY_UNATTENDED.to_owned(),
@@ -57,70 +90,60 @@ pub fn respond(bot: &Bot, shop: &ShopConfig, text: &str, attended: bool) -> Repl
     reply
 }
 
-fn decide(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
+fn decide(
+    bot: &Bot,
+    shop: &ShopConfig,
+    text: &str,
+    context: Option<&BotContext>,
+    now_ms: i64,
+) -> Reply {
     let assessment = bot.assess(text);
     if assessment.is_negative() {
-        return Reply {
-            text: Some(SOOTHING_REPLY.to_owned()),
-            coupon: None,
-            escalation: Some(if assessment.threatens() {
-                Priority::Threat
-            } else {
-                Priority::Angry
-            }),
-            decision: format!("negative ({})", assessment.explanation()),
-            look_up: None,
-        };
+        let mut reply = Reply::new(
+            Some(SOOTHING_REPLY.to_owned()),
+            format!("negative ({})", assessment.explanation()),
+        );
+        reply.escalation = Some(if assessment.threatens() {
+            Priority::Threat
+        } else {
+            Priority::Angry
+        });
+        return reply;
     }
     let Some(matcher) = bot.matcher() else {
-        return Reply {
-            text: None,
-            coupon: None,
-            escalation: Some(Priority::Normal),
-            decision: "no knowledge base".into(),
-            look_up: None,
-        };
+        let mut reply = Reply::new(None, "no knowledge base".into());
+        reply.escalation = Some(Priority::Normal);
+        return reply;
     };
     let knowledge_base = matcher.knowledge_base();
+    let order_number = tongdao_bot::text::order_numbers(text).into_iter().next();
+    match context {
+        Some(BotContext::Clarifying { candidates, .. }) => {
+            if let Some(intent) = tongdao_bot::followup::settle(matcher, candidates, text) {
+                let mut reply = answer(shop, knowledge_base, intent, order_number, now_ms);
+                reply.decision = format!("clarified: {}", reply.decision);
+                return reply;
+            }
+        }
+        Some(BotContext::AwaitingOrder { intent, .. }) => {
+            if let (Some(order), Some(intent)) = (&order_number, knowledge_base.intent(intent))
+                && let Some(action) = intent.action
+            {
+                let mut reply = Reply::new(
+                    Some(knowledge_base.answer_for(&shop.id, intent).to_owned()),
+                    format!("order number for intent {}", intent.id),
+                );
+                reply.look_up = Some((action, order.clone()));
+                return reply;
+            }
+        }
+        None => {}
+    }
     match matcher.decide(text) {
         Decision::Answer { intent, confidence } => {
-            let answer = knowledge_base.answer_for(&shop.id, intent).to_owned();
-            let decision = format!("intent {} ({confidence:.2})", intent.id);
-            match intent.action {
-                Some(IntentAction::HandOver) => Reply {
-                    text: Some(answer),
-                    coupon: None,
-                    escalation: Some(Priority::Normal),
-                    decision,
-                    look_up: None,
-                },
-                Some(IntentAction::OfferCoupon) => Reply {
-                    text: Some(answer),
-                    coupon: shop.coupon_offer(),
-                    escalation: None,
-                    decision,
-                    look_up: None,
-                },
-                Some(action @ (IntentAction::LookUpOrder | IntentAction::LookUpLogistics)) => {
-                    Reply {
-                        text: Some(answer),
-                        coupon: None,
-                        escalation: None,
-                        decision,
-                        look_up: tongdao_bot::text::order_numbers(text)
-                            .into_iter()
-                            .next()
-                            .map(|order| (action, order)),
-                    }
-                }
-                None => Reply {
-                    text: Some(answer),
-                    coupon: None,
-                    escalation: None,
-                    decision,
-                    look_up: None,
-                },
-            }
+            let mut reply = answer(shop, knowledge_base, intent, order_number, now_ms);
+            reply.decision = format!("{} ({confidence:.2})", reply.decision);
+            reply
         }
         Decision::Clarify { candidates } => {
             let names: Vec<String> = candidates
@@ -134,27 +157,55 @@ fn decide(bot: &Bot, shop: &ShopConfig, text: &str) -> Reply {
                     format!("「{name}」")
                 })
                 .collect();
-            Reply {
-                text: Some(format!("亲，您是想咨询{}呢？", names.join("还是"))),
-                coupon: None,
-                escalation: None,
-                decision: format!(
-                    "clarify between {}",
-                    candidates
-                        .iter()
-                        .map(|i| i.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                look_up: None,
+            let ids: Vec<String> = candidates.iter().map(|i| i.id.clone()).collect();
+            let mut reply = Reply::new(
+                Some(format!("亲，您是想咨询{}呢？", names.join("还是"))),
+                format!("clarify between {}", ids.join(", ")),
+            );
+            reply.context = ContextUpdate::Set(BotContext::Clarifying {
+                candidates: ids,
+                asked_ms: now_ms,
+            });
+            reply
+        }
+        Decision::Unknown => {
+            let mut reply = Reply::new(Some(HAND_OVER_REPLY.to_owned()), "no match".into());
+            reply.escalation = Some(Priority::Normal);
+            reply
+        }
+    }
+}
+
+/// The reply for an intent the bot is sure of: its answer in the shop's
+/// wording, with what the intent's action adds. A look-up without an order
+/// number asks for it and waits.
+fn answer(
+    shop: &ShopConfig,
+    knowledge_base: &tongdao_bot::KnowledgeBase,
+    intent: &Intent,
+    order_number: Option<String>,
+    now_ms: i64,
+) -> Reply {
+    let answer = knowledge_base.answer_for(&shop.id, intent).to_owned();
+    let mut reply = Reply::new(Some(answer), format!("intent {}", intent.id));
+    match intent.action {
+        Some(IntentAction::HandOver) => reply.escalation = Some(Priority::Normal),
+        Some(IntentAction::OfferCoupon) => reply.coupon = shop.coupon_offer(),
+        Some(action @ (IntentAction::LookUpOrder | IntentAction::LookUpLogistics)) => {
+            match order_number {
+                Some(order) => reply.look_up = Some((action, order)),
+                None => {
+                    if let Some(prompt) = &intent.order_prompt {
+                        reply.text = Some(prompt.clone());
+                    }
+                    reply.context = ContextUpdate::Set(BotContext::AwaitingOrder {
+                        intent: intent.id.clone(),
+                        asked_ms: now_ms,
+                    });
+                }
             }
         }
-        Decision::Unknown => Reply {
-            text: Some(HAND_OVER_REPLY.to_owned()),
-            coupon: None,
-            escalation: Some(Priority::Normal),
-            decision: "no match".into(),
-            look_up: None,
-        },
+        None => {}
     }
+    reply
 }

@@ -18,7 +18,7 @@ pub const SHOP: &str = "load";
 
 /// What customers ask: a question the example knowledge base answers
 /// outright, so every message earns exactly one reply.
-pub const QUESTION: &str = "我的快递到哪了";
+pub const QUESTION: &str = "今天能发货吗";
 
 /// A platform the harness can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -35,6 +35,18 @@ pub fn example_knowledge_base() -> PathBuf {
     workspace().join("examples/kb/retail.toml")
 }
 
+/// What the bot first says to a question of `intent` without an order
+/// number: the intent's `order_prompt` (asking for the number) where it has
+/// one, its answer otherwise.
+pub fn first_reply_for(intent: &str) -> String {
+    let kb = tongdao::kb::KnowledgeBase::load(&example_knowledge_base()).unwrap();
+    let intent = kb.intent(intent).unwrap();
+    intent
+        .order_prompt
+        .clone()
+        .unwrap_or_else(|| intent.answer.clone())
+}
+
 /// A host running for a test.
 pub struct TestHost {
     host: Option<RunningHost>,

@@ -1,7 +1,8 @@
 //! What the bot says, end to end over the WeChat Official Account: the
 //! knowledge base's answer in the shop's wording, a clarifying question when
-//! two intents are close, and for a hesitating customer a coupon — only in
-//! a shop whose config allows coupons.
+//! two intents are close and the intent the customer's answer picks, and for
+//! a hesitating customer a coupon — only in a shop whose config allows
+//! coupons.
 
 use std::time::Duration;
 use tongdao::kb::KnowledgeBase;
@@ -114,6 +115,31 @@ async fn without_coupons_the_answer_goes_alone_and_close_intents_are_clarified()
     let text = sent[1].text.clone().unwrap();
     assert!(text.starts_with("亲，您是想咨询「"), "{text}");
     assert!(text.contains("还是"), "{text}");
+
+    // The customer's answer settles it: 「第二个」 is the intent named second.
+    let kb = KnowledgeBase::load(&example_knowledge_base()).unwrap();
+    let second = kb
+        .intents()
+        .iter()
+        .find(|intent| {
+            let (_, after) = text.split_once("还是").unwrap();
+            after.contains(&format!("「{}」", intent.name))
+        })
+        .unwrap();
+    say(&host, &api, "oUnsure000000000001", "第二个", 3004).await;
+    let sent = api
+        .wait_for_messages(3, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(sent[2].text.as_deref(), Some(second.answer.as_str()));
+
+    // Settled: the same reply later is a new question, not an answer.
+    say(&host, &api, "oUnsure000000000001", "第二个", 3005).await;
+    let sent = api
+        .wait_for_messages(4, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_ne!(sent[3].text.as_deref(), Some(second.answer.as_str()));
     host.stop().await;
 }
 
@@ -148,7 +174,7 @@ async fn without_agents_nothing_is_handed_over_and_the_bot_keeps_answering() {
         .unwrap();
     assert_eq!(
         sent[1].text.as_deref(),
-        Some(answer_for("logistics").as_str())
+        Some(tongdao_e2e::harness::first_reply_for("logistics").as_str())
     );
     host.stop().await;
 }

@@ -11,9 +11,8 @@
 //! its sends refused with the reason, nothing sent.
 
 use std::time::Duration;
-use tongdao::kb::KnowledgeBase;
 use tongdao::model::{AuthorRole, CommerceKind, Direction, EventBody, OutboxItem, OutboxStatus};
-use tongdao_e2e::harness::{TestHost, bot_entry, eventually, example_knowledge_base, plugin_entry};
+use tongdao_e2e::harness::{TestHost, bot_entry, eventually, plugin_entry};
 use tongdao_emulator_jd::{ChatEntry, JdConfig, JdEmulator};
 
 const SHOP: &str = "demo-jd";
@@ -39,11 +38,6 @@ fn config(jd: &JdEmulator, feeds: &str, extra: &str) -> String {
 }
 
 const PARTNER_IDS: &str = ", dongdong_accessid = \"dd-access-1\", dongdong_aspid = \"dd-asp-1\"";
-
-fn answer_for(intent: &str) -> String {
-    let kb = KnowledgeBase::load(&example_knowledge_base()).unwrap();
-    kb.intent(intent).unwrap().answer.clone()
-}
 
 /// The conversation's outbox once it holds `n` items, all finished.
 async fn finished(host: &TestHost, conversation: &str, n: usize) -> Vec<OutboxItem> {
@@ -83,7 +77,10 @@ async fn a_chat_question_is_stored_once_and_answered_once_through_dongdong() {
     assert_eq!(pushes.len(), 1, "{pushes:#?}");
     assert_eq!(pushes[0].to_pin, customer);
     assert_eq!(pushes[0].from_pin, WAITER, "as the shop's account");
-    assert_eq!(pushes[0].text, answer_for("logistics"));
+    assert_eq!(
+        pushes[0].text,
+        tongdao_e2e::harness::first_reply_for("logistics")
+    );
     assert_eq!(pushes[0].upid, outbox[0].action.idempotency_key);
 
     // A person answers from JD's own client too (JOS windows are whole
@@ -249,6 +246,71 @@ async fn a_parcel_question_with_an_order_number_is_answered_from_the_look_up() {
         "{}",
         pushes[0].text
     );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_number_sent_after_the_bot_asks_for_it_completes_the_look_up() {
+    let jd = start_jd().await;
+    let order = "1000000009";
+    jd.set_order(
+        order,
+        "WAIT_GOODS_RECEIVE_CONFIRM",
+        "88.00",
+        "jd_buyer_0009",
+        jd.now_ms() - 3_600_000,
+    );
+    let customer = "jd_buyer_0009";
+    jd.customer_says(
+        customer,
+        WAITER,
+        "sid-0009",
+        "我的快递到哪了",
+        jd.now_ms() - 60_000,
+    );
+    let host = TestHost::start(&config(&jd, "\"chatlog\"", PARTNER_IDS)).await;
+
+    // No order number: the bot asks for it, and looks nothing up yet.
+    finished(&host, customer, 1).await;
+    let pushes = jd.pushes();
+    assert_eq!(pushes.len(), 1, "{pushes:#?}");
+    assert_eq!(
+        pushes[0].text,
+        tongdao_e2e::harness::first_reply_for("logistics")
+    );
+    assert!(jd.calls_of("jingdong.pop.order.get").is_empty());
+
+    // The number alone, in the next message, completes the look-up.
+    jd.customer_says(customer, WAITER, "sid-0009", order, jd.now_ms() - 1_000);
+    let outbox = finished(&host, customer, 3).await;
+    assert!(
+        outbox
+            .iter()
+            .all(|item| matches!(item.status, OutboxStatus::Delivered { .. })),
+        "{outbox:#?}"
+    );
+    let look_ups = jd.calls_of("jingdong.pop.order.get");
+    assert_eq!(look_ups.len(), 1);
+    assert_eq!(look_ups[0].business()["order_id"], order);
+    let pushes = jd.pushes();
+    assert_eq!(pushes.len(), 2, "{pushes:#?}");
+    assert!(pushes[1].text.contains(order), "{}", pushes[1].text);
+    assert!(pushes[1].text.contains("已发货"), "{}", pushes[1].text);
+
+    // The question is settled: another bare number starts nothing.
+    jd.customer_says(customer, WAITER, "sid-0009", "1000000010", jd.now_ms());
+    eventually("the third message to be stored", Duration::from_secs(15), || {
+        let asked = host
+            .history(SHOP, customer)
+            .iter()
+            .filter(|s| matches!(&s.event.body, EventBody::Message(m) if m.role == AuthorRole::Customer))
+            .count();
+        (asked == 3).then_some(())
+    })
+    .await;
+    host.settled().await;
+    assert_eq!(jd.calls_of("jingdong.pop.order.get").len(), 1);
+    assert_eq!(jd.pushes().len(), 3, "the bot says it cannot answer that");
     host.stop().await;
 }
 

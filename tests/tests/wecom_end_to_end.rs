@@ -12,9 +12,8 @@
 //! verification are refused before anything is pulled.
 
 use std::time::Duration;
-use tongdao::kb::KnowledgeBase;
 use tongdao::model::{AuthorRole, Direction, EventBody, OutboxItem, OutboxStatus};
-use tongdao_e2e::harness::{TestHost, bot_entry, eventually, example_knowledge_base, plugin_entry};
+use tongdao_e2e::harness::{TestHost, bot_entry, eventually, plugin_entry};
 use tongdao_emulator_wecom::api::{
     GETTOKEN_PATH, SEND_MSG_PATH, SYNC_MSG_PATH, WecomApiConfig, WecomApiEmulator,
 };
@@ -83,11 +82,6 @@ async fn delivered(host: &TestHost, conversation: &str, n: usize) -> Vec<OutboxI
     .await
 }
 
-fn answer_for(intent: &str) -> String {
-    let kb = KnowledgeBase::load(&example_knowledge_base()).unwrap();
-    kb.intent(intent).unwrap().answer.clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pulled_question_is_stored_once_and_answered_once() {
     let (api, host) = start().await;
@@ -122,7 +116,7 @@ async fn a_pulled_question_is_stored_once_and_answered_once() {
     assert_eq!(sent[0].open_kfid, KF);
     assert_eq!(
         sent[0].text.as_deref(),
-        Some(answer_for("logistics").as_str())
+        Some(tongdao_e2e::harness::first_reply_for("logistics").as_str())
     );
     assert_eq!(outbox.len(), 1);
     assert_eq!(

@@ -16,8 +16,8 @@ pub use sled_store::SledStore;
 
 use crate::model::DeliveryReceipt;
 use crate::model::{
-    Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink, NewAction, OutboxItem,
-    StateChange, StateEntry, StoredEvent,
+    BotContext, ContextUpdate, Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink,
+    NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
 };
 
 /// Result type of store operations. Failures that callers act on carry a
@@ -206,6 +206,9 @@ pub struct InboxOutcome<'a> {
     /// The customer the event is about, for the identity graph:
     /// (conversation, identity).
     pub customer: Option<(&'a str, &'a Identity)>,
+    /// The bot's context for the event's conversation: (conversation,
+    /// change).
+    pub context: Option<(&'a str, &'a ContextUpdate)>,
 }
 
 /// How a delivery ended, for [`Store::finish_delivery`].
@@ -329,6 +332,10 @@ pub trait Store: Flush {
 
     /// The hand-off of a conversation, if it is with people.
     fn handoff(&self, shop: &str, conversation: &str) -> StoreResult<Option<Handoff>>;
+
+    /// What the bot is waiting for in a conversation, if anything (written
+    /// with [`InboxOutcome::context`]).
+    fn bot_context(&self, shop: &str, conversation: &str) -> StoreResult<Option<BotContext>>;
 
     /// Every hand-off of a shop (waiting and assigned), in no order.
     fn handoffs(&self, shop: &str) -> StoreResult<Vec<Handoff>>;

@@ -2,9 +2,9 @@
 //! transactions for everything that must change together.
 
 use crate::model::{
-    ActionKind, AuthorRole, Conversation, Direction, Event, EventBody, Handoff, Identity,
-    KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus, StateChange,
-    StateEntry, StoredEvent,
+    ActionKind, AuthorRole, BotContext, ContextUpdate, Conversation, Direction, Event, EventBody,
+    Handoff, Identity, KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus,
+    StateChange, StateEntry, StoredEvent,
 };
 use crate::store::keys;
 use crate::store::{
@@ -75,6 +75,9 @@ pub struct SledStore {
     identity_conversations: sled::Tree,
     /// (shop, user, other shop, other user) → [`ManualLink`] JSON, both ways.
     manual_links: sled::Tree,
+    /// (shop, conversation) → [`BotContext`]: what the bot asked and waits
+    /// for.
+    bot_context: sled::Tree,
 }
 
 /// How stale an identity's `last_seen_ms` may get before an event rewrites
@@ -311,6 +314,7 @@ impl SledStore {
             identity_hints: tree("identity_hints")?,
             identity_conversations: tree("identity_conversations")?,
             manual_links: tree("manual_links")?,
+            bot_context: tree("bot_context")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -600,6 +604,7 @@ impl Store for SledStore {
             &self.identities,
             &self.identity_hints,
             &self.identity_conversations,
+            &self.bot_context,
         )
             .transaction(
                 |(
@@ -612,6 +617,7 @@ impl Store for SledStore {
                     identities,
                     identity_hints,
                     identity_conversations,
+                    bot_context,
                 )| {
                     let identity_tx = IdentityTx {
                         identities,
@@ -652,6 +658,18 @@ impl Store for SledStore {
                                 identity,
                                 now_ms,
                             )?;
+                        }
+                        if let Some((conversation, update)) = outcome.context {
+                            let key = keys::parts(&[outcome.shop, conversation]);
+                            match update {
+                                ContextUpdate::Keep => {}
+                                ContextUpdate::Set(context) => {
+                                    bot_context.insert(key, to_json(context)?)?;
+                                }
+                                ContextUpdate::Clear => {
+                                    bot_context.remove(key)?;
+                                }
+                            }
                         }
                         inbox.remove(event_key)?;
                         all_queued.push(queued);
@@ -773,6 +791,14 @@ impl Store for SledStore {
             .map(|bytes| serde_json::from_slice(&bytes))
             .transpose()
             .with_context(|| format!("corrupt hand-off of {shop}/{conversation}"))
+    }
+
+    fn bot_context(&self, shop: &str, conversation: &str) -> StoreResult<Option<BotContext>> {
+        self.bot_context
+            .get(keys::parts(&[shop, conversation]))?
+            .map(|bytes| read(&bytes, "bot context"))
+            .transpose()
+            .with_context(|| format!("bot context of {shop}/{conversation}"))
     }
 
     fn handoffs(&self, shop: &str) -> StoreResult<Vec<Handoff>> {
