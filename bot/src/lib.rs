@@ -8,10 +8,12 @@ pub mod classifier;
 pub mod eval;
 pub mod followup;
 pub mod knowledge_base;
+pub mod knowledge_base_edit;
 pub mod lexicon;
 pub mod matcher;
 pub mod overlap;
 pub mod sentiment;
+pub mod suggest;
 pub mod text;
 
 pub use knowledge_base::{Intent, IntentAction, KnowledgeBase, KnowledgeBaseError};

@@ -118,13 +118,18 @@ pub fn after_look_up(
     };
     let text = match result_json.and_then(describe) {
         Some(text) => text,
-        None => match bot.matcher().map(|m| (m, m.decide(question))) {
-            Some((matcher, Decision::Answer { intent, .. })) => matcher
-                .knowledge_base()
-                .answer_for(&item.shop, intent)
-                .to_owned(),
-            _ => return Ok(Vec::new()),
-        },
+        None => {
+            let Some(matcher) = bot.matcher() else {
+                return Ok(Vec::new());
+            };
+            match matcher.decide(question) {
+                Decision::Answer { intent, .. } => matcher
+                    .knowledge_base()
+                    .answer_for(&item.shop, intent)
+                    .to_owned(),
+                _ => return Ok(Vec::new()),
+            }
+        }
     };
     Ok(vec![NewAction {
         shop: item.shop.clone(),

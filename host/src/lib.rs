@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod identity;
 pub mod ingest;
 pub mod kb;
+pub mod learning;
 pub mod model;
 pub mod outbound;
 pub mod pipeline;

@@ -158,6 +158,21 @@ enum KbCommand {
         #[arg(long)]
         questions: PathBuf,
     },
+    /// Group the questions the bot could not answer, with the agents'
+    /// replies to them, into suggested new examples and intents (from the
+    /// store when no host holds it, else from the running host). Accept one
+    /// with `POST /admin/kb/accept`.
+    Suggest {
+        /// The host's config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Look back this many days.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// Smallest group worth suggesting.
+        #[arg(long, default_value_t = 2)]
+        min_count: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -188,6 +203,74 @@ fn main() -> ExitCode {
     }
 }
 
+/// Suggestions straight from the store when no host holds it, else from
+/// the running host over its admin API.
+fn kb_suggestions(
+    config: &Config,
+    days: i64,
+    min_count: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let store_dir = config.data_dir.join("store");
+    if !store_dir.exists() {
+        anyhow::bail!("there is no store at {}", store_dir.display());
+    }
+    let direct = match tongdao::store::SledStore::open_with(&store_dir, None) {
+        Ok(store) => {
+            let bot =
+                tongdao::kb::Bot::load(config.bot.knowledge_base.as_deref(), config.bot.min_score)?;
+            let since_ms = tongdao::clock::now_ms() - days.max(0) * 86_400_000;
+            let found =
+                tongdao::learning::suggestions(&store, &bot, since_ms, min_count, |_| true)?;
+            return Ok(serde_json::json!({ "suggestions": found }));
+        }
+        Err(err) => err,
+    };
+    ask_running_host(
+        config,
+        reqwest::Method::GET,
+        &format!("kb/suggestions?days={days}&min_count={min_count}"),
+        &direct,
+    )
+}
+
+/// Asks the running host's admin API (`/admin/PATH`) as the agent in
+/// `TONGDAO_CREDENTIAL` (or with the config's admin token), after the store
+/// could not be opened directly (`direct`, for the message).
+fn ask_running_host(
+    config: &Config,
+    method: reqwest::Method,
+    path: &str,
+    direct: &anyhow::Error,
+) -> anyhow::Result<serde_json::Value> {
+    let address = config.admin_listen.unwrap_or(config.listen);
+    let credential = std::env::var("TONGDAO_CREDENTIAL")
+        .ok()
+        .or_else(|| config.admin.as_ref().and_then(|a| a.token.clone()))
+        .with_context(|| {
+            format!(
+                "the store is in use ({direct:#}), and there is no credential to ask the running host: set TONGDAO_CREDENTIAL=agent:secret"
+            )
+        })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .request(method, format!("http://{address}/admin/{path}"))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .with_context(|| format!("asking the host at {address} (/admin/{path})"))?;
+        let status = response.status();
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)
+            .context("the host's answer is not JSON")?;
+        if !status.is_success() {
+            anyhow::bail!("the host refused /admin/{path} ({status}): {body}");
+        }
+        Ok(body)
+    })
+}
+
 /// A backup straight from the store when no host holds it, else from the
 /// running host over its admin API.
 fn backup(
@@ -203,33 +286,7 @@ fn backup(
         Ok(store) => return store.backup(out),
         Err(err) => err,
     };
-    let address = config.admin_listen.unwrap_or(config.listen);
-    let credential = std::env::var("TONGDAO_CREDENTIAL")
-        .ok()
-        .or_else(|| config.admin.as_ref().and_then(|a| a.token.clone()))
-        .with_context(|| {
-            format!(
-                "the store is in use ({direct:#}), and there is no credential to ask the running host: set TONGDAO_CREDENTIAL=agent:secret (an admin)"
-            )
-        })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let answer: serde_json::Value = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("http://{address}/admin/backup"))
-            .bearer_auth(credential)
-            .send()
-            .await
-            .with_context(|| format!("asking the host at {address} for a backup"))?;
-        let status = response.status();
-        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)
-            .context("the host's answer is not JSON")?;
-        if !status.is_success() {
-            anyhow::bail!("the host refused the backup ({status}): {body}");
-        }
-        Ok(body)
-    })?;
+    let answer = ask_running_host(config, reqwest::Method::POST, "backup", &direct)?;
     let written = PathBuf::from(answer["path"].as_str().context("the host named no file")?);
     if std::fs::rename(&written, out).is_err() {
         std::fs::copy(&written, out)
@@ -381,6 +438,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let rows = tongdao_bot::eval::read_labelled(&questions)?;
             let matcher = tongdao_bot::Matcher::new(knowledge_base);
             println!("{}", tongdao_bot::eval::evaluate_kb(&matcher, &rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kb {
+            command:
+                KbCommand::Suggest {
+                    config,
+                    days,
+                    min_count,
+                },
+        } => {
+            let config = Config::load(&config)?;
+            let suggestions = kb_suggestions(&config, days, min_count)?;
+            println!("{}", serde_json::to_string_pretty(&suggestions)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => run_agent(command),

@@ -71,6 +71,22 @@ impl BotContext {
     }
 }
 
+/// A customer's question the bot could not answer: the raw material for
+/// suggesting new examples and intents from what agents replied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnansweredQuestion {
+    /// The shop.
+    pub shop: String,
+    /// The conversation.
+    pub conversation: String,
+    /// The stored event that asked it.
+    pub event: String,
+    /// The question.
+    pub question: String,
+    /// When it arrived, Unix milliseconds.
+    pub received_ms: i64,
+}
+
 /// What a decision does to a conversation's [`BotContext`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum ContextUpdate {

@@ -9,6 +9,7 @@ use crate::clock;
 use crate::desk::{Desk, People};
 use crate::kb::Bot;
 use crate::kb::IntentAction;
+use crate::model::UnansweredQuestion;
 use crate::model::{
     Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, ContextUpdate, EventBody,
     EventReply, Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
@@ -166,6 +167,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     customer: event_customer(&stored.event)
                         .map(|identity| (stored.event.conversation_id.as_str(), identity)),
                     context: Some((stored.event.conversation_id.as_str(), &p.decided.context)),
+                    unanswered: p.decided.unanswered.as_ref(),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -224,6 +226,8 @@ struct Decided {
     escalation: Option<Handoff>,
     /// What the bot remembers for the conversation's next message.
     context: ContextUpdate,
+    /// The question, when the knowledge base has no answer for it.
+    unanswered: Option<UnansweredQuestion>,
 }
 
 /// What the bot does about one event.
@@ -231,8 +235,11 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
     let Some(shop) = host.shops.get(&stored.shop) else {
         return Ok(Decided::default());
     };
+    let mut unanswered = None;
     let (actions, escalation, context) = match &stored.event.body {
-        EventBody::Message(message) => answer_question(host, shop, stored, message)?,
+        EventBody::Message(message) => {
+            answer_question(host, shop, stored, message, &mut unanswered)?
+        }
         EventBody::Commerce(commerce) => (
             look_up_order(shop, stored, commerce).into_iter().collect(),
             None,
@@ -255,6 +262,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
             .collect(),
         escalation,
         context,
+        unanswered,
     })
 }
 
@@ -264,12 +272,14 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
 /// a coupon to a hesitating customer where the shop allows it, and finish
 /// what the bot asked last (which intent was meant, an order number). While
 /// people have the conversation the bot stays silent (an angry message
-/// still raises its priority) and forgets what it asked.
+/// still raises its priority) and forgets what it asked. A question the
+/// knowledge base cannot answer is noted in `unanswered`.
 fn answer_question(
     host: &Pipeline,
     shop: &Shop,
     stored: &StoredEvent,
     message: &Message,
+    unanswered: &mut Option<UnansweredQuestion>,
 ) -> anyhow::Result<(Vec<Action>, Option<Handoff>, ContextUpdate)> {
     let supports = |action: ActionName| shop.plugin.manifest.actions.contains(&action);
     let Some(question) = customer_text(&stored.event) else {
@@ -289,6 +299,15 @@ fn answer_question(
         stored.received_ms,
     );
     tracing::debug!(shop = %stored.shop, event = %stored.id, decision = %reply.decision, "bot decision");
+    if reply.unanswered {
+        *unanswered = Some(UnansweredQuestion {
+            shop: stored.shop.clone(),
+            conversation: stored.event.conversation_id.clone(),
+            event: stored.id.clone(),
+            question: question.to_owned(),
+            received_ms: stored.received_ms,
+        });
+    }
     let escalation = reply.escalation.map(|priority| Handoff {
         shop: stored.shop.clone(),
         conversation: stored.event.conversation_id.clone(),

@@ -43,6 +43,9 @@ pub struct Reply {
     pub decision: String,
     /// What the bot remembers for the conversation's next message.
     pub context: ContextUpdate,
+    /// The knowledge base has no answer for the question (kept for
+    /// suggestions).
+    pub unanswered: bool,
 }
 
 impl Reply {
@@ -54,6 +57,7 @@ impl Reply {
             look_up: None,
             decision,
             context: ContextUpdate::Clear,
+            unanswered: false,
         }
     }
 }
@@ -119,7 +123,7 @@ fn decide(
     let order_number = tongdao_bot::text::order_numbers(text).into_iter().next();
     match context {
         Some(BotContext::Clarifying { candidates, .. }) => {
-            if let Some(intent) = tongdao_bot::followup::settle(matcher, candidates, text) {
+            if let Some(intent) = tongdao_bot::followup::settle(&matcher, candidates, text) {
                 let mut reply = answer(shop, knowledge_base, intent, order_number, now_ms);
                 reply.decision = format!("clarified: {}", reply.decision);
                 return reply;
@@ -171,6 +175,7 @@ fn decide(
         Decision::Unknown => {
             let mut reply = Reply::new(Some(HAND_OVER_REPLY.to_owned()), "no match".into());
             reply.escalation = Some(Priority::Normal);
+            reply.unanswered = true;
             reply
         }
     }

@@ -160,6 +160,7 @@ impl HostState {
                 shops: self.shops.clone(),
                 store: Arc::clone(&self.store),
                 people: self.people(),
+                bot: Arc::clone(&self.bot),
             },
         }
     }

@@ -63,6 +63,8 @@ pub struct Admin {
     pub store: Arc<dyn Store>,
     /// The desk, for conversation actions.
     pub people: People,
+    /// The bot, whose knowledge base suggestions are accepted into.
+    pub bot: Arc<crate::kb::Bot>,
 }
 
 /// Largest admin request body.
@@ -104,6 +106,7 @@ pub async fn handle(
         }
     };
     let method = request.method().clone();
+    let query = request.uri().query().unwrap_or("").to_owned();
     let read = tokio::time::timeout(
         host.limits.body_read_timeout,
         Limited::new(request.into_body(), MAX_BODY).collect(),
@@ -126,6 +129,12 @@ pub async fn handle(
         (&Method::GET, ["agents"]) => require(who, Role::Supervisor).and_then(|()| agents(host)),
         (&Method::GET, ["audit"]) => require(who, Role::Admin).and_then(|()| audit(host)),
         (&Method::POST, ["backup"]) => require(who, Role::Admin).and_then(|()| backup(host, who)),
+        (&Method::GET, ["kb", "suggestions"]) => {
+            require(who, Role::Supervisor).and_then(|()| suggestions(host, who, &query))
+        }
+        (&Method::POST, ["kb", "accept"]) => {
+            require(who, Role::Supervisor).and_then(|()| accept(host, who, &body))
+        }
         (&Method::GET, ["shops", shop, "queue"]) => {
             serving(who, shop).and_then(|()| queue(host, shop))
         }
@@ -221,6 +230,95 @@ fn backup(host: &Admin, who: &Principal) -> Result<Value, DeskError> {
         "entries": summary.entries,
         "bytes": summary.bytes,
     }))
+}
+
+/// A number from the query string (`name=N`), or `default`.
+fn query_number(query: &str, name: &str, default: i64) -> Result<i64, DeskError> {
+    match query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+    {
+        Some((_, value)) => value
+            .parse()
+            .map_err(|_| DeskError::Invalid(format!("`{name}` must be a whole number"))),
+        None => Ok(default),
+    }
+}
+
+/// Questions the bot could not answer in the shops the caller serves,
+/// grouped into suggested new examples and intents, with the agents'
+/// replies (`?days=30&min_count=2`).
+fn suggestions(host: &Admin, who: &Principal, query: &str) -> Result<Value, DeskError> {
+    let days = query_number(query, "days", 30)?;
+    let min_count = query_number(query, "min_count", 2)?.max(1) as usize;
+    let since_ms = crate::clock::now_ms() - days.max(0) * 86_400_000;
+    let found = tokio::task::block_in_place(|| {
+        crate::learning::suggestions(&*host.store, &host.bot, since_ms, min_count, |shop| {
+            who.serves(shop)
+        })
+    })
+    .map_err(|err| DeskError::Store(format!("{err:#}")))?;
+    Ok(json!({ "suggestions": found }))
+}
+
+/// What `POST /admin/kb/accept` takes: a suggestion, edited as the
+/// supervisor sees fit.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum AcceptRequest {
+    /// Add questions to an intent.
+    NewExamples {
+        intent: String,
+        questions: Vec<String>,
+    },
+    /// Add an intent.
+    NewIntent {
+        id: String,
+        #[serde(default)]
+        scenario: String,
+        #[serde(default)]
+        name: String,
+        answer: String,
+        questions: Vec<String>,
+    },
+}
+
+/// Accepts a suggestion into the knowledge base: the file is edited in
+/// place and the bot answers from it at once.
+fn accept(host: &Admin, who: &Principal, body: &[u8]) -> Result<Value, DeskError> {
+    let request: AcceptRequest = serde_json::from_slice(body)
+        .map_err(|err| DeskError::Invalid(format!("not a suggestion to accept: {err}")))?;
+    let edit = match request {
+        AcceptRequest::NewExamples { intent, questions } => {
+            crate::kb::KnowledgeBaseEdit::AddExamples { intent, questions }
+        }
+        AcceptRequest::NewIntent {
+            id,
+            scenario,
+            name,
+            answer,
+            questions,
+        } => crate::kb::KnowledgeBaseEdit::AddIntent {
+            id,
+            scenario,
+            name,
+            answer,
+            examples: questions,
+        },
+    };
+    tokio::task::block_in_place(|| host.bot.edit(&edit))
+        .map_err(|err| DeskError::Invalid(format!("{err:#}")))?;
+    let detail = match &edit {
+        crate::kb::KnowledgeBaseEdit::AddExamples { intent, questions } => {
+            format!("{} example(s) for `{intent}`", questions.len())
+        }
+        crate::kb::KnowledgeBaseEdit::AddIntent { id, examples, .. } => {
+            format!("intent `{id}` with {} example(s)", examples.len())
+        }
+    };
+    record(host, who, "kb-accept", None, None, Some(detail.clone()))?;
+    Ok(json!({ "accepted": detail }))
 }
 
 fn audit(host: &Admin) -> Result<Value, DeskError> {

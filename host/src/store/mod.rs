@@ -14,11 +14,11 @@ mod sled_store;
 pub use group_commit::{Committer, Flush, GroupCommit, MIN_FLUSH_INTERVAL};
 pub use sled_store::SledStore;
 
-use crate::model::DeliveryReceipt;
 use crate::model::{
     BotContext, ContextUpdate, Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink,
     NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
 };
+use crate::model::{DeliveryReceipt, UnansweredQuestion};
 
 /// Result type of store operations. Failures that callers act on carry a
 /// [`StoreError`] in the chain, found with [`StoreError::find`] (as wasmtime
@@ -138,6 +138,8 @@ pub struct SweepReport {
     pub state_entries: usize,
     /// Identities removed (not seen within their retention).
     pub identities: usize,
+    /// Unanswered-question records removed (they go with their events).
+    pub unanswered: usize,
     /// Whether the budget ran out before everything due was removed.
     pub more: bool,
 }
@@ -209,6 +211,8 @@ pub struct InboxOutcome<'a> {
     /// The bot's context for the event's conversation: (conversation,
     /// change).
     pub context: Option<(&'a str, &'a ContextUpdate)>,
+    /// A question the bot could not answer, kept for suggestions.
+    pub unanswered: Option<&'a UnansweredQuestion>,
 }
 
 /// How a delivery ended, for [`Store::finish_delivery`].
@@ -336,6 +340,10 @@ pub trait Store: Flush {
     /// What the bot is waiting for in a conversation, if anything (written
     /// with [`InboxOutcome::context`]).
     fn bot_context(&self, shop: &str, conversation: &str) -> StoreResult<Option<BotContext>>;
+
+    /// Questions the bot could not answer that arrived at or after
+    /// `since_ms`, oldest first, at most `limit`.
+    fn unanswered(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<UnansweredQuestion>>;
 
     /// Every hand-off of a shop (waiting and assigned), in no order.
     fn handoffs(&self, shop: &str) -> StoreResult<Vec<Handoff>>;

@@ -1,6 +1,7 @@
 //! The embedded store on sled: one tree per kind of record, multi-tree
 //! transactions for everything that must change together.
 
+use crate::model::UnansweredQuestion;
 use crate::model::{
     ActionKind, AuthorRole, BotContext, ContextUpdate, Conversation, Direction, Event, EventBody,
     Handoff, Identity, KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus,
@@ -78,6 +79,8 @@ pub struct SledStore {
     /// (shop, conversation) → [`BotContext`]: what the bot asked and waits
     /// for.
     bot_context: sled::Tree,
+    /// arrival time ‖ event id → [`UnansweredQuestion`].
+    unanswered: sled::Tree,
 }
 
 /// How stale an identity's `last_seen_ms` may get before an event rewrites
@@ -315,6 +318,7 @@ impl SledStore {
             identity_conversations: tree("identity_conversations")?,
             manual_links: tree("manual_links")?,
             bot_context: tree("bot_context")?,
+            unanswered: tree("unanswered")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -605,6 +609,7 @@ impl Store for SledStore {
             &self.identity_hints,
             &self.identity_conversations,
             &self.bot_context,
+            &self.unanswered,
         )
             .transaction(
                 |(
@@ -618,6 +623,7 @@ impl Store for SledStore {
                     identity_hints,
                     identity_conversations,
                     bot_context,
+                    unanswered,
                 )| {
                     let identity_tx = IdentityTx {
                         identities,
@@ -670,6 +676,11 @@ impl Store for SledStore {
                                     bot_context.remove(key)?;
                                 }
                             }
+                        }
+                        if let Some(question) = outcome.unanswered {
+                            let mut key = keys::time(question.received_ms).to_vec();
+                            key.extend_from_slice(question.event.as_bytes());
+                            unanswered.insert(key, to_json(question)?)?;
                         }
                         inbox.remove(event_key)?;
                         all_queued.push(queued);
@@ -799,6 +810,15 @@ impl Store for SledStore {
             .map(|bytes| read(&bytes, "bot context"))
             .transpose()
             .with_context(|| format!("bot context of {shop}/{conversation}"))
+    }
+
+    fn unanswered(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<UnansweredQuestion>> {
+        self.unanswered
+            .range(keys::time(since_ms).to_vec()..)
+            .values()
+            .take(limit)
+            .map(|bytes| read(&bytes?, "unanswered question"))
+            .collect()
     }
 
     fn handoffs(&self, shop: &str) -> StoreResult<Vec<Handoff>> {

@@ -36,6 +36,7 @@ impl SledStore {
         let mut report = SweepReport::default();
         let mut left = budget;
         self.sweep_events(cutoff(now_ms, retention.events), &mut left, &mut report)?;
+        self.sweep_unanswered(cutoff(now_ms, retention.events), &mut left, &mut report)?;
         self.sweep_outbox(
             cutoff(now_ms, retention.delivered),
             cutoff(now_ms, retention.dead_letters),
@@ -89,8 +90,32 @@ impl SledStore {
         Ok(())
     }
 
-    /// Removes a conversation's summary once it has no events left and has
-    /// been quiet since before the cutoff.
+    /// Removes the records of unanswered questions that arrived before the
+    /// cutoff (keyed by arrival time, so a range).
+    fn sweep_unanswered(
+        &self,
+        before_ms: i64,
+        left: &mut usize,
+        report: &mut SweepReport,
+    ) -> StoreResult<()> {
+        for key in self
+            .unanswered
+            .range(..keys::time(before_ms).to_vec())
+            .keys()
+        {
+            if *left == 0 {
+                return Ok(());
+            }
+            self.unanswered.remove(key?)?;
+            report.unanswered += 1;
+            *left -= 1;
+        }
+        Ok(())
+    }
+
+    /// Removes a conversation's summary (and what the bot was waiting for
+    /// in it) once it has no events left and has been quiet since before
+    /// the cutoff.
     fn forget_quiet_conversation(
         &self,
         shop: &str,
@@ -113,6 +138,7 @@ impl SledStore {
         };
         let summary: Conversation = super::read(&bytes, "conversation")?;
         if summary.updated_ms < before_ms && self.handoffs.get(&key)?.is_none() {
+            self.bot_context.remove(&key)?;
             self.conversations.remove(&key)?;
             report.conversations += 1;
         }

@@ -687,6 +687,68 @@ fn identities_are_kept_unless_a_retention_is_set_for_them() {
 }
 
 #[test]
+fn the_bots_context_and_unanswered_questions_are_kept_with_the_decision() {
+    use crate::model::{BotContext, ContextUpdate, UnansweredQuestion};
+    use crate::store::Retention;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let now = crate::clock::now_ms();
+    let events = [
+        text_event("m1", "u1", "退款", 500),
+        text_event("m2", "u2", "是纯棉的吗", 500),
+    ];
+    let receipt = store.commit_ingest(&batch("a", &events, &[])).unwrap();
+    let asked = ContextUpdate::Set(BotContext::Clarifying {
+        candidates: vec!["refund_progress".into(), "return_refund".into()],
+        asked_ms: now,
+    });
+    let question = UnansweredQuestion {
+        shop: "a".into(),
+        conversation: "u2".into(),
+        event: receipt.stored[1].clone(),
+        question: "是纯棉的吗".into(),
+        received_ms: now,
+    };
+    let outcomes = [
+        (
+            receipt.stored[0].as_str(),
+            InboxOutcome {
+                shop: "a",
+                context: Some(("u1", &asked)),
+                ..InboxOutcome::default()
+            },
+        ),
+        (
+            receipt.stored[1].as_str(),
+            InboxOutcome {
+                shop: "a",
+                unanswered: Some(&question),
+                ..InboxOutcome::default()
+            },
+        ),
+    ];
+    store.finish_inbox_all(&outcomes, now).unwrap();
+    assert!(matches!(
+        store.bot_context("a", "u1").unwrap(),
+        Some(BotContext::Clarifying { .. })
+    ));
+    assert_eq!(store.bot_context("a", "u2").unwrap(), None);
+    assert_eq!(store.unanswered(0, 10).unwrap(), vec![question.clone()]);
+    assert!(store.unanswered(now + 1, 10).unwrap().is_empty());
+
+    // They go with their events.
+    let short = Retention {
+        events: Duration::from_millis(1),
+        ..Retention::default()
+    };
+    let report = store.sweep_expired(&short, now + 60_000, 100).unwrap();
+    assert_eq!(report.unanswered, 1);
+    assert!(store.unanswered(0, 10).unwrap().is_empty());
+    assert_eq!(store.bot_context("a", "u1").unwrap(), None);
+}
+
+#[test]
 fn an_event_that_cannot_be_read_is_corrupt_and_can_be_set_aside() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
