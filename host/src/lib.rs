@@ -16,6 +16,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod contract;
 pub mod delivery;
 pub mod desk;

@@ -48,6 +48,8 @@ pub struct HostState {
     pub auth: Option<Arc<crate::auth::Authenticator>>,
     /// Where admin actions are recorded.
     pub audit: Arc<crate::auth::audit::AuditLog>,
+    /// The console's signed-in agents.
+    pub sessions: Arc<crate::console::session::Sessions>,
     /// The data directory (store, credentials, audit log, backups).
     pub data_dir: std::path::PathBuf,
     /// The outbound HTTP client.
@@ -161,6 +163,7 @@ impl HostState {
                 store: Arc::clone(&self.store),
                 people: self.people(),
                 bot: Arc::clone(&self.bot),
+                sessions: Arc::clone(&self.sessions),
             },
         }
     }
@@ -342,6 +345,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
             ))
         }),
         audit: Arc::new(crate::auth::audit::AuditLog::open(&config.data_dir)?),
+        sessions: Arc::new(crate::console::session::Sessions::default()),
         data_dir: config.data_dir.clone(),
         http: OutboundClient::new(
             config.limits.outbound_timeout,

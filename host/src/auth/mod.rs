@@ -104,6 +104,13 @@ impl Authenticator {
             }
             Presented::Pair(agent, secret) => (agent, secret),
         };
+        self.verify_agent(&agent, &secret).await
+    }
+
+    /// An agent signing in with their own id and secret (the console's
+    /// sign-in form).
+    pub async fn verify_agent(&self, agent: &str, secret: &str) -> Result<Principal, AuthError> {
+        let (agent, secret) = (agent.to_owned(), secret.to_owned());
         let Some(config) = self.agents.iter().find(|a| a.id == agent) else {
             return Err(AuthError::Wrong);
         };

@@ -65,6 +65,8 @@ pub struct Admin {
     pub people: People,
     /// The bot, whose knowledge base suggestions are accepted into.
     pub bot: Arc<crate::kb::Bot>,
+    /// The console's signed-in agents.
+    pub sessions: Arc<crate::console::session::Sessions>,
 }
 
 /// Largest admin request body.
@@ -327,6 +329,19 @@ fn audit(host: &Admin) -> Result<Value, DeskError> {
         .tail(200)
         .map_err(|err| DeskError::Store(format!("{err:#}")))?;
     Ok(json!({ "entries": entries }))
+}
+
+/// Appends an action to the audit log (for the console, which acts through
+/// the same desk).
+pub(crate) fn record_action(
+    host: &Admin,
+    who: &Principal,
+    action: &str,
+    shop: Option<&str>,
+    conversation: Option<&str>,
+    detail: Option<String>,
+) -> Result<(), DeskError> {
+    record(host, who, action, shop, conversation, detail)
 }
 
 /// Appends an action to the audit log; the action has happened, so a

@@ -132,6 +132,17 @@ async fn route(host: &Gateway, plane: Plane, request: Request<Incoming>) -> Resp
         ["healthz"] => text(StatusCode::OK, "ok"),
         ["metrics"] if admin_plane => text(StatusCode::OK, &host.metrics.render()),
         ["hooks", plugin, shop] if public_plane => webhook(host, plugin, shop, request).await,
+        ["console", rest @ ..] if admin_plane => {
+            let decoded: Vec<String> = rest
+                .iter()
+                .map(|segment| {
+                    percent_encoding::percent_decode_str(segment)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .collect();
+            crate::console::handle(&host.admin, &decoded, request).await
+        }
         ["admin", rest @ ..] if admin_plane => {
             let decoded: Vec<String> = rest
                 .iter()

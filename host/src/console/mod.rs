@@ -1,0 +1,532 @@
+//! The agents' console: server-rendered pages (askama templates, htmx
+//! vendored and embedded) served by the host under `/console`. An agent
+//! signs in with their own credential and gets a session cookie; every form
+//! carries the session's CSRF token; the acting agent is always the one
+//! signed in. Pages: sign-in, and the workbench's three panes (the
+//! conversation list with 待接入 / 我的 / 全部, the thread with the reply box
+//! and the conversation's actions, the customer's identities). Chinese by
+//! default, English with `?lang=en`.
+
+pub mod session;
+pub mod text;
+pub mod view;
+
+use crate::desk::{self, DeskError};
+use crate::gateway::admin::Admin;
+use askama::Template;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode, header};
+use session::Session;
+use text::Text;
+
+/// Largest console form.
+const MAX_FORM: usize = 16 * 1024;
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignInPage<'a> {
+    t: &'a Text,
+    problem: Option<String>,
+}
+
+/// A list row as the template shows it.
+struct RowView {
+    key: String,
+    shop: String,
+    platform: String,
+    conversation: String,
+    position: Option<usize>,
+    waited: String,
+    priority: &'static str,
+    priority_label: &'static str,
+    reason: String,
+    agent: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/workbench.html")]
+struct Workbench<'a> {
+    t: &'a Text,
+    me: String,
+    role: &'static str,
+    csrf: String,
+    tab: &'static str,
+    rows: Vec<RowView>,
+    selected: Option<String>,
+    thread: Option<view::Thread>,
+    can_take: bool,
+    holding: bool,
+    colleagues: Vec<String>,
+    problem: Option<String>,
+}
+
+/// Handles a request under `/console`; `segments` follow it.
+pub async fn handle(
+    host: &Admin,
+    segments: &[String],
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let segments: Vec<&str> = segments
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let t = text::for_request(&query, request.headers());
+    let secure = request
+        .headers()
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes() == b"https");
+    let now_ms = crate::clock::now_ms();
+    let session_id = session::session_id(
+        request
+            .headers()
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let session = session_id
+        .as_deref()
+        .and_then(|id| host.sessions.get(id, now_ms));
+    let method = request.method().clone();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["assets", name]) => asset(name),
+        (&Method::GET, ["sign-in"]) => page(&SignInPage { t, problem: None }),
+        (&Method::POST, ["sign-in"]) => {
+            let form = match read_form(host, request).await {
+                Ok(form) => form,
+                Err(response) => return response,
+            };
+            sign_in(host, t, &form, secure, now_ms).await
+        }
+        _ => {
+            let Some(session) = session else {
+                return redirect("/console/sign-in");
+            };
+            match (&method, segments.as_slice()) {
+                (&Method::GET, []) => workbench(host, t, &session, &query, None),
+                (&Method::POST, ["sign-out"]) => {
+                    let form = match read_form(host, request).await {
+                        Ok(form) => form,
+                        Err(response) => return response,
+                    };
+                    if !session::csrf_matches(&session, field(&form, "csrf")) {
+                        return forbidden(t);
+                    }
+                    if let Some(id) = &session_id {
+                        host.sessions.end(id);
+                    }
+                    let mut response = redirect("/console/sign-in");
+                    response.headers_mut().insert(
+                        header::SET_COOKIE,
+                        session::clear_cookie().parse().expect("a valid cookie"),
+                    );
+                    response
+                }
+                (&Method::POST, ["conversations", shop, conversation, verb]) => {
+                    let form = match read_form(host, request).await {
+                        Ok(form) => form,
+                        Err(response) => return response,
+                    };
+                    if !session::csrf_matches(&session, field(&form, "csrf")) {
+                        return forbidden(t);
+                    }
+                    act(host, t, &session, shop, conversation, verb, &form)
+                }
+                _ => html(StatusCode::NOT_FOUND, t.not_found.to_owned()),
+            }
+        }
+    }
+}
+
+/// Signs an agent in with their own credential.
+async fn sign_in(
+    host: &Admin,
+    t: &Text,
+    form: &[(String, String)],
+    secure: bool,
+    now_ms: i64,
+) -> Response<Full<Bytes>> {
+    let Some(auth) = &host.auth else {
+        return html(StatusCode::NOT_FOUND, t.off.to_owned());
+    };
+    let (Some(agent), Some(password)) = (field(form, "agent"), field(form, "password")) else {
+        return page_with(
+            StatusCode::BAD_REQUEST,
+            &SignInPage {
+                t,
+                problem: Some(t.wrong_credentials.to_owned()),
+            },
+        );
+    };
+    match auth.verify_agent(agent.trim(), password).await {
+        Ok(principal) => {
+            let id = host.sessions.start(principal, now_ms);
+            let mut response = redirect("/console");
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session::set_cookie(&id, secure)
+                    .parse()
+                    .expect("a valid cookie"),
+            );
+            response
+        }
+        Err(_) => page_with(
+            StatusCode::UNAUTHORIZED,
+            &SignInPage {
+                t,
+                problem: Some(t.wrong_credentials.to_owned()),
+            },
+        ),
+    }
+}
+
+fn workbench(
+    host: &Admin,
+    t: &Text,
+    session: &Session,
+    query: &str,
+    problem: Option<String>,
+) -> Response<Full<Bytes>> {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let tab = view::Tab::parse(field(&params, "tab"));
+    let who = &session.principal;
+    let now_ms = crate::clock::now_ms();
+    let rows = match view::list(host, who, tab, field(&params, "shop_filter"), now_ms) {
+        Ok(rows) => rows,
+        Err(err) => return desk_error(t, &err),
+    };
+    let selected = match (field(&params, "shop"), field(&params, "conversation")) {
+        (Some(shop), Some(conversation)) => Some((shop.to_owned(), conversation.to_owned())),
+        _ => None,
+    };
+    let thread = match &selected {
+        Some((shop, conversation)) => match view::thread(host, who, shop, conversation) {
+            Ok(thread) => Some(thread),
+            Err(err) => return desk_error(t, &err),
+        },
+        None => None,
+    };
+    let holder = thread
+        .as_ref()
+        .and_then(|th| th.handoff.as_ref())
+        .map(|h| h.agent().map(str::to_owned));
+    let can_take = who.is_agent && matches!(holder, Some(None));
+    let holding = who.is_agent && matches!(&holder, Some(Some(agent)) if *agent == who.id);
+    let colleagues = thread
+        .as_ref()
+        .map(|th| {
+            host.people
+                .desk
+                .agents()
+                .iter()
+                .filter(|a| a.id != who.id && a.shops.contains(&th.shop))
+                .map(|a| a.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = rows
+        .into_iter()
+        .map(|row| RowView {
+            key: format!("{}/{}", row.shop, row.conversation),
+            waited: view::wait_text(row.waited_secs),
+            priority_label: t.priority(row.priority),
+            shop: row.shop,
+            platform: row.platform,
+            conversation: row.conversation,
+            position: row.position,
+            priority: row.priority,
+            reason: row.reason,
+            agent: row.agent,
+        })
+        .collect();
+    page(&Workbench {
+        t,
+        me: who.id.clone(),
+        role: who.role.as_str(),
+        csrf: session.csrf.clone(),
+        tab: tab.as_str(),
+        rows,
+        selected: selected.map(|(shop, conversation)| format!("{shop}/{conversation}")),
+        thread,
+        can_take,
+        holding,
+        colleagues,
+        problem,
+    })
+}
+
+/// A conversation action from a form, as the signed-in agent; back to the
+/// conversation after it (or the page with the reason when refused).
+fn act(
+    host: &Admin,
+    t: &Text,
+    session: &Session,
+    shop: &str,
+    conversation: &str,
+    verb: &str,
+    form: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    let who = &session.principal;
+    let done = (|| -> Result<(), DeskError> {
+        if !who.serves(shop) {
+            return Err(DeskError::Forbidden(format!(
+                "`{}` does not serve shop `{shop}`",
+                who.id
+            )));
+        }
+        if !who.is_agent {
+            return Err(DeskError::Forbidden(format!(
+                "`{}` is not an agent and cannot hold conversations",
+                who.id
+            )));
+        }
+        let agent = who.id.as_str();
+        let detail = match verb {
+            "take" => {
+                desk::take(&host.people, shop, conversation, agent)?;
+                None
+            }
+            "reply" => {
+                let text = field(form, "text")
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| DeskError::Invalid("the reply is empty".into()))?;
+                desk::reply(&host.people, shop, conversation, agent, text, None)?;
+                None
+            }
+            "transfer" => {
+                let to = field(form, "to")
+                    .ok_or_else(|| DeskError::Invalid("transfer to whom?".into()))?;
+                desk::transfer(&host.people, shop, conversation, agent, to)?;
+                Some(format!("to {to}"))
+            }
+            "close" | "hand-back" => {
+                desk::release(&host.people, shop, conversation, agent, verb == "close")?;
+                desk::assign_waiting(&host.people)?;
+                None
+            }
+            other => {
+                return Err(DeskError::NotFound(format!(
+                    "no conversation action `{other}`"
+                )));
+            }
+        };
+        crate::gateway::admin::record_action(
+            host,
+            who,
+            verb,
+            Some(shop),
+            Some(conversation),
+            detail,
+        )
+    })();
+    match done {
+        Ok(()) => {
+            let back = if matches!(verb, "close" | "hand-back" | "transfer") {
+                "/console?tab=mine".to_owned()
+            } else {
+                format!(
+                    "/console?tab=mine&shop={}&conversation={}",
+                    encode(shop),
+                    encode(conversation)
+                )
+            };
+            redirect(&back)
+        }
+        Err(DeskError::Forbidden(reason)) => html(StatusCode::FORBIDDEN, reason),
+        Err(err) => {
+            let query = format!(
+                "shop={}&conversation={}",
+                encode(shop),
+                encode(conversation)
+            );
+            let mut response = workbench(host, t, session, &query, Some(err.to_string()));
+            *response.status_mut() = StatusCode::CONFLICT;
+            response
+        }
+    }
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+async fn read_form(
+    host: &Admin,
+    request: Request<Incoming>,
+) -> Result<Vec<(String, String)>, Response<Full<Bytes>>> {
+    let read = tokio::time::timeout(
+        host.limits.body_read_timeout,
+        Limited::new(request.into_body(), MAX_FORM).collect(),
+    )
+    .await;
+    match read {
+        Ok(Ok(collected)) => Ok(url::form_urlencoded::parse(&collected.to_bytes())
+            .into_owned()
+            .collect()),
+        _ => Err(html(
+            StatusCode::BAD_REQUEST,
+            "unreadable or too large form".to_owned(),
+        )),
+    }
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+fn asset(name: &str) -> Response<Full<Bytes>> {
+    let (body, kind): (&'static [u8], &str) = match name {
+        "htmx-2.0.8.min.js" => (
+            include_bytes!("../../console/assets/htmx-2.0.8.min.js"),
+            "text/javascript",
+        ),
+        "htmx-ext-sse-2.2.4.js" => (
+            include_bytes!("../../console/assets/htmx-ext-sse-2.2.4.js"),
+            "text/javascript",
+        ),
+        _ => return html(StatusCode::NOT_FOUND, "no such asset".to_owned()),
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, kind)
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(Full::new(Bytes::from_static(body)))
+        .expect("a valid response")
+}
+
+fn page(template: &impl Template) -> Response<Full<Bytes>> {
+    page_with(StatusCode::OK, template)
+}
+
+fn page_with(status: StatusCode, template: &impl Template) -> Response<Full<Bytes>> {
+    match template.render() {
+        Ok(body) => html(status, body),
+        Err(err) => {
+            tracing::error!(error = %err, "a console page could not be rendered");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering failed".to_owned(),
+            )
+        }
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("x-frame-options", "DENY")
+        .header(
+            "content-security-policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        )
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+fn redirect(to: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::new()))
+        .expect("a valid response")
+}
+
+fn forbidden(t: &Text) -> Response<Full<Bytes>> {
+    html(StatusCode::FORBIDDEN, t.csrf_refused.to_owned())
+}
+
+fn desk_error(t: &Text, err: &DeskError) -> Response<Full<Bytes>> {
+    let status = match err {
+        DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+        DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
+        DeskError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::CONFLICT,
+    };
+    html(status, format!("{}: {err}", t.refused))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(reason: &str) -> RowView {
+        RowView {
+            key: "demo-oa/o1".into(),
+            shop: "demo-oa".into(),
+            platform: "wechat".into(),
+            conversation: "o1".into(),
+            position: Some(1),
+            waited: view::wait_text(75),
+            priority: "threat",
+            priority_label: text::ZH.priority("threat"),
+            reason: reason.into(),
+            agent: None,
+        }
+    }
+
+    fn workbench_html(t: &Text, rows: Vec<RowView>) -> String {
+        Workbench {
+            t,
+            me: "mei".into(),
+            role: "agent",
+            csrf: "c".repeat(64),
+            tab: "queue",
+            rows,
+            selected: None,
+            thread: None,
+            can_take: false,
+            holding: false,
+            colleagues: Vec::new(),
+            problem: None,
+        }
+        .render()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_list_shows_urgency_position_wait_and_reason_escaped() {
+        let html = workbench_html(&text::ZH, vec![row("<script>alert(1)</script> 投诉")]);
+        assert!(html.contains("投诉风险"), "{html}");
+        assert!(html.contains("排队第 1"), "{html}");
+        assert!(html.contains("已等待 1分15秒"), "{html}");
+        assert!(
+            html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains(&"c".repeat(64)),
+            "the sign-out form carries the token"
+        );
+    }
+
+    #[test]
+    fn english_is_an_option_and_an_empty_list_says_so() {
+        let html = workbench_html(&text::EN, Vec::new());
+        assert!(html.contains("Waiting"), "{html}");
+        assert!(html.contains("No conversations"), "{html}");
+        let page = SignInPage {
+            t: &text::EN,
+            problem: None,
+        }
+        .render()
+        .unwrap();
+        assert!(
+            page.contains("Sign in") && page.contains("lang=\"en\""),
+            "{page}"
+        );
+        let headers = hyper::HeaderMap::new();
+        assert_eq!(text::for_request("lang=en", &headers).lang, "en");
+        assert_eq!(text::for_request("", &headers).lang, "zh-CN");
+    }
+}

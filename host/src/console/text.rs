@@ -1,0 +1,184 @@
+//! The console's words, in Chinese (the default) and English (`?lang=en`,
+//! or a browser that asks for English first).
+
+/// Every label the console shows, in one language.
+#[derive(Debug)]
+pub struct Text {
+    /// The page's `lang`.
+    pub lang: &'static str,
+    /// The other language's code and name, for the switch.
+    pub other_lang: &'static str,
+    /// The other language's name.
+    pub other_lang_name: &'static str,
+    /// The page title.
+    pub title: &'static str,
+    /// Sign in.
+    pub sign_in: &'static str,
+    /// Sign out.
+    pub sign_out: &'static str,
+    /// The agent id field.
+    pub agent_id: &'static str,
+    /// The password field.
+    pub password: &'static str,
+    /// A failed sign-in.
+    pub wrong_credentials: &'static str,
+    /// 待接入.
+    pub queue: &'static str,
+    /// 我的.
+    pub mine: &'static str,
+    /// 全部.
+    pub all: &'static str,
+    /// An empty list.
+    pub empty: &'static str,
+    /// Queue position.
+    pub position: &'static str,
+    /// Time waited.
+    pub waited: &'static str,
+    /// Why the conversation is with people.
+    pub why: &'static str,
+    /// The customer.
+    pub customer: &'static str,
+    /// The bot.
+    pub bot: &'static str,
+    /// An agent.
+    pub agent: &'static str,
+    /// Take the conversation.
+    pub take: &'static str,
+    /// Hand it back to the bot.
+    pub hand_back: &'static str,
+    /// Close it.
+    pub close: &'static str,
+    /// Transfer it.
+    pub transfer: &'static str,
+    /// The reply box's placeholder.
+    pub reply_placeholder: &'static str,
+    /// Send.
+    pub send: &'static str,
+    /// Messages left in the window.
+    pub messages_left: &'static str,
+    /// The window is closed.
+    pub window_closed: &'static str,
+    /// No conversation picked.
+    pub pick: &'static str,
+    /// The customer's identities.
+    pub identities: &'static str,
+    /// A post without the session's token.
+    pub csrf_refused: &'static str,
+    /// An action refused.
+    pub refused: &'static str,
+    /// No such page.
+    pub not_found: &'static str,
+    /// The console is off (no admin API configured).
+    pub off: &'static str,
+    /// Priorities: threat, angry, normal.
+    pub priorities: [&'static str; 3],
+}
+
+impl Text {
+    /// The label of a priority name (`threat`, `angry`, `normal`).
+    pub fn priority(&self, name: &str) -> &'static str {
+        match name {
+            "threat" => self.priorities[0],
+            "angry" => self.priorities[1],
+            _ => self.priorities[2],
+        }
+    }
+}
+
+/// 中文.
+pub static ZH: Text = Text {
+    lang: "zh-CN",
+    other_lang: "en",
+    other_lang_name: "English",
+    title: "通道 · 客服工作台",
+    sign_in: "登录",
+    sign_out: "退出",
+    agent_id: "客服账号",
+    password: "密码",
+    wrong_credentials: "账号或密码不对",
+    queue: "待接入",
+    mine: "我的",
+    all: "全部",
+    empty: "暂无会话",
+    position: "排队第",
+    waited: "已等待",
+    why: "转人工原因",
+    customer: "客户",
+    bot: "机器人",
+    agent: "客服",
+    take: "接入",
+    hand_back: "交还机器人",
+    close: "结束会话",
+    transfer: "转接",
+    reply_placeholder: "输入回复，Enter 换行",
+    send: "发送",
+    messages_left: "窗口内还可发送",
+    window_closed: "现在不能回复",
+    pick: "从左侧选择一个会话",
+    identities: "客户身份",
+    csrf_refused: "请求缺少有效的表单令牌，已拒绝",
+    refused: "操作被拒绝",
+    not_found: "没有这个页面",
+    off: "未配置管理接口",
+    priorities: ["投诉风险", "情绪激动", "普通"],
+};
+
+/// English.
+pub static EN: Text = Text {
+    lang: "en",
+    other_lang: "zh",
+    other_lang_name: "中文",
+    title: "tongdao · agent workbench",
+    sign_in: "Sign in",
+    sign_out: "Sign out",
+    agent_id: "Agent id",
+    password: "Password",
+    wrong_credentials: "Wrong agent id or password",
+    queue: "Waiting",
+    mine: "Mine",
+    all: "All",
+    empty: "No conversations",
+    position: "Position",
+    waited: "waited",
+    why: "Why with people",
+    customer: "Customer",
+    bot: "Bot",
+    agent: "Agent",
+    take: "Take",
+    hand_back: "Hand back to the bot",
+    close: "Close",
+    transfer: "Transfer",
+    reply_placeholder: "Type a reply",
+    send: "Send",
+    messages_left: "messages left in the window:",
+    window_closed: "You cannot reply now",
+    pick: "Pick a conversation on the left",
+    identities: "Customer identities",
+    csrf_refused: "The form's token is missing or wrong: refused",
+    refused: "Refused",
+    not_found: "No such page",
+    off: "The admin API is not configured",
+    priorities: ["complaint threat", "angry", "normal"],
+};
+
+/// The language a request asks for: `lang=en` in the query, else the
+/// browser's first choice, else Chinese.
+pub fn for_request(query: &str, headers: &hyper::HeaderMap) -> &'static Text {
+    let asked = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "lang")
+        .map(|(_, value)| value.into_owned());
+    match asked.as_deref() {
+        Some("en") => return &EN,
+        Some(_) => return &ZH,
+        None => {}
+    }
+    let browser = headers
+        .get(hyper::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if browser.trim_start().starts_with("en") {
+        &EN
+    } else {
+        &ZH
+    }
+}

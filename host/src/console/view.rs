@@ -1,0 +1,329 @@
+//! What the console's pages show, gathered from the store and the desk and
+//! shaped for the templates: the conversation list with its tabs (待接入,
+//! 我的, 全部), sorted by urgency then by wait; one conversation's thread
+//! (customer messages, the bot's and agents' sends, cards as cards) with
+//! the channel's reply window; and the customer's identities.
+
+use crate::auth::Principal;
+use crate::desk::{self, DeskError};
+use crate::gateway::admin::Admin;
+use crate::model::{AuthorRole, Content, EventBody, Handoff, HandoffState, Priority};
+
+/// Which list the agent is looking at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// 待接入: waiting in the queue.
+    Queue,
+    /// 我的: assigned to the signed-in agent.
+    Mine,
+    /// 全部: every conversation with people.
+    All,
+}
+
+impl Tab {
+    /// From the `tab` query value (the queue by default).
+    pub fn parse(value: Option<&str>) -> Tab {
+        match value {
+            Some("mine") => Tab::Mine,
+            Some("all") => Tab::All,
+            _ => Tab::Queue,
+        }
+    }
+
+    /// The query value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tab::Queue => "queue",
+            Tab::Mine => "mine",
+            Tab::All => "all",
+        }
+    }
+}
+
+/// One row of the conversation list.
+#[derive(Debug, Clone)]
+pub struct ListRow {
+    /// The shop.
+    pub shop: String,
+    /// The shop's plugin (the platform badge).
+    pub platform: String,
+    /// The conversation.
+    pub conversation: String,
+    /// Position in the shop's queue (1-based) while waiting.
+    pub position: Option<usize>,
+    /// Seconds since it entered the queue.
+    pub waited_secs: i64,
+    /// Urgency: `threat`, `angry` or `normal`.
+    pub priority: &'static str,
+    /// Why it is with people (the bot's decision).
+    pub reason: String,
+    /// The agent who has it.
+    pub agent: Option<String>,
+}
+
+/// The conversation list for `who`: `tab`, optionally one shop.
+pub fn list(
+    host: &Admin,
+    who: &Principal,
+    tab: Tab,
+    shop_filter: Option<&str>,
+    now_ms: i64,
+) -> Result<Vec<ListRow>, DeskError> {
+    let mut rows = Vec::new();
+    let shops: Vec<String> = host.shops.iter().map(|s| s.config.id.clone()).collect();
+    for shop in shops {
+        if !who.serves(&shop) || shop_filter.is_some_and(|only| only != shop) {
+            continue;
+        }
+        let platform = host
+            .shops
+            .get(&shop)
+            .map(|s| s.config.plugin.clone())
+            .unwrap_or_default();
+        let waiting = desk::queue(&host.people, &shop)?;
+        let mut handoffs: Vec<(Option<usize>, Handoff)> = Vec::new();
+        if tab != Tab::Mine {
+            handoffs.extend(
+                waiting
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, handoff)| (Some(index + 1), handoff)),
+            );
+        }
+        if tab != Tab::Queue {
+            for handoff in host.store.handoffs(&shop)? {
+                let mine = handoff.agent() == Some(who.id.as_str());
+                if handoff.agent().is_some() && (tab == Tab::All || mine) {
+                    handoffs.push((None, handoff));
+                }
+            }
+        }
+        for (position, handoff) in handoffs {
+            rows.push(ListRow {
+                shop: shop.clone(),
+                platform: platform.clone(),
+                conversation: handoff.conversation.clone(),
+                position,
+                waited_secs: ((now_ms - handoff.queued_ms) / 1000).max(0),
+                priority: priority_name(handoff.priority),
+                reason: handoff.reason.clone(),
+                agent: match &handoff.state {
+                    HandoffState::Assigned { agent, .. } => Some(agent.clone()),
+                    HandoffState::Waiting => None,
+                },
+            });
+        }
+    }
+    rows.sort_by(|a, b| {
+        urgency(b.priority)
+            .cmp(&urgency(a.priority))
+            .then(b.waited_secs.cmp(&a.waited_secs))
+    });
+    Ok(rows)
+}
+
+fn priority_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Threat => "threat",
+        Priority::Angry => "angry",
+        Priority::Normal => "normal",
+    }
+}
+
+fn urgency(name: &str) -> u8 {
+    match name {
+        "threat" => 2,
+        "angry" => 1,
+        _ => 0,
+    }
+}
+
+/// One line of a thread.
+#[derive(Debug, Clone)]
+pub struct ThreadLine {
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+    /// `customer`, `bot` or `agent`.
+    pub author: &'static str,
+    /// The agent's id, for agents' sends.
+    pub agent: Option<String>,
+    /// The text, or a card's fallback text.
+    pub text: String,
+    /// A card: (kind, title, detail).
+    pub card: Option<(&'static str, String, String)>,
+}
+
+/// One conversation, for the thread pane.
+#[derive(Debug, Clone)]
+pub struct Thread {
+    /// The shop.
+    pub shop: String,
+    /// The platform badge.
+    pub platform: String,
+    /// The conversation.
+    pub conversation: String,
+    /// Its hand-off, if with people.
+    pub handoff: Option<Handoff>,
+    /// Messages, oldest first.
+    pub lines: Vec<ThreadLine>,
+    /// Whether a reply may go now, and why not.
+    pub window: desk::WindowStatus,
+    /// The customer's identities across channels: (shop, platform user id).
+    pub identities: Vec<(String, String)>,
+}
+
+/// The thread of `shop`/`conversation`, for an agent who serves the shop.
+pub fn thread(
+    host: &Admin,
+    who: &Principal,
+    shop: &str,
+    conversation: &str,
+) -> Result<Thread, DeskError> {
+    if !who.serves(shop) {
+        return Err(DeskError::Forbidden(format!(
+            "`{}` does not serve shop `{shop}`",
+            who.id
+        )));
+    }
+    let Some(shop_entry) = host.shops.get(shop) else {
+        return Err(DeskError::NotFound(format!("no shop `{shop}`")));
+    };
+    if host.store.conversation(shop, conversation)?.is_none() {
+        return Err(DeskError::NotFound(format!(
+            "no conversation `{conversation}` in shop `{shop}`"
+        )));
+    }
+    let mut lines = Vec::new();
+    for stored in host.store.conversation_events(shop, conversation)? {
+        if let EventBody::Message(message) = &stored.event.body {
+            let author = match message.role {
+                AuthorRole::Customer => "customer",
+                AuthorRole::Bot => "bot",
+                _ => "agent",
+            };
+            lines.push(line(stored.received_ms, author, None, &message.content));
+        }
+    }
+    for item in host.store.conversation_outbox(shop, conversation)? {
+        if let crate::model::ActionKind::SendMessage(content) = &item.action.kind {
+            let author = if item.sent_by.is_some() {
+                "agent"
+            } else {
+                "bot"
+            };
+            lines.push(line(item.created_ms, author, item.sent_by.clone(), content));
+        }
+    }
+    lines.sort_by_key(|l| l.at_ms);
+    let handoff = host.store.handoff(shop, conversation)?;
+    let customer = handoff
+        .as_ref()
+        .map_or(conversation, |h| h.customer.as_str())
+        .to_owned();
+    let identities = match host.store.known_identity(shop, &customer)? {
+        Some(known) => {
+            let mut found = vec![(shop.to_owned(), customer.clone())];
+            for hint in &known.hints {
+                for (other_shop, user) in
+                    host.store.identities_with_hint(&hint.kind, &hint.value)?
+                {
+                    if !found.contains(&(other_shop.clone(), user.clone())) {
+                        found.push((other_shop, user));
+                    }
+                }
+            }
+            found
+        }
+        None => vec![(shop.to_owned(), customer.clone())],
+    };
+    Ok(Thread {
+        shop: shop.to_owned(),
+        platform: shop_entry.config.plugin.clone(),
+        conversation: conversation.to_owned(),
+        handoff,
+        lines,
+        window: desk::window(&host.people, shop, conversation)?,
+        identities,
+    })
+}
+
+fn line(at_ms: i64, author: &'static str, agent: Option<String>, content: &Content) -> ThreadLine {
+    let (text, card) = match content {
+        Content::Text(text) => (text.clone(), None),
+        Content::OrderCard(card) => (
+            card.fallback_text.clone(),
+            Some((
+                "order",
+                format!("订单 {}", card.order_id),
+                [card.status.as_deref(), card.amount.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            )),
+        ),
+        Content::ProductCard(card) => (
+            card.fallback_text.clone(),
+            Some((
+                "product",
+                card.title.clone(),
+                card.price.clone().unwrap_or_default(),
+            )),
+        ),
+        Content::Coupon(coupon) => (
+            coupon.fallback_text.clone(),
+            Some((
+                "coupon",
+                coupon.title.clone(),
+                coupon.discount.clone().unwrap_or_default(),
+            )),
+        ),
+        Content::Image(_) => ("[图片]".into(), None),
+        Content::Voice(voice) => (
+            voice.recognition.clone().unwrap_or_else(|| "[语音]".into()),
+            None,
+        ),
+        Content::Video(_) => ("[视频]".into(), None),
+        Content::File(_) => ("[文件]".into(), None),
+        Content::Location(_) => ("[位置]".into(), None),
+        Content::Link(link) => (format!("{} {}", link.title, link.url), None),
+        Content::MiniProgram(_) => ("[小程序]".into(), None),
+        Content::Raw(_) => ("[消息]".into(), None),
+    };
+    ThreadLine {
+        at_ms,
+        author,
+        agent,
+        text,
+        card,
+    }
+}
+
+/// "3分12秒", "2小时5分", "45秒".
+pub fn wait_text(secs: i64) -> String {
+    match secs {
+        s if s >= 3600 => format!("{}小时{}分", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("{}分{}秒", s / 60, s % 60),
+        s => format!("{s}秒"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_as_people_say_them() {
+        assert_eq!(wait_text(45), "45秒");
+        assert_eq!(wait_text(192), "3分12秒");
+        assert_eq!(wait_text(7_500), "2小时5分");
+    }
+
+    #[test]
+    fn tabs_parse_with_the_queue_as_default() {
+        assert_eq!(Tab::parse(Some("mine")), Tab::Mine);
+        assert_eq!(Tab::parse(Some("all")), Tab::All);
+        assert_eq!(Tab::parse(Some("bogus")), Tab::Queue);
+        assert_eq!(Tab::parse(None).as_str(), "queue");
+    }
+}
