@@ -87,6 +87,45 @@ pub struct UnansweredQuestion {
     pub received_ms: i64,
 }
 
+/// Something the console shows changed: the feed its live updates follow.
+/// Each change gets a sequence number from the store, in commit order, so a
+/// console that reconnects asks for everything after the last one it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleChange {
+    /// The shop.
+    pub shop: String,
+    /// The conversation.
+    pub conversation: String,
+    /// What changed.
+    pub kind: ChangeKind,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// What kind of change a [`ConsoleChange`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// A conversation was handed to people, taken, transferred, released
+    /// or its priority rose.
+    Handoff,
+    /// The customer wrote in a conversation people have.
+    Message,
+    /// An agent's message was queued.
+    Reply,
+}
+
+impl ChangeKind {
+    /// The SSE event name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Handoff => "handoff",
+            ChangeKind::Message => "message",
+            ChangeKind::Reply => "reply",
+        }
+    }
+}
+
 /// What a decision does to a conversation's [`BotContext`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum ContextUpdate {

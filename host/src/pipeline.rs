@@ -168,6 +168,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                         .map(|identity| (stored.event.conversation_id.as_str(), identity)),
                     context: Some((stored.event.conversation_id.as_str(), &p.decided.context)),
                     unanswered: p.decided.unanswered.as_ref(),
+                    conversation: Some(stored.event.conversation_id.as_str()),
                 },
             };
             (p.event_id.as_str(), outcome)

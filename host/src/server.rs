@@ -202,6 +202,7 @@ impl RunningHost {
     /// flush the store and close it: when this returns, the data directory
     /// can be opened again.
     pub async fn shutdown(self) {
+        self.state.sessions.close_streams();
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;

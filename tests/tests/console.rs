@@ -230,3 +230,186 @@ async fn an_agent_signs_in_takes_replies_and_transfers_and_a_colleague_closes() 
 fn futures_lite_block<F: std::future::Future>(future: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
 }
+
+/// A console's event stream, read as it comes.
+struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+/// One server-sent event: (id, event name, data).
+type Sse = (u64, String, String);
+
+impl EventStream {
+    async fn open(browser: &Browser, last_event_id: Option<u64>) -> EventStream {
+        let mut request = client()
+            .get(format!("{}/console/events", browser.base))
+            .header("cookie", &browser.cookie);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        EventStream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments and `retry` skipped), within `within`.
+    async fn next(&mut self, within: Duration) -> Sse {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut name, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        name = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = v.to_owned();
+                    }
+                }
+                if let Some(id) = id {
+                    return (id, name, data);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .expect("the stream open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+async fn angry_push(
+    host: &TestHost,
+    api: &WechatApiEmulator,
+    app: (&str, &str),
+    hook: &str,
+    customer: &str,
+    id: u64,
+) {
+    let now = tongdao::clock::now_ms() / 1000;
+    api.customer_wrote(customer, now);
+    let pusher = WechatPusher::new(app.1, app.0, None);
+    let push = pusher.plaintext(
+        hook,
+        &pusher.text_xml_at(customer, now, "你们这是欺诈，我要去12315投诉！", id),
+    );
+    assert_eq!(
+        push.send(&client(), &host.base_url).await.unwrap().status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_updates_arrive_in_order_and_resume_after_a_disconnect_without_loss() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let host = TestHost::start(&config(&api)).await;
+    for agent in ["mei", "zhou"] {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+    let mei = Browser::sign_in(&host, "mei").await;
+    let signed_out = client()
+        .get(format!("{}/console/events", host.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status().as_u16(), 401);
+
+    // A new angry customer appears on mei's stream within a second or so.
+    let mut stream = EventStream::open(&mei, None).await;
+    angry_push(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
+        "/hooks/wechat/demo-oa",
+        CUSTOMER,
+        8001,
+    )
+    .await;
+    let (first, name, data) = stream.next(Duration::from_secs(5)).await;
+    assert_eq!(name, "handoff");
+    assert!(data.contains(CUSTOMER), "{data}");
+    drop(stream);
+
+    // While mei is disconnected: mei takes it (another tab), the customer
+    // writes again, mei replies.
+    let csrf = mei.csrf().await;
+    let take = format!("/console/conversations/demo-oa/{CUSTOMER}/take");
+    assert_eq!(mei.post(&take, &[("csrf", &csrf)]).await.0, 303);
+    let now = tongdao::clock::now_ms() / 1000;
+    let pusher = WechatPusher::new("spamtest", APP_ID, None);
+    let push = pusher.plaintext(
+        "/hooks/wechat/demo-oa",
+        &pusher.text_xml_at(CUSTOMER, now, "好的，我等你们处理", 8002),
+    );
+    assert_eq!(
+        push.send(&client(), &host.base_url).await.unwrap().status,
+        200
+    );
+    eventually(
+        "the second message to be decided",
+        Duration::from_secs(10),
+        || {
+            host.state()
+                .store
+                .pending_inbox(1)
+                .unwrap()
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    let reply = format!("/console/conversations/demo-oa/{CUSTOMER}/reply");
+    assert_eq!(
+        mei.post(&reply, &[("csrf", &csrf), ("text", "在的，马上处理")])
+            .await
+            .0,
+        303
+    );
+
+    // Reconnecting with Last-Event-ID gives exactly what was missed, in order.
+    let mut resumed = EventStream::open(&mei, Some(first)).await;
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        missed.push(resumed.next(Duration::from_secs(5)).await);
+    }
+    let names: Vec<&str> = missed.iter().map(|(_, name, _)| name.as_str()).collect();
+    assert_eq!(names, ["handoff", "message", "reply"], "{missed:?}");
+    assert!(missed.iter().all(|(id, _, _)| *id > first), "{missed:?}");
+    assert!(
+        missed.windows(2).all(|w| w[0].0 < w[1].0),
+        "in order: {missed:?}"
+    );
+
+    // zhou serves only other-oa: replaying everything from the start, the
+    // first event zhou sees is about his own shop.
+    let zhou = Browser::sign_in(&host, "zhou").await;
+    let mut zhou_stream = EventStream::open(&zhou, Some(0)).await;
+    angry_push(
+        &host,
+        &api,
+        ("wx0000000000other", "othertoken"),
+        "/hooks/wechat/other-oa",
+        "oOtherShopCustomer0001",
+        8003,
+    )
+    .await;
+    let (_, name, data) = zhou_stream.next(Duration::from_secs(5)).await;
+    assert_eq!(name, "handoff");
+    assert!(
+        data.contains("other-oa") && !data.contains(CUSTOMER),
+        "{data}"
+    );
+    host.stop().await;
+}

@@ -7,6 +7,7 @@
 //! and the conversation's actions, the customer's identities). Chinese by
 //! default, English with `?lang=en`.
 
+pub mod live;
 pub mod session;
 pub mod text;
 pub mod view;
@@ -53,6 +54,8 @@ struct Workbench<'a> {
     role: &'static str,
     csrf: String,
     tab: &'static str,
+    /// This page's address, which live updates fetch again.
+    here: String,
     rows: Vec<RowView>,
     selected: Option<String>,
     thread: Option<view::Thread>,
@@ -249,6 +252,7 @@ fn workbench(
         role: who.role.as_str(),
         csrf: session.csrf.clone(),
         tab: tab.as_str(),
+        here: format!("/console?{query}"),
         rows,
         selected: selected.map(|(shop, conversation)| format!("{shop}/{conversation}")),
         thread,
@@ -481,6 +485,7 @@ mod tests {
             role: "agent",
             csrf: "c".repeat(64),
             tab: "queue",
+            here: "/console?tab=queue".into(),
             rows,
             selected: None,
             thread: None,

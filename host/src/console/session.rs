@@ -33,6 +33,8 @@ pub struct Session {
 #[derive(Debug, Default)]
 pub struct Sessions {
     by_id: Mutex<HashMap<String, Session>>,
+    /// Set when the host stops: live streams end so connections can drain.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 fn random_token() -> String {
@@ -67,6 +69,17 @@ impl Sessions {
         }
         session.used_ms = now_ms;
         Some(session.clone())
+    }
+
+    /// Ends every live stream (the host is stopping).
+    pub fn close_streams(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the host is stopping.
+    pub fn closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Ends a session.

@@ -123,7 +123,17 @@ pub async fn serve(
     }
 }
 
-async fn route(host: &Gateway, plane: Plane, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// A response body: a whole one, or the console's event stream.
+pub type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+
+async fn route(host: &Gateway, plane: Plane, request: Request<Incoming>) -> Response<ResponseBody> {
+    if plane != Plane::Public && request.uri().path() == "/console/events" {
+        return crate::console::live::events(&host.admin, request).await;
+    }
+    whole(host, plane, request).await.map(BodyExt::boxed_unsync)
+}
+
+async fn whole(host: &Gateway, plane: Plane, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let admin_plane = plane != Plane::Public;

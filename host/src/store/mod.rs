@@ -18,7 +18,7 @@ use crate::model::{
     BotContext, ContextUpdate, Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink,
     NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
 };
-use crate::model::{DeliveryReceipt, UnansweredQuestion};
+use crate::model::{ConsoleChange, DeliveryReceipt, UnansweredQuestion};
 
 /// Result type of store operations. Failures that callers act on carry a
 /// [`StoreError`] in the chain, found with [`StoreError::find`] (as wasmtime
@@ -140,6 +140,8 @@ pub struct SweepReport {
     pub identities: usize,
     /// Unanswered-question records removed (they go with their events).
     pub unanswered: usize,
+    /// Console changes removed (kept a day).
+    pub changes: usize,
     /// Whether the budget ran out before everything due was removed.
     pub more: bool,
 }
@@ -213,6 +215,9 @@ pub struct InboxOutcome<'a> {
     pub context: Option<(&'a str, &'a ContextUpdate)>,
     /// A question the bot could not answer, kept for suggestions.
     pub unanswered: Option<&'a UnansweredQuestion>,
+    /// The event's conversation: when people have it, the console hears of
+    /// the message.
+    pub conversation: Option<&'a str>,
 }
 
 /// How a delivery ended, for [`Store::finish_delivery`].
@@ -340,6 +345,13 @@ pub trait Store: Flush {
     /// What the bot is waiting for in a conversation, if anything (written
     /// with [`InboxOutcome::context`]).
     fn bot_context(&self, shop: &str, conversation: &str) -> StoreResult<Option<BotContext>>;
+
+    /// The console's changes after sequence `after`, in order, at most
+    /// `limit`.
+    fn changes_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, ConsoleChange)>>;
+
+    /// The latest change's sequence (0 when there is none).
+    fn last_change(&self) -> StoreResult<u64>;
 
     /// Questions the bot could not answer that arrived at or after
     /// `since_ms`, oldest first, at most `limit`.

@@ -1,12 +1,12 @@
 //! The embedded store on sled: one tree per kind of record, multi-tree
 //! transactions for everything that must change together.
 
-use crate::model::UnansweredQuestion;
 use crate::model::{
     ActionKind, AuthorRole, BotContext, ContextUpdate, Conversation, Direction, Event, EventBody,
     Handoff, Identity, KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus,
     StateChange, StateEntry, StoredEvent,
 };
+use crate::model::{ChangeKind, ConsoleChange, UnansweredQuestion};
 use crate::store::keys;
 use crate::store::{
     DeliveryEnd, DeliveryRecord, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store,
@@ -81,6 +81,12 @@ pub struct SledStore {
     bot_context: sled::Tree,
     /// arrival time ‖ event id → [`UnansweredQuestion`].
     unanswered: sled::Tree,
+    /// change sequence → [`ConsoleChange`]: the console's live feed.
+    changes: sled::Tree,
+    /// The next change's number, held while a change is numbered and
+    /// committed, so changes commit in the order of their numbers and a
+    /// reader never skips one. It starts after the last committed change.
+    change_order: std::sync::Mutex<u64>,
 }
 
 /// How stale an identity's `last_seen_ms` may get before an event rewrites
@@ -235,6 +241,37 @@ impl OutboxTx<'_> {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
 
+/// The number after the last committed change.
+fn next_change(changes: &sled::Tree) -> StoreResult<u64> {
+    Ok(match changes.last()? {
+        Some((key, _)) => keys::decode_seq(&key).context("corrupt change key")? + 1,
+        None => 1,
+    })
+}
+
+/// Numbers a console change and writes it in the transaction. `next` is
+/// the guarded counter of [`SledStore::change_order`]; a number taken by a
+/// transaction that retries or fails is skipped, which readers do not mind.
+fn record_change(
+    next: &std::cell::Cell<u64>,
+    changes: &TransactionalTree,
+    shop: &str,
+    conversation: &str,
+    kind: ChangeKind,
+    at_ms: i64,
+) -> TxResult<()> {
+    let seq = next.get();
+    next.set(seq + 1);
+    let change = ConsoleChange {
+        shop: shop.to_owned(),
+        conversation: conversation.to_owned(),
+        kind,
+        at_ms,
+    };
+    changes.insert(&keys::seq(seq), to_json(&change)?)?;
+    Ok(())
+}
+
 fn to_json<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
     codec::encode(value).map_err(ConflictableTransactionError::Abort)
 }
@@ -319,6 +356,8 @@ impl SledStore {
             manual_links: tree("manual_links")?,
             bot_context: tree("bot_context")?,
             unanswered: tree("unanswered")?,
+            change_order: std::sync::Mutex::new(next_change(&db.open_tree("changes")?)?),
+            changes: tree("changes")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -344,6 +383,12 @@ impl SledStore {
     }
 
     /// A share of the write gate (see [`SledStore::writes`]).
+    fn change_order(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.change_order
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
         self.writes.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -590,6 +635,8 @@ impl Store for SledStore {
         now_ms: i64,
     ) -> StoreResult<Vec<Vec<u64>>> {
         let _writing = self.writing();
+        let mut in_order = self.change_order();
+        let next_change = std::cell::Cell::new(*in_order);
         let event_keys = finished
             .iter()
             .map(|(event_id, _)| event_key(event_id))
@@ -598,7 +645,7 @@ impl Store for SledStore {
             .iter()
             .map(|(_, outcome)| self.new_seqs(outcome.actions.len()))
             .collect::<StoreResult<Vec<_>>>()?;
-        (
+        let finished_all = (
             &self.inbox,
             &self.outbox,
             &self.outbox_due,
@@ -610,6 +657,7 @@ impl Store for SledStore {
             &self.identity_conversations,
             &self.bot_context,
             &self.unanswered,
+            &self.changes,
         )
             .transaction(
                 |(
@@ -624,6 +672,7 @@ impl Store for SledStore {
                     identity_conversations,
                     bot_context,
                     unanswered,
+                    changes,
                 )| {
                     let identity_tx = IdentityTx {
                         identities,
@@ -641,15 +690,23 @@ impl Store for SledStore {
                         finished.iter().zip(&event_keys).zip(&seqs)
                     {
                         let queued = tx.queue(outcome.actions, seqs, Some(event_id), now_ms)?;
+                        // Whether the conversation went to people or became
+                        // more urgent (else, with people already, the
+                        // console hears of a message).
+                        let mut handed_over = false;
                         if let Some(escalation) = outcome.escalation {
                             let key = keys::parts(&[&escalation.shop, &escalation.conversation]);
                             let handoff = match handoffs.get(&key)? {
                                 Some(bytes) => {
                                     let mut current: Handoff = from_json(&bytes, "hand-off")?;
+                                    handed_over = escalation.priority > current.priority;
                                     current.priority = current.priority.max(escalation.priority);
                                     current
                                 }
-                                None => escalation.clone(),
+                                None => {
+                                    handed_over = true;
+                                    escalation.clone()
+                                }
                             };
                             let json = serde_json::to_vec(&handoff).map_err(|err| {
                                 ConflictableTransactionError::Abort(err.to_string())
@@ -677,6 +734,26 @@ impl Store for SledStore {
                                 }
                             }
                         }
+                        if let Some(conversation) = outcome.conversation {
+                            let key = keys::parts(&[outcome.shop, conversation]);
+                            let kind = if handed_over {
+                                Some(ChangeKind::Handoff)
+                            } else if handoffs.get(&key)?.is_some() {
+                                Some(ChangeKind::Message)
+                            } else {
+                                None
+                            };
+                            if let Some(kind) = kind {
+                                record_change(
+                                    &next_change,
+                                    changes,
+                                    outcome.shop,
+                                    conversation,
+                                    kind,
+                                    now_ms,
+                                )?;
+                            }
+                        }
                         if let Some(question) = outcome.unanswered {
                             let mut key = keys::time(question.received_ms).to_vec();
                             key.extend_from_slice(question.event.as_bytes());
@@ -689,7 +766,9 @@ impl Store for SledStore {
                 },
             )
             .map_err(tx_error)
-            .with_context(|| format!("finishing {} inbox event(s)", finished.len()))
+            .with_context(|| format!("finishing {} inbox event(s)", finished.len()));
+        *in_order = next_change.get();
+        finished_all
     }
 
     fn known_identity(
@@ -776,24 +855,42 @@ impl Store for SledStore {
 
     fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>> {
         let _writing = self.writing();
+        let mut in_order = self.change_order();
+        let next_change = std::cell::Cell::new(*in_order);
         let seqs = self.new_seqs(actions.len())?;
-        (
+        let queued = (
             &self.outbox,
             &self.outbox_due,
             &self.outbox_keys,
             &self.conversation_outbox,
+            &self.changes,
         )
-            .transaction(|(outbox, outbox_due, outbox_keys, conversation_outbox)| {
-                OutboxTx {
-                    outbox,
-                    outbox_due,
-                    outbox_keys,
-                    conversation_outbox,
-                }
-                .queue(actions, &seqs, None, now_ms)
-            })
+            .transaction(
+                |(outbox, outbox_due, outbox_keys, conversation_outbox, changes)| {
+                    let queued = OutboxTx {
+                        outbox,
+                        outbox_due,
+                        outbox_keys,
+                        conversation_outbox,
+                    }
+                    .queue(actions, &seqs, None, now_ms)?;
+                    for action in actions.iter().filter(|a| a.sent_by.is_some()) {
+                        record_change(
+                            &next_change,
+                            changes,
+                            &action.shop,
+                            &action.action.conversation_id,
+                            ChangeKind::Reply,
+                            now_ms,
+                        )?;
+                    }
+                    Ok(queued)
+                },
+            )
             .map_err(tx_error)
-            .context("queueing actions")
+            .context("queueing actions");
+        *in_order = next_change.get();
+        queued
     }
 
     fn handoff(&self, shop: &str, conversation: &str) -> StoreResult<Option<Handoff>> {
@@ -810,6 +907,26 @@ impl Store for SledStore {
             .map(|bytes| read(&bytes, "bot context"))
             .transpose()
             .with_context(|| format!("bot context of {shop}/{conversation}"))
+    }
+
+    fn changes_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, ConsoleChange)>> {
+        let start = keys::seq(after.saturating_add(1));
+        self.changes
+            .range(start.as_slice()..)
+            .take(limit)
+            .map(|entry| {
+                let (key, bytes) = entry?;
+                let seq = keys::decode_seq(&key).context("corrupt change key")?;
+                Ok((seq, read(&bytes, "console change")?))
+            })
+            .collect()
+    }
+
+    fn last_change(&self) -> StoreResult<u64> {
+        match self.changes.last()? {
+            Some((key, _)) => Ok(keys::decode_seq(&key).context("corrupt change key")?),
+            None => Ok(0),
+        }
     }
 
     fn unanswered(&self, since_ms: i64, limit: usize) -> StoreResult<Vec<UnansweredQuestion>> {
@@ -842,14 +959,34 @@ impl Store for SledStore {
         new: Option<&Handoff>,
     ) -> StoreResult<bool> {
         let _writing = self.writing();
+        let mut in_order = self.change_order();
+        let next_change = std::cell::Cell::new(*in_order);
         let key = keys::parts(&[shop, conversation]);
         let old = expected.map(serde_json::to_vec).transpose()?;
         let new = new.map(serde_json::to_vec).transpose()?;
-        Ok(self
-            .handoffs
-            .compare_and_swap(key, old, new)
-            .with_context(|| format!("updating the hand-off of {shop}/{conversation}"))?
-            .is_ok())
+        let swapped = (&self.handoffs, &self.changes)
+            .transaction(|(handoffs, changes)| {
+                if handoffs.get(&key)?.as_deref() != old.as_deref() {
+                    return Ok(false);
+                }
+                match &new {
+                    Some(bytes) => handoffs.insert(key.as_slice(), bytes.as_slice())?,
+                    None => handoffs.remove(key.as_slice())?,
+                };
+                record_change(
+                    &next_change,
+                    changes,
+                    shop,
+                    conversation,
+                    ChangeKind::Handoff,
+                    crate::clock::now_ms(),
+                )?;
+                Ok(true)
+            })
+            .map_err(tx_error)
+            .with_context(|| format!("updating the hand-off of {shop}/{conversation}"));
+        *in_order = next_change.get();
+        swapped
     }
 
     fn due_outbox(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<OutboxItem>> {

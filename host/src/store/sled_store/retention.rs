@@ -22,6 +22,9 @@ fn uuid_v7_ms(key: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(ms))
 }
 
+/// How long the console's change feed is kept.
+const CHANGES_KEPT_MS: i64 = 24 * 3600 * 1000;
+
 fn cutoff(now_ms: i64, keep: std::time::Duration) -> i64 {
     now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
 }
@@ -37,6 +40,7 @@ impl SledStore {
         let mut left = budget;
         self.sweep_events(cutoff(now_ms, retention.events), &mut left, &mut report)?;
         self.sweep_unanswered(cutoff(now_ms, retention.events), &mut left, &mut report)?;
+        self.sweep_changes(now_ms - CHANGES_KEPT_MS, &mut left, &mut report)?;
         self.sweep_outbox(
             cutoff(now_ms, retention.delivered),
             cutoff(now_ms, retention.dead_letters),
@@ -86,6 +90,30 @@ impl SledStore {
                 before_ms,
                 report,
             )?;
+        }
+        Ok(())
+    }
+
+    /// Removes the console's changes older than the cutoff: a console away
+    /// longer than that reloads instead of catching up.
+    fn sweep_changes(
+        &self,
+        before_ms: i64,
+        left: &mut usize,
+        report: &mut SweepReport,
+    ) -> StoreResult<()> {
+        for entry in self.changes.iter() {
+            if *left == 0 {
+                return Ok(());
+            }
+            let (key, bytes) = entry?;
+            let change: crate::model::ConsoleChange = super::read(&bytes, "console change")?;
+            if change.at_ms >= before_ms {
+                return Ok(());
+            }
+            self.changes.remove(key)?;
+            report.changes += 1;
+            *left -= 1;
         }
         Ok(())
     }
