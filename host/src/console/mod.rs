@@ -92,8 +92,32 @@ pub async fn handle(
     let session = session_id
         .as_deref()
         .and_then(|id| host.sessions.get(id, now_ms));
+    let mut response = route(
+        host, t, &segments, &query, session_id, session, secure, now_ms, request,
+    )
+    .await;
+    if let Some(cookie) = text::remember(&query)
+        && let Ok(value) = cookie.parse()
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn route(
+    host: &Admin,
+    t: &'static Text,
+    segments: &[&str],
+    query: &str,
+    session_id: Option<String>,
+    session: Option<Session>,
+    secure: bool,
+    now_ms: i64,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let method = request.method().clone();
-    match (&method, segments.as_slice()) {
+    match (&method, segments) {
         (&Method::GET, ["assets", name]) => asset(name),
         (&Method::GET, ["sign-in"]) => page(&SignInPage { t, problem: None }),
         (&Method::POST, ["sign-in"]) => {
@@ -107,8 +131,8 @@ pub async fn handle(
             let Some(session) = session else {
                 return redirect("/console/sign-in");
             };
-            match (&method, segments.as_slice()) {
-                (&Method::GET, []) => workbench(host, t, &session, &query, None),
+            match (&method, segments) {
+                (&Method::GET, []) => workbench(host, t, &session, query, None),
                 (&Method::POST, ["sign-out"]) => {
                     let form = match read_form(host, request).await {
                         Ok(form) => form,
@@ -533,5 +557,14 @@ mod tests {
         let headers = hyper::HeaderMap::new();
         assert_eq!(text::for_request("lang=en", &headers).lang, "en");
         assert_eq!(text::for_request("", &headers).lang, "zh-CN");
+        let mut chosen = hyper::HeaderMap::new();
+        chosen.insert(hyper::header::COOKIE, "tongdao_lang=en".parse().unwrap());
+        assert_eq!(text::for_request("", &chosen).lang, "en");
+        assert!(
+            text::remember("lang=en")
+                .unwrap()
+                .starts_with("tongdao_lang=en;")
+        );
+        assert_eq!(text::remember("tab=mine"), None);
     }
 }

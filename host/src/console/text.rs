@@ -1,5 +1,5 @@
 //! The console's words, in Chinese (the default) and English (`?lang=en`,
-//! or a browser that asks for English first).
+//! remembered in a cookie).
 
 /// Every label the console shows, in one language.
 #[derive(Debug)]
@@ -110,7 +110,7 @@ pub static ZH: Text = Text {
     hand_back: "交还机器人",
     close: "结束会话",
     transfer: "转接",
-    reply_placeholder: "输入回复，Enter 换行",
+    reply_placeholder: "输入回复",
     send: "发送",
     messages_left: "窗口内还可发送",
     window_closed: "现在不能回复",
@@ -161,24 +161,38 @@ pub static EN: Text = Text {
     priorities: ["complaint threat", "angry", "normal"],
 };
 
-/// The language a request asks for: `lang=en` in the query, else the
-/// browser's first choice, else Chinese.
+/// The cookie that remembers an agent's choice of language.
+pub const LANG_COOKIE: &str = "tongdao_lang";
+
+/// The language a request asks for: `lang=en` or `lang=zh` in the query,
+/// else the one chosen before (its cookie), else Chinese.
 pub fn for_request(query: &str, headers: &hyper::HeaderMap) -> &'static Text {
     let asked = url::form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == "lang")
-        .map(|(_, value)| value.into_owned());
+        .map(|(_, value)| value.into_owned())
+        .or_else(|| {
+            headers
+                .get(hyper::header::COOKIE)
+                .and_then(|v| v.to_str().ok())?
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(name, _)| *name == LANG_COOKIE)
+                .map(|(_, value)| value.to_owned())
+        });
     match asked.as_deref() {
-        Some("en") => return &EN,
-        Some(_) => return &ZH,
-        None => {}
+        Some("en") => &EN,
+        _ => &ZH,
     }
-    let browser = headers
-        .get(hyper::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if browser.trim_start().starts_with("en") {
-        &EN
-    } else {
-        &ZH
-    }
+}
+
+/// The `Set-Cookie` value remembering a language chosen in the query, if
+/// one was.
+pub fn remember(query: &str) -> Option<String> {
+    let lang = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "lang")
+        .map(|(_, value)| value.into_owned())?;
+    let lang = if lang == "en" { "en" } else { "zh" };
+    Some(format!(
+        "{LANG_COOKIE}={lang}; Path=/console; SameSite=Strict; Max-Age=31536000"
+    ))
 }

@@ -204,8 +204,16 @@ pub fn thread(
             lines.push(line(stored.received_ms, author, None, &message.content));
         }
     }
+    // Delivered sends are in the history; those still going out are shown
+    // from the outbox.
     for item in host.store.conversation_outbox(shop, conversation)? {
-        if let crate::model::ActionKind::SendMessage(content) = &item.action.kind {
+        let going_out = matches!(
+            item.status,
+            crate::model::OutboxStatus::Pending | crate::model::OutboxStatus::InFlight { .. }
+        );
+        if let (true, crate::model::ActionKind::SendMessage(content)) =
+            (going_out, &item.action.kind)
+        {
             let author = if item.sent_by.is_some() {
                 "agent"
             } else {
