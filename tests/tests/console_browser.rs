@@ -57,7 +57,7 @@ impl Driver {
             .expect(
                 "chromedriver is not installed: scripts/test installs Debian's chromium-driver",
             );
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -73,6 +73,8 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("chromedriver did not start");
     }
 
