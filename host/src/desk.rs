@@ -8,7 +8,8 @@
 use crate::clock;
 use crate::config::{AgentConfig, Assignment};
 use crate::model::{
-    Action, ActionKind, ActionName, Content, Conversation, Handoff, HandoffState, NewAction,
+    Action, ActionKind, ActionName, AgentStatus, Content, Conversation, Handoff, HandoffState,
+    NewAction,
 };
 use crate::shops::Shops;
 use crate::store::Store;
@@ -139,8 +140,32 @@ fn loads(host: &People) -> Result<HashMap<String, u32>, DeskError> {
     Ok(loads)
 }
 
-/// Gives waiting conversations to agents with room, by the configured
-/// policy; returns how many were assigned.
+/// Sets an agent's status. 离线 (offline) is refused while the agent holds
+/// conversations: transfer or close them first. Going online assigns
+/// waiting conversations at once.
+pub fn set_status(host: &People, agent: &str, status: AgentStatus) -> Result<(), DeskError> {
+    if status == AgentStatus::Offline {
+        let held = loads(host)?.get(agent).copied().unwrap_or(0);
+        if held > 0 {
+            return Err(DeskError::Conflict(format!(
+                "`{agent}` still holds {held} conversation(s): transfer or close them before going offline"
+            )));
+        }
+    }
+    host.store.set_agent_status(agent, status)?;
+    if status == AgentStatus::Online {
+        assign_waiting(host)?;
+    }
+    Ok(())
+}
+
+/// An agent's load: how many conversations they hold.
+pub fn load(host: &People, agent: &str) -> Result<u32, DeskError> {
+    Ok(loads(host)?.get(agent).copied().unwrap_or(0))
+}
+
+/// Gives waiting conversations to agents with room who are online, by the
+/// configured policy; returns how many were assigned.
 pub fn assign_waiting(host: &People) -> Result<usize, DeskError> {
     let desk = &host.desk;
     if desk.assignment == Assignment::Manual || desk.agents.is_empty() {
@@ -159,9 +184,17 @@ pub fn assign_waiting(host: &People) -> Result<usize, DeskError> {
         if serving.is_empty() {
             continue;
         }
+        let mut online = HashMap::new();
+        for agent in &serving {
+            online.insert(
+                agent.id.clone(),
+                host.store.agent_status(&agent.id)? == AgentStatus::Online,
+            );
+        }
         for handoff in queue(host, shop_id)? {
             let has_room = |agent: &AgentConfig| {
-                loads.get(&agent.id).copied().unwrap_or(0) < agent.max_concurrent
+                online.get(&agent.id).copied().unwrap_or(false)
+                    && loads.get(&agent.id).copied().unwrap_or(0) < agent.max_concurrent
             };
             let chosen = match desk.assignment {
                 Assignment::LeastLoaded => serving

@@ -87,6 +87,42 @@ pub struct UnansweredQuestion {
     pub received_ms: i64,
 }
 
+/// Whether an agent takes new customers: 在线 (online), 小休 (on a break:
+/// keeps what they hold, gets nothing new), 离线 (offline: refused while
+/// they hold conversations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentStatus {
+    /// 在线: takes new customers.
+    #[default]
+    Online,
+    /// 小休: keeps their conversations, gets no new ones.
+    Break,
+    /// 离线: away.
+    Offline,
+}
+
+impl AgentStatus {
+    /// The form and API value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Online => "online",
+            AgentStatus::Break => "break",
+            AgentStatus::Offline => "offline",
+        }
+    }
+
+    /// From the form and API value.
+    pub fn parse(value: &str) -> Option<AgentStatus> {
+        match value {
+            "online" => Some(AgentStatus::Online),
+            "break" => Some(AgentStatus::Break),
+            "offline" => Some(AgentStatus::Offline),
+            _ => None,
+        }
+    }
+}
+
 /// Something the console shows changed: the feed its live updates follow.
 /// Each change gets a sequence number from the store, in commit order, so a
 /// console that reconnects asks for everything after the last one it saw.

@@ -413,3 +413,85 @@ async fn live_updates_arrive_in_order_and_resume_after_a_disconnect_without_loss
     );
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_a_break_gets_no_new_customers_and_cannot_go_offline_holding_one() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let least_loaded =
+        config(&api).replace("assignment = \"manual\"", "assignment = \"least-loaded\"");
+    let host = TestHost::start(&least_loaded).await;
+    for agent in ["mei", "lei"] {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+    let mei = Browser::sign_in(&host, "mei").await;
+    let lei = Browser::sign_in(&host, "lei").await;
+
+    // mei (first in config order, so least-loaded's choice on a tie) takes
+    // a break: the next customer goes to lei.
+    let csrf = mei.csrf().await;
+    let (status, body) = mei
+        .post("/console/status", &[("csrf", &csrf), ("status", "break")])
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        mei.get("/console")
+            .await
+            .1
+            .contains("value=\"break\" selected")
+    );
+    angry_push(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
+        "/hooks/wechat/demo-oa",
+        CUSTOMER,
+        9101,
+    )
+    .await;
+    eventually(
+        "the customer to be assigned",
+        Duration::from_secs(10),
+        || {
+            let handoff = host.state().store.handoff("demo-oa", CUSTOMER).unwrap()?;
+            handoff.agent().map(str::to_owned)
+        },
+    )
+    .await;
+    let handoff = host
+        .state()
+        .store
+        .handoff("demo-oa", CUSTOMER)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        handoff.agent(),
+        Some("lei"),
+        "not to mei, who is on a break"
+    );
+
+    // lei cannot go offline while holding a customer; after closing, can.
+    let lei_csrf = lei.csrf().await;
+    let (status, body) = lei
+        .post(
+            "/console/status",
+            &[("csrf", &lei_csrf), ("status", "offline")],
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("still holds 1"), "{body}");
+    let close = format!("/console/conversations/demo-oa/{CUSTOMER}/close");
+    assert_eq!(lei.post(&close, &[("csrf", &lei_csrf)]).await.0, 303);
+    let (status, body) = lei
+        .post(
+            "/console/status",
+            &[("csrf", &lei_csrf), ("status", "offline")],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let (status, _) = lei.post("/console/status", &[("status", "online")]).await;
+    assert_eq!(status, 403, "the status form needs the token too");
+    host.stop().await;
+}

@@ -52,6 +52,10 @@ struct Workbench<'a> {
     t: &'a Text,
     me: String,
     role: &'static str,
+    /// Whether the signed-in principal is an agent (who has a status).
+    is_agent: bool,
+    /// Their status: `online`, `break` or `offline`.
+    status: &'static str,
     csrf: String,
     tab: &'static str,
     /// This page's address, which live updates fetch again.
@@ -150,6 +154,16 @@ async fn route(
                         session::clear_cookie().parse().expect("a valid cookie"),
                     );
                     response
+                }
+                (&Method::POST, ["status"]) => {
+                    let form = match read_form(host, request).await {
+                        Ok(form) => form,
+                        Err(response) => return response,
+                    };
+                    if !session::csrf_matches(&session, field(&form, "csrf")) {
+                        return forbidden(t);
+                    }
+                    set_status(host, t, &session, field(&form, "status"))
                 }
                 (&Method::POST, ["conversations", shop, conversation, verb]) => {
                     let form = match read_form(host, request).await {
@@ -270,10 +284,16 @@ fn workbench(
             agent: row.agent,
         })
         .collect();
+    let status = match host.store.agent_status(&who.id) {
+        Ok(status) => status.as_str(),
+        Err(err) => return desk_error(t, &DeskError::Store(format!("{err:#}"))),
+    };
     page(&Workbench {
         t,
         me: who.id.clone(),
         role: who.role.as_str(),
+        is_agent: who.is_agent,
+        status,
         csrf: session.csrf.clone(),
         tab: tab.as_str(),
         here: format!("/console?{query}"),
@@ -373,6 +393,43 @@ fn act(
                 encode(conversation)
             );
             let mut response = workbench(host, t, session, &query, Some(err.to_string()));
+            *response.status_mut() = StatusCode::CONFLICT;
+            response
+        }
+    }
+}
+
+/// 在线 / 小休 / 离线 for the signed-in agent.
+fn set_status(
+    host: &Admin,
+    t: &Text,
+    session: &Session,
+    value: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let who = &session.principal;
+    let Some(status) = value.and_then(crate::model::AgentStatus::parse) else {
+        return html(StatusCode::BAD_REQUEST, "no such status".to_owned());
+    };
+    if !who.is_agent {
+        return html(
+            StatusCode::FORBIDDEN,
+            format!("`{}` is not an agent", who.id),
+        );
+    }
+    let done = desk::set_status(&host.people, &who.id, status).and_then(|()| {
+        crate::gateway::admin::record_action(
+            host,
+            who,
+            "status",
+            None,
+            None,
+            Some(status.as_str().to_owned()),
+        )
+    });
+    match done {
+        Ok(()) => redirect("/console"),
+        Err(err) => {
+            let mut response = workbench(host, t, session, "", Some(err.to_string()));
             *response.status_mut() = StatusCode::CONFLICT;
             response
         }
@@ -507,6 +564,8 @@ mod tests {
             t,
             me: "mei".into(),
             role: "agent",
+            is_agent: true,
+            status: "online",
             csrf: "c".repeat(64),
             tab: "queue",
             here: "/console?tab=queue".into(),

@@ -72,6 +72,10 @@ pub struct Text {
     pub off: &'static str,
     /// Priorities: threat, angry, normal.
     pub priorities: [&'static str; 3],
+    /// Statuses: online, break, offline.
+    pub statuses: [&'static str; 3],
+    /// The status form's button.
+    pub set_status: &'static str,
 }
 
 impl Text {
@@ -121,6 +125,8 @@ pub static ZH: Text = Text {
     not_found: "没有这个页面",
     off: "未配置管理接口",
     priorities: ["投诉风险", "情绪激动", "普通"],
+    statuses: ["在线", "小休", "离线"],
+    set_status: "切换",
 };
 
 /// English.
@@ -159,6 +165,8 @@ pub static EN: Text = Text {
     not_found: "No such page",
     off: "The admin API is not configured",
     priorities: ["complaint threat", "angry", "normal"],
+    statuses: ["online", "on a break", "offline"],
+    set_status: "Set",
 };
 
 /// The cookie that remembers an agent's choice of language.

@@ -14,11 +14,11 @@ mod sled_store;
 pub use group_commit::{Committer, Flush, GroupCommit, MIN_FLUSH_INTERVAL};
 pub use sled_store::SledStore;
 
+use crate::model::{AgentStatus, ConsoleChange, DeliveryReceipt, UnansweredQuestion};
 use crate::model::{
     BotContext, ContextUpdate, Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink,
     NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
 };
-use crate::model::{ConsoleChange, DeliveryReceipt, UnansweredQuestion};
 
 /// Result type of store operations. Failures that callers act on carry a
 /// [`StoreError`] in the chain, found with [`StoreError::find`] (as wasmtime
@@ -345,6 +345,12 @@ pub trait Store: Flush {
     /// What the bot is waiting for in a conversation, if anything (written
     /// with [`InboxOutcome::context`]).
     fn bot_context(&self, shop: &str, conversation: &str) -> StoreResult<Option<BotContext>>;
+
+    /// An agent's status (online when never set).
+    fn agent_status(&self, agent: &str) -> StoreResult<AgentStatus>;
+
+    /// Sets an agent's status.
+    fn set_agent_status(&self, agent: &str, status: AgentStatus) -> StoreResult<()>;
 
     /// The console's changes after sequence `after`, in order, at most
     /// `limit`.

@@ -6,7 +6,7 @@ use crate::model::{
     Handoff, Identity, KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus,
     StateChange, StateEntry, StoredEvent,
 };
-use crate::model::{ChangeKind, ConsoleChange, UnansweredQuestion};
+use crate::model::{AgentStatus, ChangeKind, ConsoleChange, UnansweredQuestion};
 use crate::store::keys;
 use crate::store::{
     DeliveryEnd, DeliveryRecord, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store,
@@ -83,6 +83,8 @@ pub struct SledStore {
     unanswered: sled::Tree,
     /// change sequence → [`ConsoleChange`]: the console's live feed.
     changes: sled::Tree,
+    /// agent id → [`AgentStatus`] JSON.
+    agent_status: sled::Tree,
     /// The next change's number, held while a change is numbered and
     /// committed, so changes commit in the order of their numbers and a
     /// reader never skips one. It starts after the last committed change.
@@ -358,6 +360,7 @@ impl SledStore {
             unanswered: tree("unanswered")?,
             change_order: std::sync::Mutex::new(next_change(&db.open_tree("changes")?)?),
             changes: tree("changes")?,
+            agent_status: tree("agent_status")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -907,6 +910,20 @@ impl Store for SledStore {
             .map(|bytes| read(&bytes, "bot context"))
             .transpose()
             .with_context(|| format!("bot context of {shop}/{conversation}"))
+    }
+
+    fn agent_status(&self, agent: &str) -> StoreResult<AgentStatus> {
+        Ok(match self.agent_status.get(agent.as_bytes())? {
+            Some(bytes) => read(&bytes, "agent status")?,
+            None => AgentStatus::default(),
+        })
+    }
+
+    fn set_agent_status(&self, agent: &str, status: AgentStatus) -> StoreResult<()> {
+        let _writing = self.writing();
+        self.agent_status
+            .insert(agent.as_bytes(), serde_json::to_vec(&status)?)?;
+        self.flush()
     }
 
     fn changes_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, ConsoleChange)>> {
