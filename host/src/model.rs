@@ -87,6 +87,27 @@ pub struct UnansweredQuestion {
     pub received_ms: i64,
 }
 
+/// A private note on a conversation: agents see it, the customer never
+/// does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    /// The agent who wrote it.
+    pub agent: String,
+    /// The note.
+    pub text: String,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A shop's canned reply, offered in the console's reply box after `/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CannedReply {
+    /// Its short name, typed after `/` (e.g. 退货地址).
+    pub name: String,
+    /// The text it inserts.
+    pub text: String,
+}
+
 /// Whether an agent takes new customers: 在线 (online), 小休 (on a break:
 /// keeps what they hold, gets nothing new), 离线 (offline: refused while
 /// they hold conversations).

@@ -3,7 +3,9 @@
 //! both). Two agents, each in their own browser:
 //! 1. mei signs in;
 //! 2. an angry WeChat customer appears in her 待接入 live, without a reload;
-//! 3. she takes the conversation and replies;
+//! 3. she saves a canned reply for the shop, takes the conversation and
+//!    replies with it through the reply box's `/` menu, and adds a private
+//!    note, which is never sent;
 //! 4. the WeChat emulator receives the reply;
 //! 5. she transfers it to lei, whose open 我的 tab shows it arrive live;
 //! 6. lei closes it.
@@ -224,8 +226,42 @@ async fn two_agents_work_a_conversation_in_real_browsers() {
         .unwrap();
     assert_eq!(status, 403);
 
-    // 3. She takes it and replies; 4. WeChat receives the reply.
-    row.click().await.unwrap();
+    // 3. She saves a canned reply for the shop, takes the conversation,
+    //    and replies with it through the reply box's `/` menu; 4. WeChat
+    //    receives the reply.
+    const CANNED: &str = "非常抱歉给您添麻烦了，我马上为您处理";
+    mei.goto(&format!("{base}/console/canned?shop=demo-oa"))
+        .await
+        .unwrap();
+    mei.find(Locator::Id("canned-name"))
+        .await
+        .unwrap()
+        .send_keys("致歉")
+        .await
+        .unwrap();
+    mei.find(Locator::Id("canned-text"))
+        .await
+        .unwrap()
+        .send_keys(CANNED)
+        .await
+        .unwrap();
+    mei.find(Locator::Id("save-canned"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    mei.wait()
+        .for_element(Locator::XPath(
+            "//table[@id='canned-list']//td[contains(., '/致歉')]",
+        ))
+        .await
+        .unwrap();
+    mei.goto(&format!(
+        "{base}/console?shop=demo-oa&conversation={CUSTOMER}"
+    ))
+    .await
+    .unwrap();
     mei.wait()
         .for_element(Locator::Id("take"))
         .await
@@ -238,10 +274,14 @@ async fn two_agents_work_a_conversation_in_real_browsers() {
         .for_element(Locator::Id("reply-text"))
         .await
         .unwrap();
-    reply_box
-        .send_keys("非常抱歉给您添麻烦了，我马上为您处理")
+    reply_box.send_keys("/致").await.unwrap();
+    mei.wait()
+        .for_element(Locator::Css("#canned-menu div[data-name='致歉']"))
         .await
-        .unwrap();
+        .expect("the / menu lists the canned reply");
+    reply_box.send_keys("\u{E007}").await.unwrap(); // Enter picks it
+    let typed = reply_box.prop("value").await.unwrap();
+    assert_eq!(typed.as_deref(), Some(CANNED));
     mei.find(Locator::Id("send"))
         .await
         .unwrap()
@@ -252,16 +292,35 @@ async fn two_agents_work_a_conversation_in_real_browsers() {
         .wait_for_messages(2, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(
-        sent[1].text.as_deref(),
-        Some("非常抱歉给您添麻烦了，我马上为您处理")
-    );
+    assert_eq!(sent[1].text.as_deref(), Some(CANNED));
     mei.wait()
         .for_element(Locator::XPath(
             "//div[contains(@class,'agent') and contains(., '马上为您处理')]",
         ))
         .await
         .unwrap();
+
+    // A private note shows in the thread and never reaches the customer.
+    mei.find(Locator::Id("note-text"))
+        .await
+        .unwrap()
+        .send_keys("客户情绪激动，已承诺今天内回电")
+        .await
+        .unwrap();
+    mei.find(Locator::Id("add-note"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    mei.wait()
+        .for_element(Locator::XPath(
+            "//div[contains(@class,'note') and contains(., '今天内回电')]",
+        ))
+        .await
+        .unwrap();
+    host.settled().await;
+    assert_eq!(api.sent_messages().len(), 2, "the note is not sent");
     screenshot(&mei, "3-thread-after-reply").await;
 
     // 5. lei watches 我的; mei transfers it to him and it arrives live.

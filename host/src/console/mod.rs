@@ -32,6 +32,16 @@ struct SignInPage<'a> {
     problem: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "console/canned.html")]
+struct CannedPage<'a> {
+    t: &'a Text,
+    shop: String,
+    csrf: String,
+    replies: Vec<crate::model::CannedReply>,
+    problem: Option<String>,
+}
+
 /// A list row as the template shows it.
 struct RowView {
     key: String,
@@ -154,6 +164,24 @@ async fn route(
                         session::clear_cookie().parse().expect("a valid cookie"),
                     );
                     response
+                }
+                (&Method::GET, ["canned"]) => {
+                    let params: Vec<(String, String)> =
+                        url::form_urlencoded::parse(query.as_bytes())
+                            .into_owned()
+                            .collect();
+                    let shop = field(&params, "shop").unwrap_or_default().to_owned();
+                    canned_page(host, t, &session, &shop, None)
+                }
+                (&Method::POST, ["canned", shop, rest @ ..]) => {
+                    let form = match read_form(host, request).await {
+                        Ok(form) => form,
+                        Err(response) => return response,
+                    };
+                    if !session::csrf_matches(&session, field(&form, "csrf")) {
+                        return forbidden(t);
+                    }
+                    edit_canned(host, t, &session, shop, rest == ["delete"], &form)
                 }
                 (&Method::POST, ["status"]) => {
                     let form = match read_form(host, request).await {
@@ -333,6 +361,32 @@ fn act(
             )));
         }
         let agent = who.id.as_str();
+        if verb == "note" {
+            // Any agent of the shop may note; the customer never sees it.
+            let text = field(form, "text")
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| DeskError::Invalid("the note is empty".into()))?;
+            if host.store.conversation(shop, conversation)?.is_none() {
+                return Err(DeskError::NotFound(format!(
+                    "no conversation `{conversation}` in shop `{shop}`"
+                )));
+            }
+            let note = crate::model::Note {
+                agent: agent.to_owned(),
+                text: text.to_owned(),
+                at_ms: crate::clock::now_ms(),
+            };
+            host.store.add_note(shop, conversation, &note)?;
+            return crate::gateway::admin::record_action(
+                host,
+                who,
+                "note",
+                Some(shop),
+                Some(conversation),
+                None,
+            );
+        }
         let detail = match verb {
             "take" => {
                 desk::take(&host.people, shop, conversation, agent)?;
@@ -394,6 +448,100 @@ fn act(
             );
             let mut response = workbench(host, t, session, &query, Some(err.to_string()));
             *response.status_mut() = StatusCode::CONFLICT;
+            response
+        }
+    }
+}
+
+/// The canned replies of a shop the agent serves.
+fn canned_page(
+    host: &Admin,
+    t: &Text,
+    session: &Session,
+    shop: &str,
+    problem: Option<String>,
+) -> Response<Full<Bytes>> {
+    let who = &session.principal;
+    if host.shops.get(shop).is_none() || !who.serves(shop) {
+        return html(
+            StatusCode::FORBIDDEN,
+            format!("`{}` does not serve shop `{shop}`", who.id),
+        );
+    }
+    let replies = match host.store.canned_replies(shop) {
+        Ok(replies) => replies,
+        Err(err) => return desk_error(t, &DeskError::Store(format!("{err:#}"))),
+    };
+    page(&CannedPage {
+        t,
+        shop: shop.to_owned(),
+        csrf: session.csrf.clone(),
+        replies,
+        problem,
+    })
+}
+
+/// Adds (or replaces, by name) or deletes a shop's canned reply.
+fn edit_canned(
+    host: &Admin,
+    t: &Text,
+    session: &Session,
+    shop: &str,
+    delete: bool,
+    form: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    let who = &session.principal;
+    if host.shops.get(shop).is_none() || !who.serves(shop) {
+        return html(
+            StatusCode::FORBIDDEN,
+            format!("`{}` does not serve shop `{shop}`", who.id),
+        );
+    }
+    let name = field(form, "name").map(str::trim).unwrap_or_default();
+    let text = field(form, "text").map(str::trim).unwrap_or_default();
+    let done = if name.is_empty() || name.chars().count() > 40 {
+        Err(DeskError::Invalid(
+            "a canned reply needs a name of at most 40 characters".into(),
+        ))
+    } else if delete {
+        host.store
+            .remove_canned_reply(shop, name)
+            .map(|_| ())
+            .map_err(|err| DeskError::Store(format!("{err:#}")))
+    } else if text.is_empty() || text.chars().count() > 1000 {
+        Err(DeskError::Invalid(
+            "a canned reply needs a text of at most 1,000 characters".into(),
+        ))
+    } else {
+        host.store
+            .put_canned_reply(
+                shop,
+                &crate::model::CannedReply {
+                    name: name.to_owned(),
+                    text: text.to_owned(),
+                },
+            )
+            .map_err(|err| DeskError::Store(format!("{err:#}")))
+    };
+    let done = done.and_then(|()| {
+        crate::gateway::admin::record_action(
+            host,
+            who,
+            if delete {
+                "canned-delete"
+            } else {
+                "canned-save"
+            },
+            Some(shop),
+            None,
+            Some(name.to_owned()),
+        )
+    });
+    match done {
+        Ok(()) => redirect(&format!("/console/canned?shop={}", encode(shop))),
+        Err(err) => {
+            let mut response = canned_page(host, t, session, shop, Some(err.to_string()));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
             response
         }
     }
@@ -474,6 +622,10 @@ fn asset(name: &str) -> Response<Full<Bytes>> {
         ),
         "htmx-ext-sse-2.2.4.js" => (
             include_bytes!("../../console/assets/htmx-ext-sse-2.2.4.js"),
+            "text/javascript",
+        ),
+        "console.js" => (
+            include_bytes!("../../console/assets/console.js"),
             "text/javascript",
         ),
         _ => return html(StatusCode::NOT_FOUND, "no such asset".to_owned()),

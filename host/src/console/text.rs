@@ -76,6 +76,24 @@ pub struct Text {
     pub statuses: [&'static str; 3],
     /// The status form's button.
     pub set_status: &'static str,
+    /// A private note.
+    pub note: &'static str,
+    /// The note box's placeholder.
+    pub note_placeholder: &'static str,
+    /// The note button.
+    pub add_note: &'static str,
+    /// Canned replies.
+    pub canned: &'static str,
+    /// The canned reply name field.
+    pub canned_name: &'static str,
+    /// The canned reply text field.
+    pub canned_text: &'static str,
+    /// Save.
+    pub save: &'static str,
+    /// Delete.
+    pub delete: &'static str,
+    /// Back to the workbench.
+    pub back: &'static str,
 }
 
 impl Text {
@@ -127,6 +145,15 @@ pub static ZH: Text = Text {
     priorities: ["投诉风险", "情绪激动", "普通"],
     statuses: ["在线", "小休", "离线"],
     set_status: "切换",
+    note: "内部备注（客户看不到）",
+    note_placeholder: "写一条内部备注",
+    add_note: "添加备注",
+    canned: "管理快捷回复（在回复框输入 / 使用）",
+    canned_name: "名称",
+    canned_text: "内容",
+    save: "保存",
+    delete: "删除",
+    back: "返回工作台",
 };
 
 /// English.
@@ -167,6 +194,15 @@ pub static EN: Text = Text {
     priorities: ["complaint threat", "angry", "normal"],
     statuses: ["online", "on a break", "offline"],
     set_status: "Set",
+    note: "Private note (the customer never sees it)",
+    note_placeholder: "Write a private note",
+    add_note: "Add note",
+    canned: "Manage canned replies (type / in the reply box)",
+    canned_name: "Name",
+    canned_text: "Text",
+    save: "Save",
+    delete: "Delete",
+    back: "Back to the workbench",
 };
 
 /// The cookie that remembers an agent's choice of language.

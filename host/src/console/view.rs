@@ -143,7 +143,7 @@ fn urgency(name: &str) -> u8 {
 pub struct ThreadLine {
     /// When, Unix milliseconds.
     pub at_ms: i64,
-    /// `customer`, `bot` or `agent`.
+    /// `customer`, `bot`, `agent`, or `note` (a private note).
     pub author: &'static str,
     /// The agent's id, for agents' sends.
     pub agent: Option<String>,
@@ -170,6 +170,8 @@ pub struct Thread {
     pub window: desk::WindowStatus,
     /// The customer's identities across channels: (shop, platform user id).
     pub identities: Vec<(String, String)>,
+    /// The shop's canned replies, as JSON for the reply box's `/` menu.
+    pub canned_json: String,
 }
 
 /// The thread of `shop`/`conversation`, for an agent who serves the shop.
@@ -222,6 +224,15 @@ pub fn thread(
             lines.push(line(item.created_ms, author, item.sent_by.clone(), content));
         }
     }
+    for note in host.store.notes(shop, conversation)? {
+        lines.push(ThreadLine {
+            at_ms: note.at_ms,
+            author: "note",
+            agent: Some(note.agent),
+            text: note.text,
+            card: None,
+        });
+    }
     lines.sort_by_key(|l| l.at_ms);
     let handoff = host.store.handoff(shop, conversation)?;
     let customer = handoff
@@ -252,6 +263,8 @@ pub fn thread(
         lines,
         window: desk::window(&host.people, shop, conversation)?,
         identities,
+        canned_json: serde_json::to_string(&host.store.canned_replies(shop)?)
+            .unwrap_or_else(|_| "[]".into()),
     })
 }
 

@@ -14,7 +14,9 @@ mod sled_store;
 pub use group_commit::{Committer, Flush, GroupCommit, MIN_FLUSH_INTERVAL};
 pub use sled_store::SledStore;
 
-use crate::model::{AgentStatus, ConsoleChange, DeliveryReceipt, UnansweredQuestion};
+use crate::model::{
+    AgentStatus, CannedReply, ConsoleChange, DeliveryReceipt, Note, UnansweredQuestion,
+};
 use crate::model::{
     BotContext, ContextUpdate, Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink,
     NewAction, OutboxItem, StateChange, StateEntry, StoredEvent,
@@ -345,6 +347,21 @@ pub trait Store: Flush {
     /// What the bot is waiting for in a conversation, if anything (written
     /// with [`InboxOutcome::context`]).
     fn bot_context(&self, shop: &str, conversation: &str) -> StoreResult<Option<BotContext>>;
+
+    /// Adds a private note to a conversation.
+    fn add_note(&self, shop: &str, conversation: &str, note: &Note) -> StoreResult<()>;
+
+    /// A conversation's notes, oldest first.
+    fn notes(&self, shop: &str, conversation: &str) -> StoreResult<Vec<Note>>;
+
+    /// Adds or replaces a shop's canned reply (by name).
+    fn put_canned_reply(&self, shop: &str, reply: &CannedReply) -> StoreResult<()>;
+
+    /// Removes a shop's canned reply; whether it existed.
+    fn remove_canned_reply(&self, shop: &str, name: &str) -> StoreResult<bool>;
+
+    /// A shop's canned replies, by name.
+    fn canned_replies(&self, shop: &str) -> StoreResult<Vec<CannedReply>>;
 
     /// An agent's status (online when never set).
     fn agent_status(&self, agent: &str) -> StoreResult<AgentStatus>;

@@ -6,7 +6,7 @@ use crate::model::{
     Handoff, Identity, KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus,
     StateChange, StateEntry, StoredEvent,
 };
-use crate::model::{AgentStatus, ChangeKind, ConsoleChange, UnansweredQuestion};
+use crate::model::{AgentStatus, CannedReply, ChangeKind, ConsoleChange, Note, UnansweredQuestion};
 use crate::store::keys;
 use crate::store::{
     DeliveryEnd, DeliveryRecord, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store,
@@ -85,6 +85,10 @@ pub struct SledStore {
     changes: sled::Tree,
     /// agent id → [`AgentStatus`] JSON.
     agent_status: sled::Tree,
+    /// (shop, conversation) ‖ time ‖ counter → [`Note`] JSON.
+    notes: sled::Tree,
+    /// (shop, name) → [`CannedReply`] JSON.
+    canned_replies: sled::Tree,
     /// The next change's number, held while a change is numbered and
     /// committed, so changes commit in the order of their numbers and a
     /// reader never skips one. It starts after the last committed change.
@@ -361,6 +365,8 @@ impl SledStore {
             change_order: std::sync::Mutex::new(next_change(&db.open_tree("changes")?)?),
             changes: tree("changes")?,
             agent_status: tree("agent_status")?,
+            notes: tree("notes")?,
+            canned_replies: tree("canned_replies")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -910,6 +916,52 @@ impl Store for SledStore {
             .map(|bytes| read(&bytes, "bot context"))
             .transpose()
             .with_context(|| format!("bot context of {shop}/{conversation}"))
+    }
+
+    fn add_note(&self, shop: &str, conversation: &str, note: &Note) -> StoreResult<()> {
+        let _writing = self.writing();
+        let mut key = keys::parts(&[shop, conversation]);
+        key.extend_from_slice(&keys::time(note.at_ms));
+        key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        self.notes.insert(key, serde_json::to_vec(note)?)?;
+        self.flush()
+    }
+
+    fn notes(&self, shop: &str, conversation: &str) -> StoreResult<Vec<Note>> {
+        self.notes
+            .scan_prefix(keys::parts(&[shop, conversation]))
+            .values()
+            .map(|bytes| read(&bytes?, "note"))
+            .collect()
+    }
+
+    fn put_canned_reply(&self, shop: &str, reply: &CannedReply) -> StoreResult<()> {
+        let _writing = self.writing();
+        self.canned_replies.insert(
+            keys::parts(&[shop, &reply.name]),
+            serde_json::to_vec(reply)?,
+        )?;
+        self.flush()
+    }
+
+    fn remove_canned_reply(&self, shop: &str, name: &str) -> StoreResult<bool> {
+        let _writing = self.writing();
+        let removed = self
+            .canned_replies
+            .remove(keys::parts(&[shop, name]))?
+            .is_some();
+        self.flush()?;
+        Ok(removed)
+    }
+
+    fn canned_replies(&self, shop: &str) -> StoreResult<Vec<CannedReply>> {
+        let mut prefix = Vec::new();
+        keys::push_part(&mut prefix, shop);
+        self.canned_replies
+            .scan_prefix(prefix)
+            .values()
+            .map(|bytes| read(&bytes?, "canned reply"))
+            .collect()
     }
 
     fn agent_status(&self, agent: &str) -> StoreResult<AgentStatus> {
