@@ -495,3 +495,57 @@ async fn an_agent_on_a_break_gets_no_new_customers_and_cannot_go_offline_holding
     assert_eq!(status, 403, "the status form needs the token too");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_sees_threats_queues_and_agents_and_agents_do_not() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let with_boss = config(&api).replacen(
+        "[[shops]]",
+        "[[agents]]\nid = \"boss\"\nrole = \"supervisor\"\n\n[[shops]]",
+        1,
+    );
+    let host = TestHost::start(&with_boss).await;
+    for agent in ["mei", "boss"] {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+    let mei = Browser::sign_in(&host, "mei").await;
+    assert_eq!(mei.get("/console/supervisor").await.0, 403);
+    let boss = Browser::sign_in(&host, "boss").await;
+    let (status, calm) = boss.get("/console/supervisor").await;
+    assert_eq!(status, 200, "{calm}");
+    assert!(calm.contains("暂无告警"), "{calm}");
+    assert!(boss.get("/console").await.1.contains("id=\"supervisor\""));
+
+    // A complaint threat reaches the supervisor's stream, then the board.
+    let mut stream = EventStream::open(&boss, None).await;
+    angry_push(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
+        "/hooks/wechat/demo-oa",
+        CUSTOMER,
+        9201,
+    )
+    .await;
+    let (_, name, data) = stream.next(Duration::from_secs(5)).await;
+    assert_eq!(name, "handoff");
+    assert!(data.contains(CUSTOMER), "{data}");
+    let (_, board) = boss.get("/console/supervisor").await;
+    let alerts = &board[board.find("id=\"alerts\"").unwrap()..board.find("id=\"queues\"").unwrap()];
+    assert!(alerts.contains(CUSTOMER), "{board}");
+    let queue_row = &board[board.find("data-shop=\"demo-oa\"").unwrap()..];
+    assert!(
+        queue_row.starts_with("data-shop=\"demo-oa\"><td>demo-oa"),
+        "{board}"
+    );
+    assert!(queue_row.contains("<td>1</td>"), "one waiting: {board}");
+    let mei_row = &board[board.find("data-agent=\"mei\"").unwrap()..];
+    assert!(
+        mei_row.contains("在线") && mei_row.contains("0 / 5"),
+        "{board}"
+    );
+    host.stop().await;
+}

@@ -42,6 +42,43 @@ struct CannedPage<'a> {
     problem: Option<String>,
 }
 
+/// A shop's line on the supervisor's view.
+struct ShopBoard {
+    id: String,
+    platform: String,
+    waiting: usize,
+    longest: String,
+    assigned: usize,
+}
+
+/// An agent's line on the supervisor's view.
+struct AgentBoard {
+    id: String,
+    status: &'static str,
+    load: u32,
+    cap: u32,
+}
+
+/// A conversation whose customer threatens a complaint.
+struct Alert {
+    shop: String,
+    conversation: String,
+    waited: String,
+    agent: Option<String>,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/supervisor.html")]
+struct SupervisorPage<'a> {
+    t: &'a Text,
+    me: String,
+    role: &'static str,
+    alerts: Vec<Alert>,
+    shops: Vec<ShopBoard>,
+    agents: Vec<AgentBoard>,
+}
+
 /// A list row as the template shows it.
 struct RowView {
     key: String,
@@ -64,6 +101,8 @@ struct Workbench<'a> {
     role: &'static str,
     /// Whether the signed-in principal is an agent (who has a status).
     is_agent: bool,
+    /// Whether they may see the supervisor's view.
+    is_supervisor: bool,
     /// Their status: `online`, `break` or `offline`.
     status: &'static str,
     csrf: String,
@@ -165,6 +204,7 @@ async fn route(
                     );
                     response
                 }
+                (&Method::GET, ["supervisor"]) => supervisor(host, t, &session),
                 (&Method::GET, ["canned"]) => {
                     let params: Vec<(String, String)> =
                         url::form_urlencoded::parse(query.as_bytes())
@@ -321,6 +361,7 @@ fn workbench(
         me: who.id.clone(),
         role: who.role.as_str(),
         is_agent: who.is_agent,
+        is_supervisor: who.role >= crate::config::Role::Supervisor,
         status,
         csrf: session.csrf.clone(),
         tab: tab.as_str(),
@@ -450,6 +491,80 @@ fn act(
             *response.status_mut() = StatusCode::CONFLICT;
             response
         }
+    }
+}
+
+/// The supervisor's view: complaint threats first, then each shop's queue
+/// and each agent's status and load. It refreshes on the live stream.
+fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>> {
+    let who = &session.principal;
+    if who.role < crate::config::Role::Supervisor {
+        return html(
+            StatusCode::FORBIDDEN,
+            format!(
+                "`{}` is {} and this needs supervisor",
+                who.id,
+                who.role.as_str()
+            ),
+        );
+    }
+    let now_ms = crate::clock::now_ms();
+    let board = (|| -> Result<_, DeskError> {
+        let everything = view::list(host, who, view::Tab::All, None, now_ms)?;
+        let alerts = everything
+            .iter()
+            .filter(|row| row.priority == "threat")
+            .map(|row| Alert {
+                shop: row.shop.clone(),
+                conversation: row.conversation.clone(),
+                waited: view::wait_text(row.waited_secs),
+                agent: row.agent.clone(),
+                reason: row.reason.clone(),
+            })
+            .collect();
+        let mut shops = Vec::new();
+        for shop in host.shops.iter() {
+            let id = shop.config.id.clone();
+            let rows: Vec<&view::ListRow> = everything.iter().filter(|r| r.shop == id).collect();
+            let waiting: Vec<&&view::ListRow> = rows.iter().filter(|r| r.agent.is_none()).collect();
+            shops.push(ShopBoard {
+                platform: shop.config.plugin.clone(),
+                waiting: waiting.len(),
+                longest: waiting
+                    .iter()
+                    .map(|r| r.waited_secs)
+                    .max()
+                    .map(view::wait_text)
+                    .unwrap_or_else(|| "—".into()),
+                assigned: rows.len() - waiting.len(),
+                id,
+            });
+        }
+        let mut agents = Vec::new();
+        for agent in host.people.desk.agents() {
+            agents.push(AgentBoard {
+                id: agent.id.clone(),
+                status: t.statuses[match host.store.agent_status(&agent.id)? {
+                    crate::model::AgentStatus::Online => 0,
+                    crate::model::AgentStatus::Break => 1,
+                    crate::model::AgentStatus::Offline => 2,
+                }],
+                load: desk::load(&host.people, &agent.id)?,
+                cap: agent.max_concurrent,
+            });
+        }
+        Ok((alerts, shops, agents))
+    })();
+    match board {
+        Ok((alerts, shops, agents)) => page(&SupervisorPage {
+            t,
+            me: who.id.clone(),
+            role: who.role.as_str(),
+            alerts,
+            shops,
+            agents,
+        }),
+        Err(err) => desk_error(t, &err),
     }
 }
 
@@ -717,6 +832,7 @@ mod tests {
             me: "mei".into(),
             role: "agent",
             is_agent: true,
+            is_supervisor: false,
             status: "online",
             csrf: "c".repeat(64),
             tab: "queue",

@@ -94,6 +94,28 @@ pub struct Text {
     pub delete: &'static str,
     /// Back to the workbench.
     pub back: &'static str,
+    /// The supervisor's view.
+    pub supervisor: &'static str,
+    /// Complaint-threat alerts.
+    pub alerts: &'static str,
+    /// No alerts.
+    pub no_alerts: &'static str,
+    /// Queues per shop.
+    pub queues: &'static str,
+    /// Shop.
+    pub shop: &'static str,
+    /// Waiting.
+    pub waiting: &'static str,
+    /// Longest wait.
+    pub longest_wait: &'static str,
+    /// With agents.
+    pub with_agents: &'static str,
+    /// Agents.
+    pub agents: &'static str,
+    /// Status.
+    pub status: &'static str,
+    /// Load and cap.
+    pub load: &'static str,
 }
 
 impl Text {
@@ -154,6 +176,17 @@ pub static ZH: Text = Text {
     save: "保存",
     delete: "删除",
     back: "返回工作台",
+    supervisor: "主管看板",
+    alerts: "投诉风险告警",
+    no_alerts: "暂无告警",
+    queues: "各店排队",
+    shop: "店铺",
+    waiting: "排队中",
+    longest_wait: "最长等待",
+    with_agents: "接待中",
+    agents: "客服",
+    status: "状态",
+    load: "接待量 / 上限",
 };
 
 /// English.
@@ -203,6 +236,17 @@ pub static EN: Text = Text {
     save: "Save",
     delete: "Delete",
     back: "Back to the workbench",
+    supervisor: "Supervisor's view",
+    alerts: "Complaint-threat alerts",
+    no_alerts: "No alerts",
+    queues: "Queues per shop",
+    shop: "Shop",
+    waiting: "Waiting",
+    longest_wait: "Longest wait",
+    with_agents: "With agents",
+    agents: "Agents",
+    status: "Status",
+    load: "Load / cap",
 };
 
 /// The cookie that remembers an agent's choice of language.
