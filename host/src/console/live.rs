@@ -39,14 +39,7 @@ struct Follower {
 /// The event stream for the signed-in agent.
 pub async fn events(host: &Admin, request: Request<Incoming>) -> Response<ResponseBody> {
     let now_ms = crate::clock::now_ms();
-    let session_id = session::session_id(
-        request
-            .headers()
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let Some((session_id, session)) =
-        session_id.and_then(|id| host.sessions.get(&id, now_ms).map(|session| (id, session)))
+    let Some((session_id, session)) = session::signed_in(&host.sessions, request.headers(), now_ms)
     else {
         return plain(StatusCode::UNAUTHORIZED, "sign in first");
     };

@@ -136,15 +136,11 @@ pub async fn handle(
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes() == b"https");
     let now_ms = crate::clock::now_ms();
-    let session_id = session::session_id(
-        request
-            .headers()
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let session = session_id
-        .as_deref()
-        .and_then(|id| host.sessions.get(id, now_ms));
+    let signed_in = session::signed_in(&host.sessions, request.headers(), now_ms);
+    let (session_id, session) = match signed_in {
+        Some((id, session)) => (Some(id), Some(session)),
+        None => (None, None),
+    };
     let mut response = route(
         host, t, &segments, &query, session_id, session, secure, now_ms, request,
     )
@@ -187,12 +183,8 @@ async fn route(
             match (&method, segments) {
                 (&Method::GET, []) => workbench(host, t, &session, query, None),
                 (&Method::POST, ["sign-out"]) => {
-                    let form = match read_form(host, request).await {
-                        Ok(form) => form,
-                        Err(response) => return response,
-                    };
-                    if !session::csrf_matches(&session, field(&form, "csrf")) {
-                        return forbidden(t);
+                    if let Err(response) = checked_form(host, t, &session, request).await {
+                        return response;
                     }
                     if let Some(id) = &session_id {
                         host.sessions.end(id);
@@ -214,33 +206,24 @@ async fn route(
                     canned_page(host, t, &session, &shop, None)
                 }
                 (&Method::POST, ["canned", shop, rest @ ..]) => {
-                    let form = match read_form(host, request).await {
+                    let form = match checked_form(host, t, &session, request).await {
                         Ok(form) => form,
                         Err(response) => return response,
                     };
-                    if !session::csrf_matches(&session, field(&form, "csrf")) {
-                        return forbidden(t);
-                    }
                     edit_canned(host, t, &session, shop, rest == ["delete"], &form)
                 }
                 (&Method::POST, ["status"]) => {
-                    let form = match read_form(host, request).await {
+                    let form = match checked_form(host, t, &session, request).await {
                         Ok(form) => form,
                         Err(response) => return response,
                     };
-                    if !session::csrf_matches(&session, field(&form, "csrf")) {
-                        return forbidden(t);
-                    }
                     set_status(host, t, &session, field(&form, "status"))
                 }
                 (&Method::POST, ["conversations", shop, conversation, verb]) => {
-                    let form = match read_form(host, request).await {
+                    let form = match checked_form(host, t, &session, request).await {
                         Ok(form) => form,
                         Err(response) => return response,
                     };
-                    if !session::csrf_matches(&session, field(&form, "csrf")) {
-                        return forbidden(t);
-                    }
                     act(host, t, &session, shop, conversation, verb, &form)
                 }
                 _ => html(StatusCode::NOT_FOUND, t.not_found.to_owned()),
@@ -428,44 +411,13 @@ fn act(
                 None,
             );
         }
-        let detail = match verb {
-            "take" => {
-                desk::take(&host.people, shop, conversation, agent)?;
-                None
-            }
-            "reply" => {
-                let text = field(form, "text")
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| DeskError::Invalid("the reply is empty".into()))?;
-                desk::reply(&host.people, shop, conversation, agent, text, None)?;
-                None
-            }
-            "transfer" => {
-                let to = field(form, "to")
-                    .ok_or_else(|| DeskError::Invalid("transfer to whom?".into()))?;
-                desk::transfer(&host.people, shop, conversation, agent, to)?;
-                Some(format!("to {to}"))
-            }
-            "close" | "hand-back" => {
-                desk::release(&host.people, shop, conversation, agent, verb == "close")?;
-                desk::assign_waiting(&host.people)?;
-                None
-            }
-            other => {
-                return Err(DeskError::NotFound(format!(
-                    "no conversation action `{other}`"
-                )));
-            }
+        let request = crate::gateway::admin::AgentRequest {
+            agent: None,
+            text: field(form, "text").map(str::to_owned),
+            request_id: None,
+            to: field(form, "to").map(str::to_owned),
         };
-        crate::gateway::admin::record_action(
-            host,
-            who,
-            verb,
-            Some(shop),
-            Some(conversation),
-            detail,
-        )
+        crate::gateway::admin::perform(host, who, shop, conversation, verb, &request).map(|_| ())
     })();
     match done {
         Ok(()) => {
@@ -701,6 +653,22 @@ fn set_status(
 
 fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A form posted by the signed-in agent, with the session's CSRF token;
+/// refused (403) without it.
+async fn checked_form(
+    host: &Admin,
+    t: &Text,
+    session: &Session,
+    request: Request<Incoming>,
+) -> Result<Vec<(String, String)>, Response<Full<Bytes>>> {
+    let form = read_form(host, request).await?;
+    if session::csrf_matches(session, field(&form, "csrf")) {
+        Ok(form)
+    } else {
+        Err(forbidden(t))
+    }
 }
 
 async fn read_form(

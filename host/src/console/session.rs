@@ -109,6 +109,21 @@ pub fn session_id(cookie_header: Option<&str>) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// The signed-in session of a request, with its id, if it has a live one.
+pub fn signed_in(
+    sessions: &Sessions,
+    headers: &hyper::HeaderMap,
+    now_ms: i64,
+) -> Option<(String, Session)> {
+    let id = session_id(
+        headers
+            .get(hyper::header::COOKIE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let session = sessions.get(&id, now_ms)?;
+    Some((id, session))
+}
+
 /// The `Set-Cookie` value that starts a session (`secure` behind TLS).
 pub fn set_cookie(id: &str, secure: bool) -> String {
     format!(

@@ -502,12 +502,15 @@ fn link(host: &Admin, who: &Principal, body: &[u8], make: bool) -> Result<Value,
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct AgentRequest {
+pub(crate) struct AgentRequest {
     /// The acting agent: if given, the caller.
-    agent: Option<String>,
-    text: Option<String>,
-    request_id: Option<String>,
-    to: Option<String>,
+    pub(crate) agent: Option<String>,
+    /// A reply's text.
+    pub(crate) text: Option<String>,
+    /// A reply's idempotency key.
+    pub(crate) request_id: Option<String>,
+    /// A transfer's receiving agent.
+    pub(crate) to: Option<String>,
 }
 
 /// Refuses a body that names someone other than the caller.
@@ -536,6 +539,19 @@ fn act(
             .map_err(|err| DeskError::Invalid(format!("the body is not a valid request: {err}")))?
     };
     acting_as_self(who, request.agent.as_deref())?;
+    perform(host, who, shop, id, verb, &request)
+}
+
+/// A conversation action by the signed-in agent, from the admin API or the
+/// console: take, reply, transfer, close, hand back; audited.
+pub(crate) fn perform(
+    host: &Admin,
+    who: &Principal,
+    shop: &str,
+    id: &str,
+    verb: &str,
+    request: &AgentRequest,
+) -> Result<Value, DeskError> {
     if !who.is_agent {
         return Err(DeskError::Forbidden(format!(
             "`{}` is not an agent and cannot hold conversations",
@@ -549,6 +565,8 @@ fn act(
             let text = request
                 .text
                 .as_deref()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
                 .ok_or_else(|| DeskError::Invalid("`text` is required".into()))?;
             let seq = desk::reply(
                 &host.people,
@@ -579,8 +597,8 @@ fn act(
         }
     };
     let detail = match verb {
-        "transfer" => request.to.map(|to| format!("to {to}")),
-        "reply" => request.request_id.map(|r| format!("request {r}")),
+        "transfer" => request.to.as_ref().map(|to| format!("to {to}")),
+        "reply" => request.request_id.as_ref().map(|r| format!("request {r}")),
         _ => None,
     };
     record(host, who, verb, Some(shop), Some(id), detail)?;

@@ -143,29 +143,25 @@ async fn whole(host: &Gateway, plane: Plane, request: Request<Incoming>) -> Resp
         ["metrics"] if admin_plane => text(StatusCode::OK, &host.metrics.render()),
         ["hooks", plugin, shop] if public_plane => webhook(host, plugin, shop, request).await,
         ["console", rest @ ..] if admin_plane => {
-            let decoded: Vec<String> = rest
-                .iter()
-                .map(|segment| {
-                    percent_encoding::percent_decode_str(segment)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
-                .collect();
-            crate::console::handle(&host.admin, &decoded, request).await
+            crate::console::handle(&host.admin, &decoded(rest), request).await
         }
         ["admin", rest @ ..] if admin_plane => {
-            let decoded: Vec<String> = rest
-                .iter()
-                .map(|segment| {
-                    percent_encoding::percent_decode_str(segment)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
-                .collect();
-            admin::handle(&host.admin, &decoded, request).await
+            admin::handle(&host.admin, &decoded(rest), request).await
         }
         _ => text(StatusCode::NOT_FOUND, "no such route"),
     }
+}
+
+/// Path segments, percent-decoded.
+fn decoded(segments: &[&str]) -> Vec<String> {
+    segments
+        .iter()
+        .map(|segment| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 async fn webhook(
