@@ -187,7 +187,16 @@ async fn an_agent_signs_in_takes_replies_and_transfers_and_a_colleague_closes() 
 
     // Transferred to lei, who finds it in 我的 and closes it.
     let transfer = format!("/console/conversations/demo-oa/{CUSTOMER}/transfer");
-    let (status, body) = mei.post(&transfer, &[("csrf", &csrf), ("to", "lei")]).await;
+    let (status, body) = mei
+        .post(
+            &transfer,
+            &[
+                ("csrf", &csrf),
+                ("to", "lei"),
+                ("remark", "客户要求今天内回电"),
+            ],
+        )
+        .await;
     assert_eq!(status, 303, "{body}");
     let lei = Browser::sign_in(&host, "lei").await;
     let (_, mine) = lei.get("/console?tab=mine").await;
@@ -196,7 +205,21 @@ async fn an_agent_signs_in_takes_replies_and_transfers_and_a_colleague_closes() 
     let close = format!("/console/conversations/demo-oa/{CUSTOMER}/close");
     let (status, body) = mei.post(&close, &[("csrf", &csrf)]).await;
     assert_eq!(status, 403, "mei no longer holds it: {body}");
-    let (status, body) = lei.post(&close, &[("csrf", &lei_csrf)]).await;
+    let (_, thread) = lei
+        .get(&format!(
+            "/console?tab=mine&shop=demo-oa&conversation={CUSTOMER}"
+        ))
+        .await;
+    assert!(
+        thread.contains("转接说明：客户要求今天内回电"),
+        "the transfer's note: {thread}"
+    );
+    let (status, body) = lei
+        .post(
+            &close,
+            &[("csrf", &lei_csrf), ("remark", "已退款，客户满意")],
+        )
+        .await;
     assert_eq!(status, 303, "{body}");
     assert!(
         host.state()
@@ -205,6 +228,10 @@ async fn an_agent_signs_in_takes_replies_and_transfers_and_a_colleague_closes() 
             .unwrap()
             .is_none()
     );
+    let notes = host.state().store.notes("demo-oa", CUSTOMER).unwrap();
+    assert_eq!(notes.last().unwrap().text, "结束小结：已退款，客户满意");
+    assert_eq!(notes.last().unwrap().agent, "lei");
+    assert_eq!(api.sent_messages().len(), 2, "notes are never sent");
 
     // An agent of another shop cannot open the conversation.
     let zhou = Browser::sign_in(&host, "zhou").await;

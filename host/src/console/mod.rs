@@ -417,7 +417,29 @@ fn act(
             request_id: None,
             to: field(form, "to").map(str::to_owned),
         };
-        crate::gateway::admin::perform(host, who, shop, conversation, verb, &request).map(|_| ())
+        crate::gateway::admin::perform(host, who, shop, conversation, verb, &request)?;
+        // A transfer's note for the colleague, a close's wrap-up: kept with
+        // the conversation as private notes, after the action succeeded.
+        let remark = field(form, "remark")
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if let (Some(remark), true) = (remark, matches!(verb, "transfer" | "close")) {
+            let label = if verb == "transfer" {
+                "转接说明"
+            } else {
+                "结束小结"
+            };
+            host.store.add_note(
+                shop,
+                conversation,
+                &crate::model::Note {
+                    agent: agent.to_owned(),
+                    text: format!("{label}：{remark}"),
+                    at_ms: crate::clock::now_ms(),
+                },
+            )?;
+        }
+        Ok(())
     })();
     match done {
         Ok(()) => {

@@ -94,6 +94,10 @@ pub struct Text {
     pub delete: &'static str,
     /// Back to the workbench.
     pub back: &'static str,
+    /// The transfer note's placeholder.
+    pub transfer_note: &'static str,
+    /// The wrap-up note's placeholder.
+    pub wrap_up: &'static str,
     /// The supervisor's view.
     pub supervisor: &'static str,
     /// Complaint-threat alerts.
@@ -176,6 +180,8 @@ pub static ZH: Text = Text {
     save: "保存",
     delete: "删除",
     back: "返回工作台",
+    transfer_note: "转接说明（选填）",
+    wrap_up: "结束小结（选填）",
     supervisor: "主管看板",
     alerts: "投诉风险告警",
     no_alerts: "暂无告警",
@@ -236,6 +242,8 @@ pub static EN: Text = Text {
     save: "Save",
     delete: "Delete",
     back: "Back to the workbench",
+    transfer_note: "Note for the colleague (optional)",
+    wrap_up: "Wrap-up (optional)",
     supervisor: "Supervisor's view",
     alerts: "Complaint-threat alerts",
     no_alerts: "No alerts",
