@@ -35,6 +35,23 @@ pub fn example_knowledge_base() -> PathBuf {
     workspace().join("examples/kb/retail.toml")
 }
 
+/// The console tests' WeChat Official Account: app id, secret and token
+/// of `demo-oa`.
+pub const CONSOLE_WECHAT: (&str, &str, &str) =
+    ("wx2c2769f8efd9abc2", "demo-app-secret", "spamtest");
+
+/// The console tests' config: two WeChat shops on the emulator at
+/// `api_base` (`demo-oa` served by mei and lei, `other-oa` by zhou),
+/// assignment by hand.
+pub fn console_config(api_base: &str) -> String {
+    let (app_id, secret, token) = CONSOLE_WECHAT;
+    format!(
+        "{}\n{}\n[admin]\nassignment = \"manual\"\n\n[[agents]]\nid = \"mei\"\nshops = [\"demo-oa\"]\n\n[[agents]]\nid = \"lei\"\nshops = [\"demo-oa\"]\n\n[[agents]]\nid = \"zhou\"\nshops = [\"other-oa\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{app_id}\", app_secret = \"{secret}\", token = \"{token}\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{api_base}\" }}\n\n[[shops]]\nid = \"other-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"wx0000000000other\", app_secret = \"other-secret\", token = \"othertoken\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{api_base}\" }}\n",
+        bot_entry(),
+        plugin_entry("wechat"),
+    )
+}
+
 /// What the bot first says to a question of `intent` without an order
 /// number: the intent's `order_prompt` (asking for the number) where it has
 /// one, its answer otherwise.

@@ -9,21 +9,16 @@
 
 use std::time::Duration;
 use tongdao::responder::SOOTHING_REPLY;
-use tongdao_e2e::harness::{TestHost, bot_entry, eventually, plugin_entry};
+use tongdao_e2e::harness::{CONSOLE_WECHAT, TestHost, console_config, eventually};
 use tongdao_emulator_wechat::api::{WechatApiConfig, WechatApiEmulator};
 use tongdao_emulator_wechat::signing::WechatPusher;
 
-const APP_ID: &str = "wx2c2769f8efd9abc2";
-const SECRET: &str = "demo-app-secret";
+const APP_ID: &str = CONSOLE_WECHAT.0;
+const SECRET: &str = CONSOLE_WECHAT.1;
 const CUSTOMER: &str = "oConsoleCustomer0000001";
 
 fn config(api: &WechatApiEmulator) -> String {
-    format!(
-        "{}\n{}\n[admin]\nassignment = \"manual\"\n\n[[agents]]\nid = \"mei\"\nshops = [\"demo-oa\"]\n\n[[agents]]\nid = \"lei\"\nshops = [\"demo-oa\"]\n\n[[agents]]\nid = \"zhou\"\nshops = [\"other-oa\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{base}\" }}\n\n[[shops]]\nid = \"other-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"wx0000000000other\", app_secret = \"other-secret\", token = \"othertoken\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{base}\" }}\n",
-        bot_entry(),
-        plugin_entry("wechat"),
-        base = api.base_url()
-    )
+    console_config(&api.base_url())
 }
 
 fn client() -> reqwest::Client {
@@ -127,17 +122,16 @@ async fn an_agent_signs_in_takes_replies_and_transfers_and_a_colleague_closes() 
     let mei = Browser::sign_in(&host, "mei").await;
 
     // An angry customer: soothed by the bot, waiting in 待接入 with why.
-    let now = tongdao::clock::now_ms() / 1000;
-    api.customer_wrote(CUSTOMER, now);
-    let pusher = WechatPusher::new("spamtest", APP_ID, None);
-    let push = pusher.plaintext(
+    customer_says(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
         "/hooks/wechat/demo-oa",
-        &pusher.text_xml_at(CUSTOMER, now, "什么破服务，再不处理我就去12315投诉！", 7001),
-    );
-    assert_eq!(
-        push.send(&client(), &host.base_url).await.unwrap().status,
-        200
-    );
+        CUSTOMER,
+        "什么破服务，再不处理我就去12315投诉！",
+        7001,
+    )
+    .await;
     api.wait_for_messages(1, Duration::from_secs(10))
         .await
         .unwrap();
@@ -314,6 +308,28 @@ impl EventStream {
     }
 }
 
+/// A customer of the shop behind `hook` (app id, token) writes `text`.
+#[allow(clippy::too_many_arguments)]
+async fn customer_says(
+    host: &TestHost,
+    api: &WechatApiEmulator,
+    app: (&str, &str),
+    hook: &str,
+    customer: &str,
+    text: &str,
+    id: u64,
+) {
+    let now = tongdao::clock::now_ms() / 1000;
+    api.customer_wrote(customer, now);
+    let pusher = WechatPusher::new(app.1, app.0, None);
+    let push = pusher.plaintext(hook, &pusher.text_xml_at(customer, now, text, id));
+    assert_eq!(
+        push.send(&client(), &host.base_url).await.unwrap().status,
+        200
+    );
+}
+
+/// A customer threatens a complaint.
 async fn angry_push(
     host: &TestHost,
     api: &WechatApiEmulator,
@@ -322,17 +338,8 @@ async fn angry_push(
     customer: &str,
     id: u64,
 ) {
-    let now = tongdao::clock::now_ms() / 1000;
-    api.customer_wrote(customer, now);
-    let pusher = WechatPusher::new(app.1, app.0, None);
-    let push = pusher.plaintext(
-        hook,
-        &pusher.text_xml_at(customer, now, "你们这是欺诈，我要去12315投诉！", id),
-    );
-    assert_eq!(
-        push.send(&client(), &host.base_url).await.unwrap().status,
-        200
-    );
+    let text = "你们这是欺诈，我要去12315投诉！";
+    customer_says(host, api, app, hook, customer, text, id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,16 +381,16 @@ async fn live_updates_arrive_in_order_and_resume_after_a_disconnect_without_loss
     let csrf = mei.csrf().await;
     let take = format!("/console/conversations/demo-oa/{CUSTOMER}/take");
     assert_eq!(mei.post(&take, &[("csrf", &csrf)]).await.0, 303);
-    let now = tongdao::clock::now_ms() / 1000;
-    let pusher = WechatPusher::new("spamtest", APP_ID, None);
-    let push = pusher.plaintext(
+    customer_says(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
         "/hooks/wechat/demo-oa",
-        &pusher.text_xml_at(CUSTOMER, now, "好的，我等你们处理", 8002),
-    );
-    assert_eq!(
-        push.send(&client(), &host.base_url).await.unwrap().status,
-        200
-    );
+        CUSTOMER,
+        "好的，我等你们处理",
+        8002,
+    )
+    .await;
     eventually(
         "the second message to be decided",
         Duration::from_secs(10),

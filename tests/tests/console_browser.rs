@@ -19,21 +19,16 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tongdao_e2e::harness::{TestHost, bot_entry, plugin_entry};
+use tongdao_e2e::harness::{CONSOLE_WECHAT, TestHost, console_config};
 use tongdao_emulator_wechat::api::{WechatApiConfig, WechatApiEmulator};
 use tongdao_emulator_wechat::signing::WechatPusher;
 
-const APP_ID: &str = "wx2c2769f8efd9abc2";
-const SECRET: &str = "demo-app-secret";
+const APP_ID: &str = CONSOLE_WECHAT.0;
+const SECRET: &str = CONSOLE_WECHAT.1;
 const CUSTOMER: &str = "oBrowserCustomer000001";
 
 fn config(api: &WechatApiEmulator) -> String {
-    format!(
-        "{}\n{}\n[admin]\nassignment = \"manual\"\n\n[[agents]]\nid = \"mei\"\nshops = [\"demo-oa\"]\n\n[[agents]]\nid = \"lei\"\nshops = [\"demo-oa\"]\n\n[[agents]]\nid = \"zhou\"\nshops = [\"other-oa\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{base}\" }}\n\n[[shops]]\nid = \"other-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"wx0000000000other\", app_secret = \"other-secret\", token = \"othertoken\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{base}\" }}\n",
-        bot_entry(),
-        plugin_entry("wechat"),
-        base = api.base_url()
-    )
+    console_config(&api.base_url())
 }
 
 fn password(agent: &str) -> String {
