@@ -159,6 +159,35 @@ pub fn set_status(host: &People, agent: &str, status: AgentStatus) -> Result<(),
     Ok(())
 }
 
+/// An agent who lost their connection: their conversations go back to the
+/// queue (keeping their place and urgency), they go offline so nothing new
+/// reaches them, and the queue is assigned to colleagues who are online.
+/// Returns the conversations put back.
+pub fn requeue_lost_agent(host: &People, agent: &str) -> Result<Vec<Handoff>, DeskError> {
+    let mut requeued = Vec::new();
+    for shop in host.shops.iter() {
+        for handoff in host.store.handoffs(&shop.config.id)? {
+            if handoff.agent() != Some(agent) {
+                continue;
+            }
+            let mut waiting = handoff.clone();
+            waiting.state = HandoffState::Waiting;
+            if host.store.swap_handoff(
+                &handoff.shop,
+                &handoff.conversation,
+                Some(&handoff),
+                Some(&waiting),
+            )? {
+                tracing::info!(shop = %handoff.shop, conversation = %handoff.conversation, %agent, "the agent's connection was lost; the conversation is back in the queue");
+                requeued.push(waiting);
+            }
+        }
+    }
+    host.store.set_agent_status(agent, AgentStatus::Offline)?;
+    assign_waiting(host)?;
+    Ok(requeued)
+}
+
 /// An agent's load: how many conversations they hold.
 pub fn load(host: &People, agent: &str) -> Result<u32, DeskError> {
     Ok(loads(host)?.get(agent).copied().unwrap_or(0))
@@ -385,6 +414,54 @@ pub fn reply(
     if text.trim().is_empty() {
         return Err(DeskError::Invalid("the reply is empty".into()));
     }
+    send(
+        host,
+        shop,
+        conversation,
+        agent,
+        ActionKind::SendMessage(Content::Text(text.to_owned())),
+        request_id,
+    )
+}
+
+/// The agent who has a conversation sends the customer the shop's coupon
+/// (the one in the shop's config): through the platform's coupon API where
+/// the plugin has one (`send-coupon`), else as a coupon card the plugin
+/// renders as the platform allows (or as its text).
+pub fn send_coupon(
+    host: &People,
+    shop: &str,
+    conversation: &str,
+    agent: &str,
+    request_id: Option<&str>,
+) -> Result<u64, DeskError> {
+    let coupon = host
+        .shops
+        .get(shop)
+        .and_then(|s| s.config.coupon.clone())
+        .ok_or_else(|| DeskError::Invalid(format!("shop `{shop}` has no coupon configured")))?;
+    let supports_coupons = host
+        .shops
+        .get(shop)
+        .is_some_and(|s| s.plugin.manifest.actions.contains(&ActionName::SendCoupon));
+    let kind = if supports_coupons {
+        ActionKind::SendCoupon(coupon)
+    } else {
+        ActionKind::SendMessage(Content::Coupon(coupon))
+    };
+    send(host, shop, conversation, agent, kind, request_id)
+}
+
+/// Queues `kind` to the customer from the agent who has the conversation,
+/// inside the channel's reply window.
+fn send(
+    host: &People,
+    shop: &str,
+    conversation: &str,
+    agent: &str,
+    kind: ActionKind,
+    request_id: Option<&str>,
+) -> Result<u64, DeskError> {
     let handoff = current(host, shop, conversation)?;
     owned_by(&handoff, agent)?;
     let window = window(host, shop, conversation)?;
@@ -395,12 +472,7 @@ pub fn reply(
                 .unwrap_or_else(|| "the reply window is closed".into()),
         ));
     }
-    let mut action = new_action(
-        host,
-        &handoff,
-        agent,
-        ActionKind::SendMessage(Content::Text(text.to_owned())),
-    )?;
+    let mut action = new_action(host, &handoff, agent, kind)?;
     if let Some(request_id) = request_id {
         action.action.idempotency_key =
             hashed_key(&format!("{agent}\n{conversation}\n{request_id}"));

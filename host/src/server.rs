@@ -50,6 +50,10 @@ pub struct HostState {
     pub audit: Arc<crate::auth::audit::AuditLog>,
     /// The console's signed-in agents.
     pub sessions: Arc<crate::console::session::Sessions>,
+    /// The console's settings.
+    pub console: crate::config::ConsoleConfig,
+    /// Who has the console open.
+    pub presence: Arc<crate::console::presence::Presence>,
     /// The data directory (store, credentials, audit log, backups).
     pub data_dir: std::path::PathBuf,
     /// The outbound HTTP client.
@@ -164,6 +168,8 @@ impl HostState {
                 people: self.people(),
                 bot: Arc::clone(&self.bot),
                 sessions: Arc::clone(&self.sessions),
+                console: self.console.clone(),
+                presence: Arc::clone(&self.presence),
             },
         }
     }
@@ -347,6 +353,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         }),
         audit: Arc::new(crate::auth::audit::AuditLog::open(&config.data_dir)?),
         sessions: Arc::new(crate::console::session::Sessions::default()),
+        console: config.console.clone(),
+        presence: Arc::default(),
         data_dir: config.data_dir.clone(),
         http: OutboundClient::new(
             config.limits.outbound_timeout,
@@ -375,6 +383,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         tokio::spawn(pipeline::run(Arc::new(state.pipeline()), watch.clone())),
         tokio::spawn(delivery::run(Arc::new(state.delivery()), watch.clone())),
         tokio::spawn(sweep(Arc::clone(&state), config.retention, watch.clone())),
+        tokio::spawn(requeue_lost_agents(Arc::clone(&state), watch.clone())),
     ];
     let admin_addr = match admin_listener {
         Some(listener) => {
@@ -399,6 +408,50 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         shutdown,
         tasks,
     })
+}
+
+/// Every second: agents whose console connections have all been gone for
+/// `console.reassign_after` lose their conversations to the queue (and go
+/// offline), so customers are not left with someone who cannot answer.
+async fn requeue_lost_agents(state: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+    let after_ms = state.console.reassign_after.as_millis() as i64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        for agent in state.presence.take_lost(after_ms, clock::now_ms()) {
+            let people = state.people();
+            let moved = tokio::task::spawn_blocking(move || {
+                crate::desk::requeue_lost_agent(&people, &agent).map(|moved| (agent, moved))
+            })
+            .await;
+            match moved {
+                Ok(Ok((agent, moved))) => {
+                    if !moved.is_empty() {
+                        tracing::warn!(%agent, conversations = moved.len(), "the agent's console connection was lost; their conversations went back to the queue");
+                    }
+                    let detail = format!("{} conversation(s) requeued", moved.len());
+                    let entry = crate::auth::audit::AuditEntry {
+                        at_ms: clock::now_ms(),
+                        who: "host".into(),
+                        role: "system".into(),
+                        action: "connection-lost".into(),
+                        shop: None,
+                        conversation: None,
+                        detail: Some(format!("{agent}: {detail}")),
+                    };
+                    if let Err(err) = state.audit.record(&entry) {
+                        tracing::warn!(error = %format!("{err:#}"), "the audit log could not be written");
+                    }
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "requeueing a lost agent's conversations failed")
+                }
+                Err(err) => tracing::warn!(error = %err, "the requeue task failed"),
+            }
+        }
+    }
 }
 
 /// Records removed per retention pass; passes repeat while more is due.

@@ -263,8 +263,20 @@ type Sse = (u64, String, String);
 
 impl EventStream {
     async fn open(browser: &Browser, last_event_id: Option<u64>) -> EventStream {
+        Self::open_viewing(browser, None, last_event_id).await
+    }
+
+    /// A tab's stream that shows conversation `viewing` (`SHOP/ID`).
+    async fn open_viewing(
+        browser: &Browser,
+        viewing: Option<&str>,
+        last_event_id: Option<u64>,
+    ) -> EventStream {
+        let query = viewing
+            .map(|v| format!("?viewing={}", v.replace('/', "%2F")))
+            .unwrap_or_default();
         let mut request = client()
-            .get(format!("{}/console/events", browser.base))
+            .get(format!("{}/console/events{query}", browser.base))
             .header("cookie", &browser.cookie);
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
@@ -278,8 +290,30 @@ impl EventStream {
         }
     }
 
-    /// The next event (comments and `retry` skipped), within `within`.
+    /// The next stored event (comments, `retry` and presence skipped),
+    /// within `within`.
     async fn next(&mut self, within: Duration) -> Sse {
+        loop {
+            let (id, name, data) = self.next_any(within).await;
+            if let Some(id) = id {
+                return (id, name, data);
+            }
+        }
+    }
+
+    /// The next `presence` event's data, within `within`.
+    async fn next_presence(&mut self, within: Duration) -> String {
+        loop {
+            let (id, name, data) = self.next_any(within).await;
+            if name == "presence" {
+                assert_eq!(id, None, "presence is not a stored change");
+                return data;
+            }
+        }
+    }
+
+    /// The next event of any kind, within `within`.
+    async fn next_any(&mut self, within: Duration) -> (Option<u64>, String, String) {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
@@ -294,7 +328,7 @@ impl EventStream {
                         data = v.to_owned();
                     }
                 }
-                if let Some(id) = id {
+                if id.is_some() || !name.is_empty() {
                     return (id, name, data);
                 }
             }
@@ -580,6 +614,148 @@ async fn the_supervisor_sees_threats_queues_and_agents_and_agents_do_not() {
     assert!(
         mei_row.contains("在线") && mei_row.contains("0 / 5"),
         "{board}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colleagues_see_each_other_timers_run_coupons_go_out_and_a_lost_agent_s_customers_move() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let config = config(&api)
+        .replace("assignment = \"manual\"", "assignment = \"least-loaded\"")
+        .replacen(
+            "api_base = {",
+            "coupon = { id = \"c10\", title = \"满199减10\", discount = \"10.00\" }\napi_base = {",
+            1,
+        )
+        + "\n[console]\nreassign_after_secs = 2\n";
+    let host = TestHost::start(&config).await;
+    for agent in ["mei", "lei"] {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+    let mei = Browser::sign_in(&host, "mei").await;
+    let lei = Browser::sign_in(&host, "lei").await;
+    let key = format!("demo-oa/{CUSTOMER}");
+    let thread = format!("/console?tab=all&shop=demo-oa&conversation={CUSTOMER}");
+
+    // An angry customer goes to mei (least loaded, first on a tie).
+    angry_push(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
+        "/hooks/wechat/demo-oa",
+        CUSTOMER,
+        9301,
+    )
+    .await;
+    let holder = eventually(
+        "the customer to be assigned",
+        Duration::from_secs(10),
+        || {
+            let handoff = host.state().store.handoff("demo-oa", CUSTOMER).unwrap()?;
+            handoff.agent().map(str::to_owned)
+        },
+    )
+    .await;
+    assert_eq!(holder, "mei");
+
+    // Both open the conversation; each sees the other.
+    let mut mei_tab = EventStream::open_viewing(&mei, Some(&key), None).await;
+    let (_, page) = lei.get(&thread).await;
+    assert!(page.contains("id=\"presence\""), "{page}");
+    let presence_of = |page: &str| {
+        let start = page.find("id=\"presence\"").unwrap();
+        page[start..start + page[start..].find("</p>").unwrap()].to_owned()
+    };
+    assert!(presence_of(&page).contains("mei"), "{}", presence_of(&page));
+    let mut lei_tab = EventStream::open_viewing(&lei, Some(&key), None).await;
+    let seen = mei_tab.next_presence(Duration::from_secs(5)).await;
+    assert!(seen.contains("lei"), "{seen}");
+    let (_, page) = mei.get(&thread).await;
+    assert!(presence_of(&page).contains("lei"), "{}", presence_of(&page));
+    assert!(!presence_of(&page).contains("mei"), "not oneself");
+
+    // mei's list shows the customer's wait against WeChat's thresholds, the
+    // thread the 48-hour window counting down and the shop's coupon.
+    let (_, page) = mei
+        .get(&format!(
+            "/console?tab=mine&shop=demo-oa&conversation={CUSTOMER}"
+        ))
+        .await;
+    assert!(page.contains("class=\"timer t-ok\""), "{page}");
+    assert!(
+        page.contains("data-warn=\"60\" data-alert=\"180\""),
+        "{page}"
+    );
+    assert!(page.contains("id=\"window-left\""), "{page}");
+    assert!(
+        page.contains("47小时59分") || page.contains("48小时0分"),
+        "{page}"
+    );
+    assert!(page.contains("满199减10"), "{page}");
+    let csrf = mei.csrf().await;
+    let coupon = format!("/console/conversations/demo-oa/{CUSTOMER}/coupon");
+    assert_eq!(
+        lei.post(&coupon, &[("csrf", &lei.csrf().await)]).await.0,
+        403,
+        "lei does not hold it"
+    );
+    assert_eq!(mei.post(&coupon, &[("csrf", &csrf)]).await.0, 303);
+    let sent = eventually(
+        "the coupon to reach WeChat",
+        Duration::from_secs(10),
+        || {
+            api.sent_messages().into_iter().find(|m| {
+                m.touser == CUSTOMER && m.text.as_deref().is_some_and(|t| t.contains("满199减10"))
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        sent.msgtype, "text",
+        "WeChat has no coupon message: the card goes as its text"
+    );
+    let (_, page) = mei.get("/console?tab=mine").await;
+    assert!(!page.contains("data-since-ms"), "answered: no timer");
+
+    // mei's connection is lost: within the configured 2 s plus a tick, her
+    // customer goes to lei (online, connected) and she goes offline. Not
+    // while her tab is still open.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let handoff = host
+        .state()
+        .store
+        .handoff("demo-oa", CUSTOMER)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        handoff.agent(),
+        Some("mei"),
+        "connected agents keep their customers"
+    );
+    drop(mei_tab);
+    let gone = lei_tab.next_presence(Duration::from_secs(5)).await;
+    assert!(!gone.contains("mei"), "{gone}");
+    let moved = eventually(
+        "the customer to move to lei",
+        Duration::from_secs(10),
+        || {
+            let handoff = host.state().store.handoff("demo-oa", CUSTOMER).unwrap()?;
+            (handoff.agent() == Some("lei")).then_some(handoff)
+        },
+    )
+    .await;
+    assert_eq!(
+        moved.priority,
+        tongdao::model::Priority::Threat,
+        "keeps its urgency"
+    );
+    assert_eq!(
+        host.state().store.agent_status("mei").unwrap(),
+        tongdao::model::AgentStatus::Offline
     );
     host.stop().await;
 }

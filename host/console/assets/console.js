@@ -1,6 +1,9 @@
 // The console's one piece of hand-written JavaScript: the reply box's `/`
-// menu of the shop's canned replies. Typing `/` and part of a name lists the
-// matching replies; Enter or a click puts the chosen text in the box.
+// menu of the shop's canned replies (typing `/` and part of a name lists the
+// matching replies; Enter or a click puts the chosen text in the box), and
+// the clocks: every second the reply timers count up and turn amber and red
+// at their platform's thresholds, and the reply window counts down. Times
+// are the server's (the page says what its clock read).
 (function () {
   function setup() {
     var box = document.getElementById("reply-text");
@@ -45,4 +48,35 @@
   }
   document.addEventListener("DOMContentLoaded", setup);
   document.addEventListener("htmx:afterSwap", setup);
+})();
+
+(function () {
+  var offset = null;
+  function clock(secs) {
+    secs = Math.max(0, Math.floor(secs));
+    if (secs >= 3600) return Math.floor(secs / 3600) + "小时" + Math.floor((secs % 3600) / 60) + "分";
+    if (secs >= 60) return Math.floor(secs / 60) + "分" + (secs % 60) + "秒";
+    return secs + "秒";
+  }
+  function tick() {
+    if (offset === null) {
+      var panes = document.querySelector("[data-server-now]");
+      if (!panes) return;
+      offset = Number(panes.dataset.serverNow) - Date.now();
+    }
+    var now = Date.now() + offset;
+    document.querySelectorAll(".timer[data-since-ms]").forEach(function (timer) {
+      var secs = (now - Number(timer.dataset.sinceMs)) / 1000;
+      var level = secs >= Number(timer.dataset.alert) ? "t-alert" : secs >= Number(timer.dataset.warn) ? "t-warn" : "t-ok";
+      timer.classList.remove("t-ok", "t-warn", "t-alert");
+      timer.classList.add(level);
+      var shown = timer.querySelector(".clock");
+      if (shown) shown.textContent = clock(secs);
+    });
+    document.querySelectorAll(".countdown[data-until-ms]").forEach(function (countdown) {
+      var shown = countdown.querySelector(".clock");
+      if (shown) shown.textContent = clock((Number(countdown.dataset.untilMs) - now) / 1000);
+    });
+  }
+  setInterval(tick, 1000);
 })();

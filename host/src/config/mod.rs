@@ -12,8 +12,10 @@ mod raw;
 
 pub use error::ConfigError;
 
+mod console;
 mod people;
 
+pub use console::{ConsoleConfig, ReplyTimer};
 pub use people::{AdminConfig, AgentConfig, Assignment, Role};
 
 use crate::config::raw::{RawConfig, RawSecret, Spanned};
@@ -48,6 +50,8 @@ pub struct Config {
     pub agents: Vec<AgentConfig>,
     /// How long each kind of record is kept.
     pub retention: crate::store::Retention,
+    /// The agents' console.
+    pub console: ConsoleConfig,
     source: SourceMap,
 }
 
@@ -420,8 +424,10 @@ impl Builder {
         let admin = self.admin(raw.admin)?;
         let agents = self.agents(raw.agents, &shops)?;
         let retention = self.retention(raw.retention.unwrap_or_default())?;
+        let console = self.console(raw.console.unwrap_or_default(), &plugins)?;
         Ok(Config {
             retention,
+            console,
             admin,
             agents,
             path: self.path.clone(),

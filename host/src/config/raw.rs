@@ -20,6 +20,21 @@ pub struct RawConfig {
     #[serde(default)]
     pub agents: Vec<Spanned<RawAgent>>,
     pub retention: Option<RawRetention>,
+    pub console: Option<RawConsole>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    pub reassign_after_secs: Option<Spanned<u64>>,
+    pub reply_timers: Option<BTreeMap<String, Spanned<RawReplyTimer>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplyTimer {
+    pub warn_secs: Option<Spanned<u64>>,
+    pub alert_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -335,3 +335,46 @@ fn agents_coupons_and_the_admin_api_are_read_and_checked() {
         "{message}"
     );
 }
+
+#[test]
+fn console_timers_default_per_platform_and_bad_ones_name_the_field() {
+    let config = parse(GOOD).unwrap();
+    assert_eq!(
+        config.console.timer("tmall").alert_secs,
+        100,
+        "Taobao's 100 s"
+    );
+    assert_eq!(config.console.timer("jd").alert_secs, 30, "JD's 30 s");
+    assert_eq!(config.console.timer("wechat"), console::DEFAULT_TIMER);
+    assert_eq!(config.console.reassign_after, Duration::from_secs(120));
+
+    let tuned = parse(&format!(
+        "{GOOD}\n[console]\nreassign_after_secs = 30\n\n[console.reply_timers.wechat]\nwarn_secs = 20\nalert_secs = 45\n"
+    ))
+    .unwrap();
+    assert_eq!(tuned.console.reassign_after, Duration::from_secs(30));
+    assert_eq!(
+        tuned.console.timer("wechat"),
+        ReplyTimer {
+            warn_secs: 20,
+            alert_secs: 45
+        }
+    );
+
+    let unknown = error_text(&format!(
+        "{GOOD}\n[console.reply_timers.wechaat]\nwarn_secs = 20\n"
+    ));
+    assert!(unknown.contains("brand.toml"), "{unknown}");
+    assert!(
+        unknown.contains("console.reply_timers.wechaat"),
+        "{unknown}"
+    );
+    assert!(unknown.contains("no plugin"), "{unknown}");
+    let backwards = error_text(&format!(
+        "{GOOD}\n[console.reply_timers.wechat]\nwarn_secs = 90\nalert_secs = 30\n"
+    ));
+    assert!(backwards.contains("below warn_secs"), "{backwards}");
+    let zero = error_text(&format!("{GOOD}\n[console]\nreassign_after_secs = 0\n"));
+    assert!(zero.contains("console.reassign_after_secs"), "{zero}");
+    assert!(zero.contains("brand.toml:22:"), "{zero}");
+}

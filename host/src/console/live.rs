@@ -5,6 +5,11 @@
 //! gets every change after it, and none twice. Only changes in the shops
 //! the signed-in agent serves are sent. A comment every 15 s keeps proxies
 //! from cutting the stream; it ends when the session does or the host stops.
+//!
+//! A stream also registers its agent's presence, with the conversation its
+//! tab shows (`?viewing=SHOP/CONVERSATION`): a `presence` event, without an
+//! id (presence is not stored and nothing needs replaying), tells the tab
+//! when the colleagues viewing its conversation change.
 
 use super::session;
 use crate::gateway::ResponseBody;
@@ -34,6 +39,13 @@ struct Follower {
     last: u64,
     quiet: Duration,
     opened: bool,
+    /// This stream's presence; unregistered when the stream is dropped.
+    _connected: super::presence::Connected,
+    presence: Arc<super::presence::Presence>,
+    presence_changes: tokio::sync::watch::Receiver<u64>,
+    viewing: Option<super::presence::ConversationKey>,
+    /// The colleagues last reported viewing the conversation.
+    viewers: std::collections::BTreeSet<String>,
 }
 
 /// The event stream for the signed-in agent.
@@ -58,7 +70,25 @@ pub async fn events(host: &Admin, request: Request<Incoming>) -> Response<Respon
             }
         },
     };
+    let viewing = viewing(request.uri().query().unwrap_or(""))
+        .filter(|(shop, _)| session.principal.serves(shop));
+    let mut presence_changes = host.presence.subscribe();
+    presence_changes.borrow_and_update();
+    let connected = host
+        .presence
+        .connect(&session.principal.id, viewing.clone());
+    let viewers = match &viewing {
+        Some((shop, conversation)) => {
+            others(&host.presence, shop, conversation, &session.principal.id)
+        }
+        None => Default::default(),
+    };
     let follower = Follower {
+        _connected: connected,
+        presence: Arc::clone(&host.presence),
+        presence_changes,
+        viewing,
+        viewers,
         store: Arc::clone(&host.store),
         sessions: Arc::clone(&host.sessions),
         session_id,
@@ -104,6 +134,17 @@ impl Follower {
                 }
             };
             let mut out = String::new();
+            if self.presence_changes.has_changed().unwrap_or(false) {
+                self.presence_changes.borrow_and_update();
+                if let Some((shop, conversation)) = &self.viewing {
+                    let now = others(&self.presence, shop, conversation, &self.principal.id);
+                    if now != self.viewers {
+                        let data = serde_json::json!({ "viewers": now });
+                        out.push_str(&format!("event: presence\ndata: {data}\n\n"));
+                        self.viewers = now;
+                    }
+                }
+            }
             for (seq, change) in changes {
                 self.last = seq;
                 if !self.principal.serves(&change.shop) {
@@ -131,6 +172,28 @@ impl Follower {
             self.quiet += TICK;
         }
     }
+}
+
+/// The conversation a tab shows, from `viewing=SHOP/CONVERSATION`.
+fn viewing(query: &str) -> Option<super::presence::ConversationKey> {
+    let value = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "viewing")?
+        .1;
+    let (shop, conversation) = value.split_once('/')?;
+    (!shop.is_empty() && !conversation.is_empty())
+        .then(|| (shop.to_owned(), conversation.to_owned()))
+}
+
+/// The colleagues of `me` viewing a conversation.
+pub fn others(
+    presence: &super::presence::Presence,
+    shop: &str,
+    conversation: &str,
+    me: &str,
+) -> std::collections::BTreeSet<String> {
+    let mut viewers = presence.viewers(shop, conversation);
+    viewers.remove(me);
+    viewers
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {

@@ -8,6 +8,7 @@
 //! default, English with `?lang=en`.
 
 pub mod live;
+pub mod presence;
 pub mod session;
 pub mod text;
 pub mod view;
@@ -91,6 +92,12 @@ struct RowView {
     priority_label: &'static str,
     reason: String,
     agent: Option<String>,
+    /// When the customer's unanswered message came (the timer runs from it).
+    unanswered_since_ms: Option<i64>,
+    /// The platform's thresholds.
+    timer: crate::config::ReplyTimer,
+    /// `ok`, `warn`, `alert` or `none`.
+    timer_level: &'static str,
 }
 
 #[derive(Template)]
@@ -110,8 +117,14 @@ struct Workbench<'a> {
     /// This page's address, which live updates fetch again.
     here: String,
     rows: Vec<RowView>,
+    /// Rows beyond the ones shown.
+    more: usize,
+    /// Now, Unix milliseconds (timers count from it).
+    now_ms: i64,
     selected: Option<String>,
     thread: Option<view::Thread>,
+    /// Colleagues viewing the same conversation.
+    viewers: Vec<String>,
     can_take: bool,
     holding: bool,
     colleagues: Vec<String>,
@@ -287,8 +300,15 @@ fn workbench(
     let tab = view::Tab::parse(field(&params, "tab"));
     let who = &session.principal;
     let now_ms = crate::clock::now_ms();
-    let rows = match view::list(host, who, tab, field(&params, "shop_filter"), now_ms) {
-        Ok(rows) => rows,
+    let list = match view::list(
+        host,
+        who,
+        tab,
+        field(&params, "shop_filter"),
+        now_ms,
+        view::MAX_ROWS,
+    ) {
+        Ok(list) => list,
         Err(err) => return desk_error(t, &err),
     };
     let selected = match (field(&params, "shop"), field(&params, "conversation")) {
@@ -320,9 +340,14 @@ fn workbench(
                 .collect()
         })
         .unwrap_or_default();
-    let rows = rows
+    let more = list.more;
+    let rows = list
+        .rows
         .into_iter()
         .map(|row| RowView {
+            timer_level: view::timer_level(row.unanswered_since_ms, row.timer, now_ms),
+            unanswered_since_ms: row.unanswered_since_ms,
+            timer: row.timer,
             key: format!("{}/{}", row.shop, row.conversation),
             waited: view::wait_text(row.waited_secs),
             priority_label: t.priority(row.priority),
@@ -350,6 +375,16 @@ fn workbench(
         tab: tab.as_str(),
         here: format!("/console?{query}"),
         rows,
+        more,
+        now_ms,
+        viewers: selected
+            .as_ref()
+            .map(|(shop, conversation)| {
+                live::others(&host.presence, shop, conversation, &who.id)
+                    .into_iter()
+                    .collect()
+            })
+            .unwrap_or_default(),
         selected: selected.map(|(shop, conversation)| format!("{shop}/{conversation}")),
         thread,
         can_take,
@@ -484,7 +519,7 @@ fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>
     }
     let now_ms = crate::clock::now_ms();
     let board = (|| -> Result<_, DeskError> {
-        let everything = view::list(host, who, view::Tab::All, None, now_ms)?;
+        let everything = view::every_row(host, who, view::Tab::All, None, now_ms)?;
         let alerts = everything
             .iter()
             .filter(|row| row.priority == "threat")
@@ -813,6 +848,12 @@ mod tests {
             priority_label: text::ZH.priority("threat"),
             reason: reason.into(),
             agent: None,
+            unanswered_since_ms: Some(1_000),
+            timer: crate::config::ReplyTimer {
+                warn_secs: 60,
+                alert_secs: 100,
+            },
+            timer_level: "alert",
         }
     }
 
@@ -828,8 +869,11 @@ mod tests {
             tab: "queue",
             here: "/console?tab=queue".into(),
             rows,
+            more: 0,
+            now_ms: 200_000,
             selected: None,
             thread: None,
+            viewers: Vec::new(),
             can_take: false,
             holding: false,
             colleagues: Vec::new(),

@@ -58,6 +58,28 @@ pub struct Text {
     pub messages_left: &'static str,
     /// The window is closed.
     pub window_closed: &'static str,
+    /// How long the customer has waited for a reply.
+    pub customer_waiting: &'static str,
+    /// Time left in the channel's reply window.
+    pub window_left: &'static str,
+    /// Send the shop's coupon.
+    pub send_coupon: &'static str,
+    /// Rows beyond the ones shown.
+    pub more_rows: &'static str,
+    /// Colleagues viewing the same conversation.
+    pub also_viewing: &'static str,
+    /// Today's figures on the supervisor's view.
+    pub today: &'static str,
+    /// Average first-response time.
+    pub first_response: &'static str,
+    /// Average handling time.
+    pub handling: &'static str,
+    /// The bot's automation rate.
+    pub automation: &'static str,
+    /// Conversations people closed or handed back.
+    pub conversations_handled: &'static str,
+    /// The bot's decision, inline in the thread.
+    pub decision: &'static str,
     /// No conversation picked.
     pub pick: &'static str,
     /// The customer's identities.
@@ -162,6 +184,17 @@ pub static ZH: Text = Text {
     send: "发送",
     messages_left: "窗口内还可发送",
     window_closed: "现在不能回复",
+    customer_waiting: "客户待回复",
+    window_left: "回复窗口剩余",
+    send_coupon: "发送优惠券",
+    more_rows: "更多会话未显示：",
+    also_viewing: "同时在看：",
+    today: "今日指标",
+    first_response: "平均首次响应",
+    handling: "平均处理时长",
+    automation: "机器人解决率",
+    conversations_handled: "人工接待完成",
+    decision: "机器人判断",
     pick: "从左侧选择一个会话",
     identities: "客户身份",
     csrf_refused: "请求缺少有效的表单令牌，已拒绝",
@@ -224,6 +257,17 @@ pub static EN: Text = Text {
     send: "Send",
     messages_left: "messages left in the window:",
     window_closed: "You cannot reply now",
+    customer_waiting: "awaiting reply",
+    window_left: "reply window closes in",
+    send_coupon: "Send coupon",
+    more_rows: "More conversations not shown:",
+    also_viewing: "Also viewing:",
+    today: "Today",
+    first_response: "Average first response",
+    handling: "Average handling time",
+    automation: "Bot automation rate",
+    conversations_handled: "Conversations handled by people",
+    decision: "Bot decision",
     pick: "Pick a conversation on the left",
     identities: "Customer identities",
     csrf_refused: "The form's token is missing or wrong: refused",

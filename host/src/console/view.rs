@@ -59,10 +59,63 @@ pub struct ListRow {
     pub reason: String,
     /// The agent who has it.
     pub agent: Option<String>,
+    /// When the customer's last message came, while no person has answered
+    /// it (the reply timer runs from it).
+    pub unanswered_since_ms: Option<i64>,
+    /// The shop's platform's reply-timer thresholds.
+    pub timer: crate::config::ReplyTimer,
 }
 
-/// The conversation list for `who`: `tab`, optionally one shop.
+/// The most rows a list shows; the rest are counted.
+pub const MAX_ROWS: usize = 200;
+
+/// A list: the rows shown (most urgent first) and how many more there are.
+#[derive(Debug, Clone, Default)]
+pub struct List {
+    /// The rows shown.
+    pub rows: Vec<ListRow>,
+    /// Rows not shown.
+    pub more: usize,
+}
+
+/// The conversation list for `who`: `tab`, optionally one shop; at most
+/// `limit` rows, the most urgent and longest waiting first, with their
+/// reply timers.
 pub fn list(
+    host: &Admin,
+    who: &Principal,
+    tab: Tab,
+    shop_filter: Option<&str>,
+    now_ms: i64,
+    limit: usize,
+) -> Result<List, DeskError> {
+    let mut rows = every_row(host, who, tab, shop_filter, now_ms)?;
+    let more = rows.len().saturating_sub(limit);
+    rows.truncate(limit);
+    // Only the rows shown read their conversation, for the reply timer: it
+    // runs from the customer's last message until a person answers (the
+    // bot's soothing word on the way to the queue does not stop it).
+    for row in &mut rows {
+        let Some(conversation) = host.store.conversation(&row.shop, &row.conversation)? else {
+            continue;
+        };
+        let Some(last_inbound) = conversation.last_inbound_ms else {
+            continue;
+        };
+        let answered = host
+            .store
+            .conversation_outbox(&row.shop, &row.conversation)?
+            .iter()
+            .any(|item| item.sent_by.is_some() && item.created_ms >= last_inbound);
+        if !answered {
+            row.unanswered_since_ms = Some(last_inbound);
+        }
+    }
+    Ok(List { rows, more })
+}
+
+/// Every row of a list, sorted, without reply timers (for counting).
+pub fn every_row(
     host: &Admin,
     who: &Principal,
     tab: Tab,
@@ -80,6 +133,7 @@ pub fn list(
             .get(&shop)
             .map(|s| s.config.plugin.clone())
             .unwrap_or_default();
+        let timer = host.console.timer(&platform);
         let waiting = desk::queue(&host.people, &shop)?;
         let mut handoffs: Vec<(Option<usize>, Handoff)> = Vec::new();
         if tab != Tab::Mine {
@@ -111,6 +165,8 @@ pub fn list(
                     HandoffState::Assigned { agent, .. } => Some(agent.clone()),
                     HandoffState::Waiting => None,
                 },
+                unanswered_since_ms: None,
+                timer,
             });
         }
     }
@@ -120,6 +176,26 @@ pub fn list(
             .then(b.waited_secs.cmp(&a.waited_secs))
     });
     Ok(rows)
+}
+
+/// How a reply timer shows: `ok`, `warn` (amber) or `alert` (red); `none`
+/// when the customer is not waiting for a reply.
+pub fn timer_level(
+    unanswered_since_ms: Option<i64>,
+    timer: crate::config::ReplyTimer,
+    now_ms: i64,
+) -> &'static str {
+    let Some(since) = unanswered_since_ms else {
+        return "none";
+    };
+    let secs = (now_ms - since) / 1000;
+    if secs >= i64::from(timer.alert_secs) {
+        "alert"
+    } else if secs >= i64::from(timer.warn_secs) {
+        "warn"
+    } else {
+        "ok"
+    }
 }
 
 fn priority_name(priority: Priority) -> &'static str {
@@ -172,6 +248,8 @@ pub struct Thread {
     pub identities: Vec<(String, String)>,
     /// The shop's canned replies, as JSON for the reply box's `/` menu.
     pub canned_json: String,
+    /// The title of the coupon agents may send in this shop, if it has one.
+    pub coupon: Option<String>,
 }
 
 /// The thread of `shop`/`conversation`, for an agent who serves the shop.
@@ -213,15 +291,23 @@ pub fn thread(
             item.status,
             crate::model::OutboxStatus::Pending | crate::model::OutboxStatus::InFlight { .. }
         );
-        if let (true, crate::model::ActionKind::SendMessage(content)) =
-            (going_out, &item.action.kind)
-        {
+        let content = match &item.action.kind {
+            crate::model::ActionKind::SendMessage(content) => content.clone(),
+            crate::model::ActionKind::SendCoupon(coupon) => Content::Coupon(coupon.clone()),
+            _ => continue,
+        };
+        if going_out {
             let author = if item.sent_by.is_some() {
                 "agent"
             } else {
                 "bot"
             };
-            lines.push(line(item.created_ms, author, item.sent_by.clone(), content));
+            lines.push(line(
+                item.created_ms,
+                author,
+                item.sent_by.clone(),
+                &content,
+            ));
         }
     }
     for note in host.store.notes(shop, conversation)? {
@@ -265,6 +351,7 @@ pub fn thread(
         identities,
         canned_json: serde_json::to_string(&host.store.canned_replies(shop)?)
             .unwrap_or_else(|_| "[]".into()),
+        coupon: shop_entry.config.coupon.as_ref().map(|c| c.title.clone()),
     })
 }
 
@@ -338,6 +425,20 @@ mod tests {
         assert_eq!(wait_text(45), "45秒");
         assert_eq!(wait_text(192), "3分12秒");
         assert_eq!(wait_text(7_500), "2小时5分");
+    }
+
+    #[test]
+    fn reply_timers_turn_amber_then_red_at_the_platform_thresholds() {
+        let taobao = crate::config::ReplyTimer {
+            warn_secs: 60,
+            alert_secs: 100,
+        };
+        let now = 1_000_000;
+        assert_eq!(timer_level(None, taobao, now), "none");
+        assert_eq!(timer_level(Some(now - 59_999), taobao, now), "ok");
+        assert_eq!(timer_level(Some(now - 60_000), taobao, now), "warn");
+        assert_eq!(timer_level(Some(now - 99_000), taobao, now), "warn");
+        assert_eq!(timer_level(Some(now - 100_000), taobao, now), "alert");
     }
 
     #[test]

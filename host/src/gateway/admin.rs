@@ -67,6 +67,10 @@ pub struct Admin {
     pub bot: Arc<crate::kb::Bot>,
     /// The console's signed-in agents.
     pub sessions: Arc<crate::console::session::Sessions>,
+    /// The console's settings.
+    pub console: crate::config::ConsoleConfig,
+    /// Who has the console open, and which conversation.
+    pub presence: Arc<crate::console::presence::Presence>,
 }
 
 /// Largest admin request body.
@@ -543,7 +547,8 @@ fn act(
 }
 
 /// A conversation action by the signed-in agent, from the admin API or the
-/// console: take, reply, transfer, close, hand back; audited.
+/// console: take, reply, send the shop's coupon, transfer, close, hand
+/// back; audited.
 pub(crate) fn perform(
     host: &Admin,
     who: &Principal,
@@ -578,6 +583,11 @@ pub(crate) fn perform(
             )?;
             json!({ "queued": seq })
         }
+        "coupon" => {
+            let seq =
+                desk::send_coupon(&host.people, shop, id, agent, request.request_id.as_deref())?;
+            json!({ "queued": seq })
+        }
         "transfer" => {
             let to = request
                 .to
@@ -598,7 +608,7 @@ pub(crate) fn perform(
     };
     let detail = match verb {
         "transfer" => request.to.as_ref().map(|to| format!("to {to}")),
-        "reply" => request.request_id.as_ref().map(|r| format!("request {r}")),
+        "reply" | "coupon" => request.request_id.as_ref().map(|r| format!("request {r}")),
         _ => None,
     };
     record(host, who, verb, Some(shop), Some(id), detail)?;
