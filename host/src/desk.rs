@@ -386,6 +386,18 @@ pub fn release(
     let handoff = current(host, shop, conversation)?;
     owned_by(&handoff, agent)?;
     swap(host, &handoff, None)?;
+    if let HandoffState::Assigned { since_ms, .. } = &handoff.state {
+        let now_ms = clock::now_ms();
+        host.store.add_tally(
+            crate::model::day_of(now_ms),
+            shop,
+            &crate::model::DailyTally {
+                handled: 1,
+                handling_ms: (now_ms - since_ms).max(0) as u64,
+                ..Default::default()
+            },
+        )?;
+    }
     let supports_end = host
         .shops
         .get(shop)
@@ -477,11 +489,30 @@ fn send(
         action.action.idempotency_key =
             hashed_key(&format!("{agent}\n{conversation}\n{request_id}"));
     }
-    let seqs = host.store.queue_actions(&[action], clock::now_ms())?;
+    let first_answer = !host
+        .store
+        .conversation_outbox(shop, conversation)?
+        .iter()
+        .any(|item| item.sent_by.is_some() && item.created_ms >= handoff.queued_ms);
+    let now_ms = clock::now_ms();
+    let seqs = host.store.queue_actions(&[action], now_ms)?;
     host.delivery_wake.notify_one();
-    seqs.first().copied().ok_or_else(|| {
+    let seq = seqs.first().copied().ok_or_else(|| {
         DeskError::Conflict("this request was already queued (same request id)".into())
-    })
+    })?;
+    if first_answer {
+        let waited = (now_ms - handoff.queued_ms).max(0) as u64;
+        host.store.add_tally(
+            crate::model::day_of(now_ms),
+            shop,
+            &crate::model::DailyTally {
+                first_responses: 1,
+                first_response_ms: waited,
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(seq)
 }
 
 fn new_action(

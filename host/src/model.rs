@@ -5,6 +5,7 @@
 //! around them — stored events, conversations, outbox items, hand-offs.
 
 mod records;
+mod tally;
 
 pub use crate::runtime::bindings::tongdao::channel::types::{
     ActionName, ContentKind, CredentialSpec, DeliveryOutcome, Failure, Frame, FrameResult,
@@ -14,6 +15,7 @@ pub use crate::runtime::bindings::tongdao::channel::types::{
 };
 pub use records::*;
 use serde::{Deserialize, Serialize};
+pub use tally::*;
 
 /// An event as the store keeps it: the plugin's normalized event plus the
 /// host's id, the shop and plugin it came through, and when it arrived.

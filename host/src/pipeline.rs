@@ -9,12 +9,12 @@ use crate::clock;
 use crate::desk::{Desk, People};
 use crate::kb::Bot;
 use crate::kb::IntentAction;
-use crate::model::UnansweredQuestion;
 use crate::model::{
     Action, ActionKind, ActionName, CommerceEvent, CommerceKind, Content, ContextUpdate, EventBody,
     EventReply, Handoff, HandoffState, Message, NewAction, SessionEvent, SessionKind, StoredEvent,
     customer_text, event_customer,
 };
+use crate::model::{BotDecision, BotOutcome, UnansweredQuestion};
 use crate::shops::Shop;
 use crate::shops::Shops;
 use crate::store::{GroupCommit, Store};
@@ -169,6 +169,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     context: Some((stored.event.conversation_id.as_str(), &p.decided.context)),
                     unanswered: p.decided.unanswered.as_ref(),
                     conversation: Some(stored.event.conversation_id.as_str()),
+                    decision: p.decided.decision.as_ref(),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -229,6 +230,8 @@ struct Decided {
     context: ContextUpdate,
     /// The question, when the knowledge base has no answer for it.
     unanswered: Option<UnansweredQuestion>,
+    /// The bot's decision about a customer's message.
+    decision: Option<BotDecision>,
 }
 
 /// What the bot does about one event.
@@ -237,9 +240,10 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         return Ok(Decided::default());
     };
     let mut unanswered = None;
+    let mut decision = None;
     let (actions, escalation, context) = match &stored.event.body {
         EventBody::Message(message) => {
-            answer_question(host, shop, stored, message, &mut unanswered)?
+            answer_question(host, shop, stored, message, &mut unanswered, &mut decision)?
         }
         EventBody::Commerce(commerce) => (
             look_up_order(shop, stored, commerce).into_iter().collect(),
@@ -264,6 +268,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         escalation,
         context,
         unanswered,
+        decision,
     })
 }
 
@@ -281,6 +286,7 @@ fn answer_question(
     stored: &StoredEvent,
     message: &Message,
     unanswered: &mut Option<UnansweredQuestion>,
+    decision: &mut Option<BotDecision>,
 ) -> anyhow::Result<(Vec<Action>, Option<Handoff>, ContextUpdate)> {
     let supports = |action: ActionName| shop.plugin.manifest.actions.contains(&action);
     let Some(question) = customer_text(&stored.event) else {
@@ -322,6 +328,21 @@ fn answer_question(
         .store
         .handoff(&stored.shop, &stored.event.conversation_id)?
         .is_some();
+    let outcome = if with_people || !supports(ActionName::SendMessage) {
+        BotOutcome::WithPeople
+    } else if reply.escalation.is_some() {
+        BotOutcome::HandedOver
+    } else if matches!(reply.context, ContextUpdate::Set(_)) {
+        BotOutcome::Clarified
+    } else if reply.unanswered || (reply.text.is_none() && reply.look_up.is_none()) {
+        BotOutcome::Unanswered
+    } else {
+        BotOutcome::Settled
+    };
+    *decision = Some(BotDecision {
+        decision: reply.decision.clone(),
+        outcome,
+    });
     if with_people || !supports(ActionName::SendMessage) {
         let forget = if context.is_some() {
             ContextUpdate::Clear

@@ -615,6 +615,68 @@ async fn the_supervisor_sees_threats_queues_and_agents_and_agents_do_not() {
         mei_row.contains("在线") && mei_row.contains("0 / 5"),
         "{board}"
     );
+
+    // Today's figures: the bot settled one of its two questions; mei's
+    // thread shows why the bot handed the first over; she answers and
+    // closes it, which gives a first response and a handling time.
+    customer_says(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
+        "/hooks/wechat/demo-oa",
+        "oConsoleCalmCustomer001",
+        "今天能发货吗",
+        9202,
+    )
+    .await;
+    eventually("both messages decided", Duration::from_secs(10), || {
+        host.state()
+            .store
+            .pending_inbox(1)
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let csrf = mei.csrf().await;
+    let base = format!("/console/conversations/demo-oa/{CUSTOMER}");
+    assert_eq!(
+        mei.post(&format!("{base}/take"), &[("csrf", &csrf)])
+            .await
+            .0,
+        303
+    );
+    let (_, thread) = mei
+        .get(&format!(
+            "/console?tab=mine&shop=demo-oa&conversation={CUSTOMER}"
+        ))
+        .await;
+    assert!(thread.contains("机器人判断：negative"), "{thread}");
+    assert_eq!(
+        mei.post(
+            &format!("{base}/reply"),
+            &[("csrf", &csrf), ("text", "您好，我来处理")]
+        )
+        .await
+        .0,
+        303
+    );
+    assert_eq!(
+        mei.post(&format!("{base}/close"), &[("csrf", &csrf)])
+            .await
+            .0,
+        303
+    );
+    let (_, board) = boss.get("/console/supervisor").await;
+    let today = &board[board.find("id=\"today\"").unwrap()..];
+    let today = &today[today.find("data-shop=\"demo-oa\"").unwrap()..];
+    let today = &today[..today.find("</tr>").unwrap()];
+    assert!(today.contains("50.0%（2）"), "{today}");
+    assert!(today.contains("class=\"handled\">1<"), "{today}");
+    assert!(
+        !today.contains("—"),
+        "a first response and a handling time: {today}"
+    );
     host.stop().await;
 }
 

@@ -60,6 +60,37 @@ struct AgentBoard {
     cap: u32,
 }
 
+/// A shop's figures for today on the supervisor's view.
+struct TodayBoard {
+    shop: String,
+    questions: u64,
+    automation: String,
+    first_response: String,
+    handled: u64,
+    handling: String,
+}
+
+impl TodayBoard {
+    fn of(shop: String, tally: &crate::model::DailyTally) -> TodayBoard {
+        let secs = |value: Option<f64>| {
+            value
+                .map(|s| view::wait_text(s.round() as i64))
+                .unwrap_or_else(|| "—".into())
+        };
+        TodayBoard {
+            shop,
+            questions: tally.questions,
+            automation: tally
+                .automation_rate()
+                .map(|rate| format!("{:.1}%", rate * 100.0))
+                .unwrap_or_else(|| "—".into()),
+            first_response: secs(tally.average_first_response_secs()),
+            handled: tally.handled,
+            handling: secs(tally.average_handling_secs()),
+        }
+    }
+}
+
 /// A conversation whose customer threatens a complaint.
 struct Alert {
     shop: String,
@@ -78,6 +109,7 @@ struct SupervisorPage<'a> {
     alerts: Vec<Alert>,
     shops: Vec<ShopBoard>,
     agents: Vec<AgentBoard>,
+    today: Vec<TodayBoard>,
 }
 
 /// A list row as the template shows it.
@@ -549,6 +581,20 @@ fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>
                 id,
             });
         }
+        let day = crate::model::day_of(now_ms);
+        let mut today = Vec::new();
+        let mut all = crate::model::DailyTally::default();
+        for shop in host.shops.iter() {
+            if !who.serves(&shop.config.id) {
+                continue;
+            }
+            let tally = host.store.tally(day, &shop.config.id)?;
+            all.add(&tally);
+            today.push(TodayBoard::of(shop.config.id.clone(), &tally));
+        }
+        if today.len() > 1 {
+            today.push(TodayBoard::of(t.all.to_owned(), &all));
+        }
         let mut agents = Vec::new();
         for agent in host.people.desk.agents() {
             agents.push(AgentBoard {
@@ -562,16 +608,17 @@ fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>
                 cap: agent.max_concurrent,
             });
         }
-        Ok((alerts, shops, agents))
+        Ok((alerts, shops, agents, today))
     })();
     match board {
-        Ok((alerts, shops, agents)) => page(&SupervisorPage {
+        Ok((alerts, shops, agents, today)) => page(&SupervisorPage {
             t,
             me: who.id.clone(),
             role: who.role.as_str(),
             alerts,
             shops,
             agents,
+            today,
         }),
         Err(err) => desk_error(t, &err),
     }

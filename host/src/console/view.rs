@@ -227,6 +227,8 @@ pub struct ThreadLine {
     pub text: String,
     /// A card: (kind, title, detail).
     pub card: Option<(&'static str, String, String)>,
+    /// For a customer's message, what the bot decided about it.
+    pub decision: Option<String>,
 }
 
 /// One conversation, for the thread pane.
@@ -281,7 +283,11 @@ pub fn thread(
                 AuthorRole::Bot => "bot",
                 _ => "agent",
             };
-            lines.push(line(stored.received_ms, author, None, &message.content));
+            let mut shown = line(stored.received_ms, author, None, &message.content);
+            if author == "customer" {
+                shown.decision = host.store.decision(&stored.id)?.map(|d| d.decision);
+            }
+            lines.push(shown);
         }
     }
     // Delivered sends are in the history; those still going out are shown
@@ -317,6 +323,7 @@ pub fn thread(
             agent: Some(note.agent),
             text: note.text,
             card: None,
+            decision: None,
         });
     }
     lines.sort_by_key(|l| l.at_ms);
@@ -404,6 +411,7 @@ fn line(at_ms: i64, author: &'static str, agent: Option<String>, content: &Conte
         agent,
         text,
         card,
+        decision: None,
     }
 }
 

@@ -15,7 +15,8 @@ pub use group_commit::{Committer, Flush, GroupCommit, MIN_FLUSH_INTERVAL};
 pub use sled_store::SledStore;
 
 use crate::model::{
-    AgentStatus, CannedReply, ConsoleChange, DeliveryReceipt, Note, UnansweredQuestion,
+    AgentStatus, BotDecision, CannedReply, ConsoleChange, DailyTally, DeliveryReceipt, Note,
+    UnansweredQuestion,
 };
 use crate::model::{
     BotContext, ContextUpdate, Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink,
@@ -220,6 +221,9 @@ pub struct InboxOutcome<'a> {
     /// The event's conversation: when people have it, the console hears of
     /// the message.
     pub conversation: Option<&'a str>,
+    /// The bot's decision about a customer's message: kept for the thread
+    /// and counted in the day's figures.
+    pub decision: Option<&'a BotDecision>,
 }
 
 /// How a delivery ended, for [`Store::finish_delivery`].
@@ -340,6 +344,16 @@ pub trait Store: Flush {
     /// Queue actions not caused by an event (an agent's reply), skipping
     /// idempotency keys already queued. Returns the new outbox seqs.
     fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>>;
+
+    /// The bot's decision about a customer's message (written with
+    /// [`InboxOutcome::decision`]).
+    fn decision(&self, event_id: &str) -> StoreResult<Option<BotDecision>>;
+
+    /// A shop's figures for a day ([`crate::model::day_of`]).
+    fn tally(&self, day: i64, shop: &str) -> StoreResult<DailyTally>;
+
+    /// Adds to a shop's figures for a day (people's responses and handling).
+    fn add_tally(&self, day: i64, shop: &str, delta: &DailyTally) -> StoreResult<()>;
 
     /// The hand-off of a conversation, if it is with people.
     fn handoff(&self, shop: &str, conversation: &str) -> StoreResult<Option<Handoff>>;

@@ -6,7 +6,10 @@ use crate::model::{
     Handoff, Identity, KnownIdentity, ManualLink, Message, NewAction, OutboxItem, OutboxStatus,
     StateChange, StateEntry, StoredEvent,
 };
-use crate::model::{AgentStatus, CannedReply, ChangeKind, ConsoleChange, Note, UnansweredQuestion};
+use crate::model::{
+    AgentStatus, BotDecision, CannedReply, ChangeKind, ConsoleChange, DailyTally, Note,
+    UnansweredQuestion,
+};
 use crate::store::keys;
 use crate::store::{
     DeliveryEnd, DeliveryRecord, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store,
@@ -89,6 +92,11 @@ pub struct SledStore {
     notes: sled::Tree,
     /// (shop, name) → [`CannedReply`] JSON.
     canned_replies: sled::Tree,
+    /// event key → [`BotDecision`] JSON: what the bot decided about a
+    /// customer's message (removed with the event).
+    decisions: sled::Tree,
+    /// day (i64, big-endian) ‖ shop → [`DailyTally`] JSON.
+    tallies: sled::Tree,
     /// The next change's number, held while a change is numbered and
     /// committed, so changes commit in the order of their numbers and a
     /// reader never skips one. It starts after the last committed change.
@@ -313,6 +321,14 @@ fn tx_error(err: TransactionError<String>) -> anyhow::Error {
     }
 }
 
+/// A day's figures' key: the day, big-endian (days sort in order), then
+/// the shop.
+fn tally_key(day: i64, shop: &str) -> Vec<u8> {
+    let mut key = day.to_be_bytes().to_vec();
+    keys::push_part(&mut key, shop);
+    key
+}
+
 fn event_key(id: &str) -> StoreResult<[u8; 16]> {
     Ok(*uuid::Uuid::parse_str(id)
         .with_context(|| format!("`{id}` is not an event id"))?
@@ -367,6 +383,8 @@ impl SledStore {
             agent_status: tree("agent_status")?,
             notes: tree("notes")?,
             canned_replies: tree("canned_replies")?,
+            decisions: tree("decisions")?,
+            tallies: tree("tallies")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -667,6 +685,8 @@ impl Store for SledStore {
             &self.bot_context,
             &self.unanswered,
             &self.changes,
+            &self.decisions,
+            &self.tallies,
         )
             .transaction(
                 |(
@@ -682,7 +702,12 @@ impl Store for SledStore {
                     bot_context,
                     unanswered,
                     changes,
+                    decisions,
+                    tallies,
                 )| {
+                    // The day's figures, summed per shop over the batch and
+                    // merged once each.
+                    let mut day_tallies: Vec<(&str, DailyTally)> = Vec::new();
                     let identity_tx = IdentityTx {
                         identities,
                         identity_hints,
@@ -768,8 +793,29 @@ impl Store for SledStore {
                             key.extend_from_slice(question.event.as_bytes());
                             unanswered.insert(key, to_json(question)?)?;
                         }
+                        if let Some(decision) = outcome.decision {
+                            decisions.insert(event_key.as_slice(), to_json(decision)?)?;
+                            let delta = DailyTally::of_outcome(decision.outcome);
+                            match day_tallies
+                                .iter_mut()
+                                .find(|(shop, _)| *shop == outcome.shop)
+                            {
+                                Some((_, tally)) => tally.add(&delta),
+                                None => day_tallies.push((outcome.shop, delta)),
+                            }
+                        }
                         inbox.remove(event_key)?;
                         all_queued.push(queued);
+                    }
+                    let day = crate::model::day_of(now_ms);
+                    for (shop, delta) in &day_tallies {
+                        let key = tally_key(day, shop);
+                        let mut tally: DailyTally = match tallies.get(&key)? {
+                            Some(bytes) => from_json(&bytes, "daily tally")?,
+                            None => DailyTally::default(),
+                        };
+                        tally.add(delta);
+                        tallies.insert(key, to_json(&tally)?)?;
                     }
                     Ok(all_queued)
                 },
@@ -1005,6 +1051,36 @@ impl Store for SledStore {
             .take(limit)
             .map(|bytes| read(&bytes?, "unanswered question"))
             .collect()
+    }
+
+    fn decision(&self, event_id: &str) -> StoreResult<Option<BotDecision>> {
+        self.decisions
+            .get(event_key(event_id)?)?
+            .map(|bytes| read(&bytes, "bot decision"))
+            .transpose()
+    }
+
+    fn tally(&self, day: i64, shop: &str) -> StoreResult<DailyTally> {
+        Ok(match self.tallies.get(tally_key(day, shop))? {
+            Some(bytes) => read(&bytes, "daily tally")?,
+            None => DailyTally::default(),
+        })
+    }
+
+    fn add_tally(&self, day: i64, shop: &str, delta: &DailyTally) -> StoreResult<()> {
+        let key = tally_key(day, shop);
+        self.tallies
+            .transaction(|tallies| {
+                let mut tally: DailyTally = match tallies.get(&key)? {
+                    Some(bytes) => from_json(&bytes, "daily tally")?,
+                    None => DailyTally::default(),
+                };
+                tally.add(delta);
+                tallies.insert(key.as_slice(), to_json(&tally)?)?;
+                Ok(())
+            })
+            .map_err(tx_error)
+            .with_context(|| format!("adding to shop {shop}'s figures of day {day}"))
     }
 
     fn handoffs(&self, shop: &str) -> StoreResult<Vec<Handoff>> {

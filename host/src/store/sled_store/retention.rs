@@ -81,6 +81,7 @@ impl SledStore {
             // The index first: a crash in between leaves an unindexed event,
             // which the next sweep removes.
             self.conversation_events.remove(&index)?;
+            self.decisions.remove(&key)?;
             self.events.remove(&key)?;
             report.events += 1;
             *left -= 1;
