@@ -89,6 +89,22 @@ pub struct UnansweredQuestion {
     pub received_ms: i64,
 }
 
+/// A console session as stored, so agents stay signed in across restarts.
+/// Keyed by the SHA-256 of the session id: the store holds no usable
+/// cookie. The agent's role and shops come from the config when the
+/// session is used, so a config change applies to live sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleSession {
+    /// The agent who signed in.
+    pub agent: String,
+    /// The token the session's forms carry.
+    pub csrf: String,
+    /// When it began, Unix milliseconds.
+    pub started_ms: i64,
+    /// When it was last used (written at most every few minutes).
+    pub used_ms: i64,
+}
+
 /// A private note on a conversation: agents see it, the customer never
 /// does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -328,6 +328,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
     };
     let (poll_hints, hints) = mpsc::channel(poll::HINT_QUEUE);
     let poll_activity = Arc::new(poll::Activity::default());
+    let sessions = Arc::new(crate::console::session::Sessions::stored(
+        Arc::clone(&store),
+        config.agents.clone(),
+        clock::now_ms(),
+    ));
     let state = Arc::new(HostState {
         runtime,
         group_commit: GroupCommit::start(Arc::clone(&store)),
@@ -352,7 +357,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
             ))
         }),
         audit: Arc::new(crate::auth::audit::AuditLog::open(&config.data_dir)?),
-        sessions: Arc::new(crate::console::session::Sessions::default()),
+        sessions,
         console: config.console.clone(),
         presence: Arc::default(),
         data_dir: config.data_dir.clone(),

@@ -821,3 +821,50 @@ async fn colleagues_see_each_other_timers_run_coupons_go_out_and_a_lost_agent_s_
     );
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_stays_signed_in_across_a_restart_until_signing_out() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let host = TestHost::start(&config(&api)).await;
+    tongdao::auth::credentials::set_secret(&host.data_dir(), "mei", Some(&password("mei")))
+        .unwrap();
+    let mei = Browser::sign_in(&host, "mei").await;
+    let csrf = mei.csrf().await;
+
+    // The host restarts (an upgrade): mei's tab carries on with the same
+    // cookie and the same form token.
+    let host = host.restart().await;
+    let mei = Browser {
+        base: host.base_url.clone(),
+        cookie: mei.cookie,
+    };
+    let (status, page) = mei.get("/console").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&csrf), "the same session");
+    let (status, body) = mei
+        .post("/console/status", &[("csrf", &csrf), ("status", "break")])
+        .await;
+    assert_eq!(status, 303, "{body}");
+
+    // Signing out ends it for good, restart or not.
+    assert_eq!(
+        mei.post("/console/sign-out", &[("csrf", &csrf)]).await.0,
+        303
+    );
+    let host = host.restart().await;
+    let mei = Browser {
+        base: host.base_url.clone(),
+        cookie: mei.cookie,
+    };
+    let response = client()
+        .get(format!("{}/console", mei.base))
+        .header("cookie", &mei.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()["location"], "/console/sign-in");
+    host.stop().await;
+}

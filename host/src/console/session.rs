@@ -1,12 +1,18 @@
 //! Console sessions: an agent who signed in gets a random session id in an
 //! HttpOnly, SameSite=Strict cookie (Secure behind TLS), and a CSRF token
-//! that every form posts back. Sessions live in memory and expire after
-//! [`IDLE_LIFETIME_MS`] without use or [`LIFETIME_MS`] in all; a restart
-//! signs everyone out.
+//! that every form posts back. Sessions expire after [`IDLE_LIFETIME_MS`]
+//! without use or [`LIFETIME_MS`] in all. They are kept in memory and, when
+//! the host has a store, in it too (by the SHA-256 of the id), so a restart
+//! or an upgrade does not sign agents out; the agent's role and shops are
+//! read from the config each time a stored session is picked up.
 
 use crate::auth::Principal;
+use crate::config::AgentConfig;
+use crate::model::ConsoleSession;
+use crate::store::Store;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
@@ -29,12 +35,30 @@ pub struct Session {
     pub used_ms: i64,
 }
 
+/// A stored session's last use is rewritten once it is this stale.
+const USE_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
 /// The sessions of one host.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Sessions {
     by_id: Mutex<HashMap<String, Session>>,
+    /// Where sessions outlive the process, and the agents they resolve to.
+    kept: Option<(Arc<dyn Store>, Vec<AgentConfig>)>,
     /// Set when the host stops: live streams end so connections can drain.
     closing: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("stored", &self.kept.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key a session is stored under: the SHA-256 of its id.
+fn stored_key(id: &str) -> [u8; 32] {
+    Sha256::digest(id.as_bytes()).into()
 }
 
 fn random_token() -> String {
@@ -44,6 +68,23 @@ fn random_token() -> String {
 }
 
 impl Sessions {
+    /// Sessions kept in `store` as well as in memory, for `agents`; those
+    /// already over are removed.
+    pub fn stored(store: Arc<dyn Store>, agents: Vec<AgentConfig>, now_ms: i64) -> Sessions {
+        let over = |s: &ConsoleSession| !alive_between(s.started_ms, s.used_ms, now_ms);
+        match store.sweep_console_sessions(&over) {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "expired console sessions removed"),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "expired console sessions could not be removed")
+            }
+        }
+        Sessions {
+            kept: Some((store, agents)),
+            ..Sessions::default()
+        }
+    }
+
     /// Starts a session for `principal`; returns its id (for the cookie).
     pub fn start(&self, principal: Principal, now_ms: i64) -> String {
         let id = random_token();
@@ -53,6 +94,7 @@ impl Sessions {
             started_ms: now_ms,
             used_ms: now_ms,
         };
+        self.keep(&id, &session);
         let mut sessions = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|_, s| alive(s, now_ms));
         sessions.insert(id.clone(), session);
@@ -62,13 +104,73 @@ impl Sessions {
     /// The live session with this id, marked as used.
     pub fn get(&self, id: &str, now_ms: i64) -> Option<Session> {
         let mut sessions = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        if !sessions.contains_key(id)
+            && let Some(session) = self.pick_up(id)
+        {
+            sessions.insert(id.to_owned(), session);
+        }
         let session = sessions.get_mut(id)?;
         if !alive(session, now_ms) {
             sessions.remove(id);
+            drop(sessions);
+            self.forget(id);
             return None;
         }
+        let stale = now_ms - session.used_ms >= USE_GRANULARITY_MS;
         session.used_ms = now_ms;
-        Some(session.clone())
+        let session = session.clone();
+        drop(sessions);
+        if stale {
+            self.keep(id, &session);
+        }
+        Some(session)
+    }
+
+    /// A session from the store, for an agent still in the config.
+    fn pick_up(&self, id: &str) -> Option<Session> {
+        let (store, agents) = self.kept.as_ref()?;
+        let stored = match store.console_session(&stored_key(id)) {
+            Ok(stored) => stored?,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "a console session could not be read");
+                return None;
+            }
+        };
+        let agent = agents.iter().find(|a| a.id == stored.agent)?;
+        Some(Session {
+            principal: Principal {
+                id: agent.id.clone(),
+                role: agent.role,
+                shops: agent.shops.clone(),
+                is_agent: true,
+            },
+            csrf: stored.csrf,
+            started_ms: stored.started_ms,
+            used_ms: stored.used_ms,
+        })
+    }
+
+    fn keep(&self, id: &str, session: &Session) {
+        let Some((store, _)) = &self.kept else {
+            return;
+        };
+        let stored = ConsoleSession {
+            agent: session.principal.id.clone(),
+            csrf: session.csrf.clone(),
+            started_ms: session.started_ms,
+            used_ms: session.used_ms,
+        };
+        if let Err(err) = store.put_console_session(&stored_key(id), Some(&stored)) {
+            tracing::warn!(error = %format!("{err:#}"), "a console session could not be stored; it lasts until the host restarts");
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Some((store, _)) = &self.kept
+            && let Err(err) = store.put_console_session(&stored_key(id), None)
+        {
+            tracing::warn!(error = %format!("{err:#}"), "a console session could not be removed from the store");
+        }
     }
 
     /// Ends every live stream (the host is stopping).
@@ -88,11 +190,16 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
+        self.forget(id);
     }
 }
 
 fn alive(session: &Session, now_ms: i64) -> bool {
-    now_ms - session.used_ms <= IDLE_LIFETIME_MS && now_ms - session.started_ms <= LIFETIME_MS
+    alive_between(session.started_ms, session.used_ms, now_ms)
+}
+
+fn alive_between(started_ms: i64, used_ms: i64, now_ms: i64) -> bool {
+    now_ms - used_ms <= IDLE_LIFETIME_MS && now_ms - started_ms <= LIFETIME_MS
 }
 
 /// Whether a posted CSRF token is the session's (in constant time).

@@ -15,8 +15,8 @@ pub use group_commit::{Committer, Flush, GroupCommit, MIN_FLUSH_INTERVAL};
 pub use sled_store::SledStore;
 
 use crate::model::{
-    AgentStatus, BotDecision, CannedReply, ConsoleChange, DailyTally, DeliveryReceipt, Note,
-    UnansweredQuestion,
+    AgentStatus, BotDecision, CannedReply, ConsoleChange, ConsoleSession, DailyTally,
+    DeliveryReceipt, Note, UnansweredQuestion,
 };
 use crate::model::{
     BotContext, ContextUpdate, Conversation, Event, Handoff, Identity, KnownIdentity, ManualLink,
@@ -344,6 +344,22 @@ pub trait Store: Flush {
     /// Queue actions not caused by an event (an agent's reply), skipping
     /// idempotency keys already queued. Returns the new outbox seqs.
     fn queue_actions(&self, actions: &[NewAction], now_ms: i64) -> StoreResult<Vec<u64>>;
+
+    /// A stored console session, by the hash of its id.
+    fn console_session(&self, key: &[u8; 32]) -> StoreResult<Option<ConsoleSession>>;
+
+    /// Stores (`Some`) or removes (`None`) a console session.
+    fn put_console_session(
+        &self,
+        key: &[u8; 32],
+        session: Option<&ConsoleSession>,
+    ) -> StoreResult<()>;
+
+    /// Removes the console sessions `expired` says are over; how many.
+    fn sweep_console_sessions(
+        &self,
+        expired: &dyn Fn(&ConsoleSession) -> bool,
+    ) -> StoreResult<usize>;
 
     /// The bot's decision about a customer's message (written with
     /// [`InboxOutcome::decision`]).

@@ -7,8 +7,8 @@ use crate::model::{
     StateChange, StateEntry, StoredEvent,
 };
 use crate::model::{
-    AgentStatus, BotDecision, CannedReply, ChangeKind, ConsoleChange, DailyTally, Note,
-    UnansweredQuestion,
+    AgentStatus, BotDecision, CannedReply, ChangeKind, ConsoleChange, ConsoleSession, DailyTally,
+    Note, UnansweredQuestion,
 };
 use crate::store::keys;
 use crate::store::{
@@ -97,6 +97,8 @@ pub struct SledStore {
     decisions: sled::Tree,
     /// day (i64, big-endian) ‖ shop → [`DailyTally`] JSON.
     tallies: sled::Tree,
+    /// SHA-256 of a session id → [`ConsoleSession`] JSON.
+    console_sessions: sled::Tree,
     /// The next change's number, held while a change is numbered and
     /// committed, so changes commit in the order of their numbers and a
     /// reader never skips one. It starts after the last committed change.
@@ -385,6 +387,7 @@ impl SledStore {
             canned_replies: tree("canned_replies")?,
             decisions: tree("decisions")?,
             tallies: tree("tallies")?,
+            console_sessions: tree("console_sessions")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -1051,6 +1054,47 @@ impl Store for SledStore {
             .take(limit)
             .map(|bytes| read(&bytes?, "unanswered question"))
             .collect()
+    }
+
+    fn console_session(&self, key: &[u8; 32]) -> StoreResult<Option<ConsoleSession>> {
+        self.console_sessions
+            .get(key)?
+            .map(|bytes| read(&bytes, "console session"))
+            .transpose()
+    }
+
+    fn put_console_session(
+        &self,
+        key: &[u8; 32],
+        session: Option<&ConsoleSession>,
+    ) -> StoreResult<()> {
+        match session {
+            Some(session) => {
+                self.console_sessions
+                    .insert(key, serde_json::to_vec(session)?)?;
+            }
+            None => {
+                self.console_sessions.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep_console_sessions(
+        &self,
+        expired: &dyn Fn(&ConsoleSession) -> bool,
+    ) -> StoreResult<usize> {
+        let mut removed = 0;
+        for entry in self.console_sessions.iter() {
+            let (key, bytes) = entry?;
+            let over =
+                read::<ConsoleSession>(&bytes, "console session").map_or(true, |s| expired(&s));
+            if over {
+                self.console_sessions.remove(key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn decision(&self, event_id: &str) -> StoreResult<Option<BotDecision>> {
