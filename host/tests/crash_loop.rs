@@ -42,6 +42,9 @@ fn options(platform: Platform) -> Options {
         work_dir: None,
         ingest_only: false,
         retention: None,
+        console_streams: 0,
+        threats_every: None,
+        console_pages: false,
     }
 }
 

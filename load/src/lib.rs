@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod bare;
+pub mod console;
 pub mod driver;
 pub mod host;
 pub mod platform;
@@ -61,6 +62,16 @@ pub struct Options {
     pub ingest_only: bool,
     /// The host's retention for every kind of record, if set.
     pub retention: Option<Duration>,
+    /// Agents with a live console stream each while the engine runs (one
+    /// message in [`console::ANGRY_EVERY`] is then a complaint threat,
+    /// handed to people); WeChat only, no kills.
+    pub console_streams: usize,
+    /// One message in this many is a complaint threat (with console
+    /// streams; default [`console::ANGRY_EVERY`]).
+    pub threats_every: Option<usize>,
+    /// Time the console's pages at the end, with every conversation of the
+    /// run in the store (needs console streams).
+    pub console_pages: bool,
 }
 
 /// A loopback port nobody is using now.
@@ -89,9 +100,14 @@ fn config_toml(
             )
         })
         .unwrap_or_default();
+    let people = if options.console_streams > 0 {
+        console::agents_toml(options.console_streams, platform::SHOP)
+    } else {
+        String::new()
+    };
     format!(
         "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n{retention}\
-         {}\
+         {}{people}\
          [[plugins]]\nname = \"{plugin}\"\ncomponent = \"{}\"\n\n{}",
         data.display(),
         if options.ingest_only {
@@ -126,7 +142,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let (stop_servers, servers_stopped) = watch::channel(false);
     let stand_in_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let stand_in = format!("http://{}", stand_in_listener.local_addr()?);
-    let side = Arc::new(platform::Side::start(options.platform, Arc::clone(&sends)).await?);
+    anyhow::ensure!(
+        options.console_streams == 0
+            || (options.platform == Platform::Wechat && options.kill_every.is_none()),
+        "console streams are measured on WeChat pushes without kills"
+    );
+    let mut side = platform::Side::start(options.platform, Arc::clone(&sends)).await?;
+    if options.console_streams > 0 {
+        side.threat_every = Some(options.threats_every.unwrap_or(console::ANGRY_EVERY).max(1));
+    }
+    let side = Arc::new(side);
     let answering = Arc::clone(&side);
     tokio::spawn(serve::serve(
         stand_in_listener,
@@ -141,8 +166,24 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         config_toml(options, &side, listen, &data, &stand_in),
     )
     .with_context(|| format!("writing {}", config.display()))?;
+    if options.console_streams > 0 {
+        console::set_passwords(&data, options.console_streams)?;
+    }
     let mut host = HostProcess::new(&options.tongdao, &config, &work.join("host.log"), listen);
     host.start().await?;
+    let watched = Arc::new(console::Watched::default());
+    let (streams_done, streams_stop) = watch::channel(false);
+    let (stream_tasks, console_cookie) = if options.console_streams > 0 {
+        console::open_streams(
+            listen,
+            options.console_streams,
+            Arc::clone(&watched),
+            streams_stop,
+        )
+        .await?
+    } else {
+        (Vec::new(), String::new())
+    };
     // Start-up (compiling the plugins, opening the store) is not charged to
     // the messages; restarts after kills are.
     let start_up_cpu_seconds = host.cpu_seconds();
@@ -208,6 +249,30 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The streams' last events come within a poll of the last commit.
+    if !stream_tasks.is_empty() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let _ = streams_done.send(true);
+    for task in stream_tasks {
+        let _ = task.await;
+    }
+    let threats_acked = (0..driven.issued)
+        .filter(|&i| driven.acked[i] && side.is_threat(i))
+        .count() as u64;
+    let mut console_streams = (options.console_streams > 0).then(|| watched.report(threats_acked));
+    if let (Some(streams), true) = (console_streams.as_mut(), options.console_pages) {
+        let threat = (0..driven.issued)
+            .find(|&i| driven.acked[i] && side.is_threat(i))
+            .context("no threat was acknowledged, so no conversation to open")?;
+        streams.pages = console::time_pages(
+            listen,
+            &console_cookie,
+            platform::SHOP,
+            &side.conversation(threat),
+        )
+        .await?;
+    }
     let mut host = Arc::try_unwrap(host)
         .map_err(|_| anyhow::anyhow!("the host is still shared"))?
         .into_inner();
@@ -245,6 +310,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         stopped: stopped == Stopped::Cleanly,
         audit,
         bare_hyper_per_sec: baseline,
+        console_streams,
     }))
 }
 

@@ -52,6 +52,18 @@ struct Cli {
     /// for their replies only.
     #[arg(long, value_name = "SECS")]
     retention_secs: Option<f64>,
+    /// Sign this many agents in to the console, each with a live event
+    /// stream, while the engine runs; one message in 50 is then a complaint
+    /// threat handed to people (WeChat, no kills).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    console_streams: usize,
+    /// With console streams: one message in N is a complaint threat.
+    #[arg(long, value_name = "N")]
+    threats_every: Option<usize>,
+    /// With console streams: time the console's pages at the end, with
+    /// every conversation of the run in the store.
+    #[arg(long)]
+    console_pages: bool,
     /// Also print the report as one JSON line.
     #[arg(long)]
     json: bool,
@@ -108,6 +120,9 @@ fn main() -> anyhow::Result<()> {
         work_dir: cli.work_dir,
         ingest_only: cli.ingest_only,
         retention: cli.retention_secs.map(Duration::from_secs_f64),
+        console_streams: cli.console_streams,
+        threats_every: cli.threats_every,
+        console_pages: cli.console_pages,
     };
     let report = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -56,6 +56,9 @@ pub struct Side {
     wecom: WecomStandIn,
     wecom_callbacks: WecomCallbacks,
     taobao: Option<TaobaoEmulator>,
+    /// Every this many messages a customer threatens a complaint instead of
+    /// asking [`QUESTION`] (WeChat; the console streams' load).
+    pub threat_every: Option<usize>,
 }
 
 impl Side {
@@ -72,7 +75,14 @@ impl Side {
             wecom: WecomStandIn::default(),
             wecom_callbacks: WecomCallbacks::new(wecom::TOKEN, wecom::CORP_ID, wecom::AES_KEY),
             taobao,
+            threat_every: None,
         })
+    }
+
+    /// Whether message `index` is a complaint threat.
+    pub fn is_threat(&self, index: usize) -> bool {
+        self.threat_every
+            .is_some_and(|every| index.is_multiple_of(every))
     }
 
     /// The Taobao emulator of a TMC run.
@@ -144,7 +154,16 @@ impl Side {
     /// (the same message each time it is resent).
     pub fn push(&self, run: u32, index: usize, unix_secs: i64) -> Push {
         match self.platform {
-            Platform::Wechat => wechat_push(run, index, unix_secs),
+            Platform::Wechat => wechat_push(
+                run,
+                index,
+                unix_secs,
+                if self.is_threat(index) {
+                    crate::console::THREAT
+                } else {
+                    QUESTION
+                },
+            ),
             Platform::Wecom => {
                 let msgid = format!("from_msgid_{run}_{index}");
                 self.wecom
@@ -183,8 +202,8 @@ impl Side {
     }
 }
 
-/// A WeChat plaintext push of one customer's question.
-fn wechat_push(run: u32, index: usize, unix_secs: i64) -> Push {
+/// A WeChat plaintext push of one customer's `text`.
+fn wechat_push(run: u32, index: usize, unix_secs: i64, text: &str) -> Push {
     let openid = customer(index);
     let timestamp = unix_secs.to_string();
     let nonce = format!("{run}{index}");
@@ -197,7 +216,7 @@ fn wechat_push(run: u32, index: usize, unix_secs: i64) -> Push {
         cdata("gh_load"),
         cdata(&openid),
         cdata("text"),
-        cdata(QUESTION),
+        cdata(text),
     );
     Push {
         path_and_query: format!(

@@ -24,6 +24,7 @@ pub struct Inputs<'a> {
     pub stopped: bool,
     pub audit: Audit,
     pub bare_hyper_per_sec: Option<f64>,
+    pub console_streams: Option<crate::console::StreamReport>,
 }
 
 /// Percentiles in milliseconds.
@@ -78,6 +79,8 @@ pub struct Report {
     pub bare_hyper_per_sec: Option<f64>,
     /// `accepted_per_sec` over `bare_hyper_per_sec`.
     pub ratio_to_bare_hyper: Option<f64>,
+    /// The console's live streams, when the run kept some open.
+    pub console_streams: Option<crate::console::StreamReport>,
 }
 
 fn latency(histogram: &hdrhistogram::Histogram<u64>) -> Latency {
@@ -106,6 +109,7 @@ impl Report {
             stopped,
             audit,
             bare_hyper_per_sec,
+            console_streams,
         } = inputs;
         let acknowledged = driven.acked.iter().filter(|a| **a).count();
         let sending = driven.sending.as_secs_f64().max(1e-3);
@@ -156,6 +160,7 @@ impl Report {
             audit,
             bare_hyper_per_sec,
             ratio_to_bare_hyper: bare_hyper_per_sec.map(|bare| accepted_per_sec / bare),
+            console_streams,
         }
     }
 }
@@ -242,6 +247,26 @@ impl fmt::Display for Report {
                 "bare hyper {bare:.0}/s  tongdao/bare hyper {:.1}%",
                 ratio * 100.0
             )?;
+        }
+        if let Some(c) = &self.console_streams {
+            writeln!(
+                f,
+                "console streams {} (open at the end {})  hand-off events {} of {} due  lag p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+                c.streams,
+                c.open_at_end,
+                c.events_received,
+                c.events_due,
+                c.lag_p50_ms,
+                c.lag_p99_ms,
+                c.lag_max_ms
+            )?;
+            for page in &c.pages {
+                writeln!(
+                    f,
+                    "console page {}  {} bytes  p50 {:.1} ms  max {:.1} ms",
+                    page.page, page.bytes, page.p50_ms, page.max_ms
+                )?;
+            }
         }
         Ok(())
     }
