@@ -23,6 +23,10 @@ use hyper::{Method, Request, Response, StatusCode, header};
 use session::Session;
 use text::Text;
 
+/// The most complaint threats the supervisor's view lists (longest wait
+/// first); the rest are counted.
+const MAX_ALERTS: usize = 50;
+
 /// Largest console form.
 const MAX_FORM: usize = 16 * 1024;
 
@@ -107,6 +111,8 @@ struct SupervisorPage<'a> {
     me: String,
     role: &'static str,
     alerts: Vec<Alert>,
+    /// Threats beyond the ones listed.
+    more_alerts: usize,
     shops: Vec<ShopBoard>,
     agents: Vec<AgentBoard>,
     today: Vec<TodayBoard>,
@@ -552,9 +558,10 @@ fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>
     let now_ms = crate::clock::now_ms();
     let board = (|| -> Result<_, DeskError> {
         let everything = view::every_row(host, who, view::Tab::All, None, now_ms)?;
-        let alerts = everything
-            .iter()
-            .filter(|row| row.priority == "threat")
+        let threats = everything.iter().filter(|row| row.priority == "threat");
+        let more_alerts = threats.clone().count().saturating_sub(MAX_ALERTS);
+        let alerts = threats
+            .take(MAX_ALERTS)
             .map(|row| Alert {
                 shop: row.shop.clone(),
                 conversation: row.conversation.clone(),
@@ -608,14 +615,15 @@ fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>
                 cap: agent.max_concurrent,
             });
         }
-        Ok((alerts, shops, agents, today))
+        Ok((alerts, more_alerts, shops, agents, today))
     })();
     match board {
-        Ok((alerts, shops, agents, today)) => page(&SupervisorPage {
+        Ok((alerts, more_alerts, shops, agents, today)) => page(&SupervisorPage {
             t,
             me: who.id.clone(),
             role: who.role.as_str(),
             alerts,
+            more_alerts,
             shops,
             agents,
             today,
