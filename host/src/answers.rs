@@ -16,8 +16,60 @@ struct Summary {
     order_id: Option<String>,
     state: Option<String>,
     status: Option<String>,
+    amount: Option<String>,
     #[serde(default)]
     shipments: Vec<ShipmentView>,
+}
+
+/// An order as the console's customer panel shows it, from a look-up's
+/// result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderView {
+    /// The order id.
+    pub order_id: String,
+    /// Where it stands, in words.
+    pub state: String,
+    /// The amount paid, if the platform said.
+    pub amount: Option<String>,
+    /// The first parcel: carrier, tracking number and latest step.
+    pub parcel: Option<String>,
+}
+
+/// The order a look-up's result describes, if it names one.
+pub fn order_view(result_json: &str) -> Option<OrderView> {
+    let summary: Summary = serde_json::from_str(result_json).ok()?;
+    let order_id = summary.order_id.filter(|id| !id.is_empty())?;
+    let state = match summary.state.as_deref() {
+        Some("created") => "待付款",
+        Some("paid") => "已付款",
+        Some("shipped") => "已发货",
+        Some("completed") => "已签收",
+        Some("closed") => "已关闭",
+        Some("refunding") => "退款中",
+        _ => "",
+    };
+    let state = if state.is_empty() {
+        summary.status.unwrap_or_default()
+    } else {
+        state.to_owned()
+    };
+    let parcel = summary.shipments.first().map(|shipment| {
+        [
+            shipment.company.clone(),
+            shipment.tracking_number.clone(),
+            shipment.latest.as_ref().and_then(|s| s.description.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ")
+    });
+    Some(OrderView {
+        order_id,
+        state,
+        amount: summary.amount,
+        parcel,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,5 +219,21 @@ mod tests {
         );
         assert_eq!(describe(r#"{"order_id":"1","state":"other"}"#), None);
         assert_eq!(describe("not json"), None);
+    }
+
+    #[test]
+    fn the_customer_panel_shows_an_order_with_its_amount_and_parcel() {
+        let json = r#"{"order_id":"2024052012345","state":"shipped","status":"WAIT_BUYER_CONFIRM_GOODS","amount":"99.00",
+            "shipments":[{"company":"顺丰速运","tracking_number":"SF1234567890","latest":{"time_ms":0,"description":"已发出"}}],"raw":{}}"#;
+        assert_eq!(
+            order_view(json).unwrap(),
+            OrderView {
+                order_id: "2024052012345".into(),
+                state: "已发货".into(),
+                amount: Some("99.00".into()),
+                parcel: Some("顺丰速运 · SF1234567890 · 已发出".into()),
+            }
+        );
+        assert_eq!(order_view(r#"{"state":"paid"}"#), None, "no order id");
     }
 }

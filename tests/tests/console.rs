@@ -868,3 +868,132 @@ async fn an_agent_stays_signed_in_across_a_restart_until_signing_out() {
     assert_eq!(response.headers()["location"], "/console/sign-in");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_links_a_customer_across_shops_and_the_thread_shows_both_channels() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let with_boss = config(&api).replacen(
+        "[[shops]]",
+        "[[agents]]\nid = \"boss\"\nrole = \"supervisor\"\n\n[[shops]]",
+        1,
+    );
+    let host = TestHost::start(&with_boss).await;
+    for agent in ["mei", "boss"] {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+    let other = "oOtherShopCustomer0002";
+    angry_push(
+        &host,
+        &api,
+        (APP_ID, "spamtest"),
+        "/hooks/wechat/demo-oa",
+        CUSTOMER,
+        9401,
+    )
+    .await;
+    customer_says(
+        &host,
+        &api,
+        ("wx0000000000other", "othertoken"),
+        "/hooks/wechat/other-oa",
+        other,
+        "你好，我在另一个公众号也问过",
+        9402,
+    )
+    .await;
+    eventually("both messages decided", Duration::from_secs(10), || {
+        host.state()
+            .store
+            .pending_inbox(1)
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let boss = Browser::sign_in(&host, "boss").await;
+    let mei = Browser::sign_in(&host, "mei").await;
+    let thread = format!("/console?tab=all&shop=demo-oa&conversation={CUSTOMER}");
+    let (_, before) = boss.get(&thread).await;
+    assert!(!before.contains("另一个公众号"), "not linked yet");
+
+    // An agent cannot link; the supervisor can, and the thread then holds
+    // both channels, the other one badged.
+    let link = [
+        ("a_shop", "demo-oa"),
+        ("a_user", CUSTOMER),
+        ("b_shop", "other-oa"),
+        ("b_user", other),
+        ("back", thread.as_str()),
+    ];
+    let mei_csrf = mei.csrf().await;
+    let mut mei_form = link.to_vec();
+    mei_form.push(("csrf", &mei_csrf));
+    assert_eq!(mei.post("/console/customers/link", &mei_form).await.0, 403);
+    let csrf = boss.csrf().await;
+    let mut form = link.to_vec();
+    form.push(("csrf", &csrf));
+    assert_eq!(boss.post("/console/customers/link", &form).await.0, 303);
+    let (_, linked) = boss.get(&thread).await;
+    assert!(linked.contains("另一个公众号"), "{linked}");
+    assert!(linked.contains("wechat · other-oa"), "badged: {linked}");
+    let identities = &linked[linked.find("id=\"identities\"").unwrap()..];
+    let identities = &identities[..identities.find("</ul>").unwrap()];
+    assert!(
+        identities.contains(CUSTOMER) && identities.contains(other),
+        "{identities}"
+    );
+    assert!(linked.contains("关联人 boss"), "{linked}");
+    let conversations = &linked[linked.find("id=\"conversations\"").unwrap()..];
+    assert!(
+        conversations.contains(&format!("conversation={other}")),
+        "{conversations}"
+    );
+
+    // mei serves demo-oa only: she sees the other identity, not its messages.
+    let (_, hers) = mei.get(&thread).await;
+    assert!(hers.contains(other), "the identity is listed");
+    assert!(
+        !hers.contains("另一个公众号"),
+        "other shops' messages stay there"
+    );
+
+    // Unlinking takes the other channel out again.
+    assert_eq!(boss.post("/console/customers/unlink", &form).await.0, 303);
+    let (_, unlinked) = boss.get(&thread).await;
+    assert!(!unlinked.contains("另一个公众号"), "{unlinked}");
+    let unknown = [
+        ("a_shop", "demo-oa"),
+        ("a_user", CUSTOMER),
+        ("b_shop", "other-oa"),
+        ("b_user", "oNobody"),
+        ("csrf", csrf.as_str()),
+    ];
+    let (status, body) = boss.post("/console/customers/link", &unknown).await;
+    assert_eq!(status, 404, "{body}");
+
+    // The list filters by shop and by platform.
+    let row = format!("data-conversation=\"{CUSTOMER}\"");
+    assert!(
+        boss.get("/console?tab=all&platform_filter=wechat")
+            .await
+            .1
+            .contains(&row)
+    );
+    let (_, jd_only) = boss.get("/console?tab=all&platform_filter=jd").await;
+    assert!(
+        !jd_only.contains(&row) && jd_only.contains("id=\"empty\""),
+        "{jd_only}"
+    );
+    let (_, other_shop) = boss.get("/console?tab=all&shop_filter=other-oa").await;
+    assert!(!other_shop.contains(&row), "{other_shop}");
+    assert!(
+        boss.get("/console?tab=all&shop_filter=demo-oa")
+            .await
+            .1
+            .contains(&row)
+    );
+    host.stop().await;
+}

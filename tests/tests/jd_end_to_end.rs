@@ -224,7 +224,11 @@ async fn a_parcel_question_with_an_order_number_is_answered_from_the_look_up() {
         &format!("订单{order}的快递到哪了"),
         jd.now_ms() - 60_000,
     );
-    let host = TestHost::start(&config(&jd, "\"chatlog\"", PARTNER_IDS)).await;
+    let with_agent = format!(
+        "{}\n[admin]\nassignment = \"manual\"\n\n[[agents]]\nid = \"mei\"\nshops = [\"{SHOP}\"]\n",
+        config(&jd, "\"chatlog\"", PARTNER_IDS)
+    );
+    let host = TestHost::start(&with_agent).await;
 
     // The look-up, then the answer made from its result.
     let outbox = finished(&host, customer, 2).await;
@@ -246,6 +250,42 @@ async fn a_parcel_question_with_an_order_number_is_answered_from_the_look_up() {
         "{}",
         pushes[0].text
     );
+
+    // The agents' console shows the order in the customer panel.
+    tongdao::auth::credentials::set_secret(&host.data_dir(), "mei", Some("mei-password-1"))
+        .unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = browser
+        .post(format!("{}/console/sign-in", host.base_url))
+        .form(&[("agent", "mei"), ("password", "mei-password-1")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = browser
+        .get(format!(
+            "{}/console?tab=all&shop={SHOP}&conversation={customer}",
+            host.base_url
+        ))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let orders = &page[page.find("id=\"orders\"").expect("the orders panel")..];
+    let orders = &orders[..orders.find("</ul>").unwrap()];
+    assert!(orders.contains(order), "{orders}");
+    assert!(
+        orders.contains("已发货") && orders.contains("¥59.00"),
+        "{orders}"
+    );
+    assert!(orders.contains("JDV000000000001"), "the parcel: {orders}");
     host.stop().await;
 }
 

@@ -159,6 +159,13 @@ struct Workbench<'a> {
     more: usize,
     /// Now, Unix milliseconds (timers count from it).
     now_ms: i64,
+    /// The shops the viewer serves (filters, links).
+    shops: Vec<String>,
+    /// Their platforms.
+    platforms: Vec<String>,
+    /// The list's filters.
+    shop_filter: Option<String>,
+    platform_filter: Option<String>,
     selected: Option<String>,
     thread: Option<view::Thread>,
     /// Colleagues viewing the same conversation.
@@ -270,6 +277,13 @@ async fn route(
                     };
                     set_status(host, t, &session, field(&form, "status"))
                 }
+                (&Method::POST, ["customers", verb @ ("link" | "unlink")]) => {
+                    let form = match checked_form(host, t, &session, request).await {
+                        Ok(form) => form,
+                        Err(response) => return response,
+                    };
+                    link(host, &session, *verb == "link", &form)
+                }
                 (&Method::POST, ["conversations", shop, conversation, verb]) => {
                     let form = match checked_form(host, t, &session, request).await {
                         Ok(form) => form,
@@ -338,14 +352,16 @@ fn workbench(
     let tab = view::Tab::parse(field(&params, "tab"));
     let who = &session.principal;
     let now_ms = crate::clock::now_ms();
-    let list = match view::list(
-        host,
-        who,
-        tab,
-        field(&params, "shop_filter"),
-        now_ms,
-        view::MAX_ROWS,
-    ) {
+    let nonempty = |name: &str| {
+        field(&params, name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let filter = view::Filter {
+        shop: nonempty("shop_filter"),
+        platform: nonempty("platform_filter"),
+    };
+    let list = match view::list(host, who, tab, &filter, now_ms, view::MAX_ROWS) {
         Ok(list) => list,
         Err(err) => return desk_error(t, &err),
     };
@@ -415,6 +431,25 @@ fn workbench(
         rows,
         more,
         now_ms,
+        shops: host
+            .shops
+            .iter()
+            .map(|s| s.config.id.clone())
+            .filter(|id| who.serves(id))
+            .collect(),
+        platforms: {
+            let mut platforms: Vec<String> = host
+                .shops
+                .iter()
+                .filter(|s| who.serves(&s.config.id))
+                .map(|s| s.config.plugin.clone())
+                .collect();
+            platforms.sort();
+            platforms.dedup();
+            platforms
+        },
+        shop_filter: filter.shop,
+        platform_filter: filter.platform,
         viewers: selected
             .as_ref()
             .map(|(shop, conversation)| {
@@ -541,6 +576,57 @@ fn act(
     }
 }
 
+/// Links (or unlinks) two of a customer's identities by hand: supervisors
+/// only; back to the page the form was on.
+fn link(
+    host: &Admin,
+    session: &Session,
+    make: bool,
+    form: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    let who = &session.principal;
+    if who.role < crate::config::Role::Supervisor {
+        return html(
+            StatusCode::FORBIDDEN,
+            format!(
+                "`{}` is {} and this needs supervisor",
+                who.id,
+                who.role.as_str()
+            ),
+        );
+    }
+    let side = |shop: &str, user: &str| -> Option<(String, String)> {
+        let shop = field(form, shop)?.trim();
+        let user = field(form, user)?.trim();
+        (!shop.is_empty() && !user.is_empty()).then(|| (shop.to_owned(), user.to_owned()))
+    };
+    let (Some(a), Some(b)) = (side("a_shop", "a_user"), side("b_shop", "b_user")) else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "both identities are needed: shop and platform id".to_owned(),
+        );
+    };
+    let note = field(form, "note")
+        .map(str::to_owned)
+        .filter(|n| !n.is_empty());
+    match crate::gateway::admin::set_link(host, who, &a, &b, note, make) {
+        Ok(_) => {
+            // Back to the page the form came from, and only to the console.
+            let back = field(form, "back")
+                .filter(|b| b.starts_with("/console") && !b.starts_with("//"))
+                .unwrap_or("/console");
+            redirect(back)
+        }
+        Err(err) => html(
+            match err {
+                DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            err.to_string(),
+        ),
+    }
+}
+
 /// The supervisor's view: complaint threats first, then each shop's queue
 /// and each agent's status and load. It refreshes on the live stream.
 fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>> {
@@ -557,7 +643,8 @@ fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>
     }
     let now_ms = crate::clock::now_ms();
     let board = (|| -> Result<_, DeskError> {
-        let everything = view::every_row(host, who, view::Tab::All, None, now_ms)?;
+        let everything =
+            view::every_row(host, who, view::Tab::All, &view::Filter::default(), now_ms)?;
         let threats = everything.iter().filter(|row| row.priority == "threat");
         let more_alerts = threats.clone().count().saturating_sub(MAX_ALERTS);
         let alerts = threats
@@ -926,6 +1013,10 @@ mod tests {
             rows,
             more: 0,
             now_ms: 200_000,
+            shops: vec!["demo-oa".into()],
+            platforms: vec!["wechat".into()],
+            shop_filter: None,
+            platform_filter: None,
             selected: None,
             thread: None,
             viewers: Vec::new(),

@@ -80,6 +80,28 @@ pub struct Text {
     pub conversations_handled: &'static str,
     /// The bot's decision, inline in the thread.
     pub decision: &'static str,
+    /// Who linked two identities by hand.
+    pub linked_by: &'static str,
+    /// Undo a link.
+    pub unlink: &'static str,
+    /// Link another identity.
+    pub link: &'static str,
+    /// The other identity's platform id.
+    pub link_user: &'static str,
+    /// Orders from look-ups.
+    pub orders: &'static str,
+    /// An order.
+    pub order: &'static str,
+    /// No order looked up yet.
+    pub no_orders: &'static str,
+    /// The customer's conversations.
+    pub conversations: &'static str,
+    /// No shop filter.
+    pub every_shop: &'static str,
+    /// No platform filter.
+    pub every_platform: &'static str,
+    /// Apply the filters.
+    pub filter: &'static str,
     /// No conversation picked.
     pub pick: &'static str,
     /// The customer's identities.
@@ -195,6 +217,17 @@ pub static ZH: Text = Text {
     automation: "机器人解决率",
     conversations_handled: "人工接待完成",
     decision: "机器人判断",
+    linked_by: "关联人",
+    unlink: "解除关联",
+    link: "关联",
+    link_user: "对方平台账号",
+    orders: "订单",
+    order: "订单",
+    no_orders: "暂无查询过的订单",
+    conversations: "历史会话",
+    every_shop: "全部店铺",
+    every_platform: "全部平台",
+    filter: "筛选",
     pick: "从左侧选择一个会话",
     identities: "客户身份",
     csrf_refused: "请求缺少有效的表单令牌，已拒绝",
@@ -268,6 +301,17 @@ pub static EN: Text = Text {
     automation: "Bot automation rate",
     conversations_handled: "Conversations handled by people",
     decision: "Bot decision",
+    linked_by: "linked by",
+    unlink: "Unlink",
+    link: "Link",
+    link_user: "their platform id",
+    orders: "Orders",
+    order: "Order",
+    no_orders: "No orders looked up yet",
+    conversations: "Conversations",
+    every_shop: "Every shop",
+    every_platform: "Every platform",
+    filter: "Filter",
     pick: "Pick a conversation on the left",
     identities: "Customer identities",
     csrf_refused: "The form's token is missing or wrong: refused",

@@ -85,11 +85,11 @@ pub fn list(
     host: &Admin,
     who: &Principal,
     tab: Tab,
-    shop_filter: Option<&str>,
+    filter: &Filter,
     now_ms: i64,
     limit: usize,
 ) -> Result<List, DeskError> {
-    let mut rows = every_row(host, who, tab, shop_filter, now_ms)?;
+    let mut rows = every_row(host, who, tab, filter, now_ms)?;
     let more = rows.len().saturating_sub(limit);
     rows.truncate(limit);
     // Only the rows shown read their conversation, for the reply timer: it
@@ -114,25 +114,37 @@ pub fn list(
     Ok(List { rows, more })
 }
 
+/// Which shops and platforms a list shows (all when `None`).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this shop.
+    pub shop: Option<String>,
+    /// Only shops on this plugin.
+    pub platform: Option<String>,
+}
+
 /// Every row of a list, sorted, without reply timers (for counting).
 pub fn every_row(
     host: &Admin,
     who: &Principal,
     tab: Tab,
-    shop_filter: Option<&str>,
+    filter: &Filter,
     now_ms: i64,
 ) -> Result<Vec<ListRow>, DeskError> {
     let mut rows = Vec::new();
     let shops: Vec<String> = host.shops.iter().map(|s| s.config.id.clone()).collect();
     for shop in shops {
-        if !who.serves(&shop) || shop_filter.is_some_and(|only| only != shop) {
+        if !who.serves(&shop) || filter.shop.as_ref().is_some_and(|only| *only != shop) {
             continue;
         }
-        let platform = host
-            .shops
-            .get(&shop)
-            .map(|s| s.config.plugin.clone())
-            .unwrap_or_default();
+        let platform = plugin_of(host, &shop);
+        if filter
+            .platform
+            .as_ref()
+            .is_some_and(|only| *only != platform)
+        {
+            continue;
+        }
         let timer = host.console.timer(&platform);
         let waiting = desk::queue(&host.people, &shop)?;
         let mut handoffs: Vec<(Option<usize>, Handoff)> = Vec::new();
@@ -229,6 +241,48 @@ pub struct ThreadLine {
     pub card: Option<(&'static str, String, String)>,
     /// For a customer's message, what the bot decided about it.
     pub decision: Option<String>,
+    /// For a line from another of the customer's conversations: its
+    /// platform and shop (the badge).
+    pub elsewhere: Option<String>,
+}
+
+/// One of the customer's identities, for the customer panel.
+#[derive(Debug, Clone)]
+pub struct IdentityView {
+    /// The shop.
+    pub shop: String,
+    /// The shop's plugin.
+    pub platform: String,
+    /// The platform's user id.
+    pub user: String,
+    /// The name the platform gave, if any.
+    pub name: Option<String>,
+}
+
+/// A link between two identities, for the customer panel.
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    /// One side, `shop/user`.
+    pub a: (String, String),
+    /// The other.
+    pub b: (String, String),
+    /// Who linked them by hand (else a shared hint such as a unionid).
+    pub by: Option<String>,
+    /// The hint's kind, for links the platforms made.
+    pub hint: Option<String>,
+}
+
+/// One of the customer's conversations, for the customer panel.
+#[derive(Debug, Clone)]
+pub struct ConversationView {
+    /// The shop.
+    pub shop: String,
+    /// The shop's plugin.
+    pub platform: String,
+    /// The conversation.
+    pub conversation: String,
+    /// Whether it is the one open.
+    pub current: bool,
 }
 
 /// One conversation, for the thread pane.
@@ -242,12 +296,20 @@ pub struct Thread {
     pub conversation: String,
     /// Its hand-off, if with people.
     pub handoff: Option<Handoff>,
+    /// The customer's platform id.
+    pub customer: String,
     /// Messages, oldest first.
     pub lines: Vec<ThreadLine>,
     /// Whether a reply may go now, and why not.
     pub window: desk::WindowStatus,
-    /// The customer's identities across channels: (shop, platform user id).
-    pub identities: Vec<(String, String)>,
+    /// The customer's identities across channels (One-ID).
+    pub identities: Vec<IdentityView>,
+    /// The links that join them.
+    pub links: Vec<LinkView>,
+    /// The customer's conversations in the shops the viewer serves.
+    pub conversations: Vec<ConversationView>,
+    /// Orders from look-ups in those conversations, latest first.
+    pub orders: Vec<crate::answers::OrderView>,
     /// The shop's canned replies, as JSON for the reply box's `/` menu.
     pub canned_json: String,
     /// The title of the coupon agents may send in this shop, if it has one.
@@ -275,8 +337,27 @@ pub fn thread(
             "no conversation `{conversation}` in shop `{shop}`"
         )));
     }
+    let handoff = host.store.handoff(shop, conversation)?;
+    let customer_id = match &handoff {
+        Some(handoff) => handoff.customer.clone(),
+        None => host
+            .store
+            .conversation(shop, conversation)?
+            .and_then(|c| c.customer)
+            .map_or_else(|| conversation.to_owned(), |c| c.platform_user_id),
+    };
+    let customer = crate::identity::customer(host.store.as_ref(), shop, &customer_id)?;
+    // The whole history across the customer's channels, in the shops the
+    // viewer serves; lines from elsewhere carry their platform.
+    let history = match &customer {
+        Some(customer) => crate::identity::history(host.store.as_ref(), customer)?,
+        None => host.store.conversation_events(shop, conversation)?,
+    };
     let mut lines = Vec::new();
-    for stored in host.store.conversation_events(shop, conversation)? {
+    for stored in history {
+        if !who.serves(&stored.shop) {
+            continue;
+        }
         if let EventBody::Message(message) = &stored.event.body {
             let author = match message.role {
                 AuthorRole::Customer => "customer",
@@ -286,6 +367,13 @@ pub fn thread(
             let mut shown = line(stored.received_ms, author, None, &message.content);
             if author == "customer" {
                 shown.decision = host.store.decision(&stored.id)?.map(|d| d.decision);
+            }
+            if stored.shop != shop || stored.event.conversation_id != conversation {
+                shown.elsewhere = Some(format!(
+                    "{} · {}",
+                    plugin_of(host, &stored.shop),
+                    stored.shop
+                ));
             }
             lines.push(shown);
         }
@@ -324,30 +412,79 @@ pub fn thread(
             text: note.text,
             card: None,
             decision: None,
+            elsewhere: None,
         });
     }
     lines.sort_by_key(|l| l.at_ms);
-    let handoff = host.store.handoff(shop, conversation)?;
-    let customer = handoff
-        .as_ref()
-        .map_or(conversation, |h| h.customer.as_str())
-        .to_owned();
-    let identities = match host.store.known_identity(shop, &customer)? {
-        Some(known) => {
-            let mut found = vec![(shop.to_owned(), customer.clone())];
-            for hint in &known.hints {
-                for (other_shop, user) in
-                    host.store.identities_with_hint(&hint.kind, &hint.value)?
-                {
-                    if !found.contains(&(other_shop.clone(), user.clone())) {
-                        found.push((other_shop, user));
+    let mut identities = Vec::new();
+    let mut links = Vec::new();
+    let mut conversations = Vec::new();
+    let mut orders = Vec::new();
+    match &customer {
+        Some(customer) => {
+            for identity in &customer.identities {
+                identities.push(IdentityView {
+                    platform: plugin_of(host, &identity.shop),
+                    shop: identity.shop.clone(),
+                    user: identity.platform_user_id.clone(),
+                    name: identity.display_name.clone(),
+                });
+                if !who.serves(&identity.shop) {
+                    continue;
+                }
+                for id in &identity.conversations {
+                    conversations.push(ConversationView {
+                        platform: plugin_of(host, &identity.shop),
+                        shop: identity.shop.clone(),
+                        conversation: id.clone(),
+                        current: identity.shop == shop && id == conversation,
+                    });
+                    for item in host.store.conversation_outbox(&identity.shop, id)? {
+                        let looked_up = matches!(
+                            item.action.kind,
+                            crate::model::ActionKind::QueryOrder(_)
+                                | crate::model::ActionKind::QueryLogistics(_)
+                        );
+                        if let (true, crate::model::OutboxStatus::Delivered { receipt, at_ms }) =
+                            (looked_up, &item.status)
+                            && let Some(view) = receipt
+                                .result_json
+                                .as_deref()
+                                .and_then(crate::answers::order_view)
+                        {
+                            orders.push((*at_ms, view));
+                        }
                     }
                 }
             }
-            found
+            for link in &customer.links {
+                let (by, hint) = match &link.reason {
+                    crate::identity::LinkReason::Manual(manual) => (Some(manual.by.clone()), None),
+                    crate::identity::LinkReason::Hint { kind, .. } => (None, Some(kind.clone())),
+                };
+                links.push(LinkView {
+                    a: link.a.clone(),
+                    b: link.b.clone(),
+                    by,
+                    hint,
+                });
+            }
         }
-        None => vec![(shop.to_owned(), customer.clone())],
-    };
+        None => identities.push(IdentityView {
+            platform: plugin_of(host, shop),
+            shop: shop.to_owned(),
+            user: customer_id.clone(),
+            name: None,
+        }),
+    }
+    // Latest look-up of each order first.
+    orders.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let mut seen = std::collections::BTreeSet::new();
+    let orders = orders
+        .into_iter()
+        .map(|(_, view)| view)
+        .filter(|view| seen.insert(view.order_id.clone()))
+        .collect();
     Ok(Thread {
         shop: shop.to_owned(),
         platform: shop_entry.config.plugin.clone(),
@@ -355,7 +492,11 @@ pub fn thread(
         handoff,
         lines,
         window: desk::window(&host.people, shop, conversation)?,
+        customer: customer_id,
         identities,
+        links,
+        conversations,
+        orders,
         canned_json: serde_json::to_string(&host.store.canned_replies(shop)?)
             .unwrap_or_else(|_| "[]".into()),
         coupon: shop_entry.config.coupon.as_ref().map(|c| c.title.clone()),
@@ -412,7 +553,16 @@ fn line(at_ms: i64, author: &'static str, agent: Option<String>, content: &Conte
         text,
         card,
         decision: None,
+        elsewhere: None,
     }
+}
+
+/// The plugin of a shop (its platform badge).
+fn plugin_of(host: &Admin, shop: &str) -> String {
+    host.shops
+        .get(shop)
+        .map(|s| s.config.plugin.clone())
+        .unwrap_or_default()
 }
 
 /// "3分12秒", "2小时5分", "45秒".

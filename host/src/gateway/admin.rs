@@ -463,6 +463,26 @@ fn link(host: &Admin, who: &Principal, body: &[u8], make: bool) -> Result<Value,
     let request: LinkRequest = serde_json::from_slice(body)
         .map_err(|err| DeskError::Invalid(format!("the body is not a valid link: {err}")))?;
     acting_as_self(who, request.by.as_deref())?;
+    let changed = set_link(host, who, &request.a, &request.b, request.note, make)?;
+    Ok(json!({ "changed": changed }))
+}
+
+/// Links (`make`) or unlinks two identities by hand, as `who` (a
+/// supervisor; the caller checks); audited. Whether anything changed.
+pub(crate) fn set_link(
+    host: &Admin,
+    who: &Principal,
+    a: &(String, String),
+    b: &(String, String),
+    note: Option<String>,
+    make: bool,
+) -> Result<bool, DeskError> {
+    let request = LinkRequest {
+        a: a.clone(),
+        b: b.clone(),
+        by: None,
+        note,
+    };
     if request.a == request.b {
         return Err(DeskError::Invalid(
             "an identity cannot be linked to itself".into(),
@@ -501,7 +521,7 @@ fn link(host: &Admin, who: &Principal, body: &[u8], make: bool) -> Result<Value,
             request.a.0, request.a.1, request.b.0, request.b.1
         )),
     )?;
-    Ok(json!({ "changed": changed }))
+    Ok(changed)
 }
 
 #[derive(Deserialize, Default)]
