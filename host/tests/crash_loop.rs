@@ -7,7 +7,9 @@
 //! - SIGKILL at random moments and restart, unacknowledged pushes resent as
 //!   the platform does: no acknowledged message lost, each stored once, and
 //!   a reply sent twice only where the host recorded it as in flight at a
-//!   kill (an uncertain resend), never three times;
+//!   kill (an uncertain resend), never three times; and agents' console
+//!   streams, cut by the kills, resume with `Last-Event-ID` and get every
+//!   hand-off exactly once;
 //! - on WeCom, whose `send_msg` drops a repeated client msgid, no reply
 //!   reaches a customer twice even through kills;
 //! - on a Taobao TMC stream, every paid order pushed is confirmed only after
@@ -89,11 +91,25 @@ async fn through_sigkill_and_restart_nothing_is_lost_or_stored_twice_and_only_un
         rate: Some(300.0),
         max_messages: 1500,
         kill_every: Some(Duration::from_millis(500)),
+        // Four agents watch the console meanwhile; one customer in five
+        // threatens a complaint and is handed to them.
+        console_streams: 4,
+        threats_every: Some(5),
         ..options(Platform::Wechat)
     })
     .await;
     assert!(report.kills >= 2, "{report}");
     assert_kept_its_promises(&report);
+    // Every hand-off reached every agent's live stream once: streams cut by
+    // the kills resumed from their last event id and missed nothing.
+    let streams = report.console_streams.as_ref().expect("console streams");
+    assert_eq!(streams.events_due, 300 * 4, "{report}");
+    assert_eq!(streams.events_received, streams.events_due, "{report}");
+    assert_eq!(streams.duplicates, 0, "{report}");
+    assert!(
+        streams.reconnects >= 4,
+        "the kills cut the streams: {report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

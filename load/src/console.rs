@@ -3,9 +3,11 @@
 //! stream (`/console/events`) open for each while the harness drives the
 //! engine. One message in [`ANGRY_EVERY`] (or `--threats-every`) is a
 //! complaint threat, which the bot hands to people, so every stream
-//! receives a `handoff` event for it. The report says how many streams
-//! stayed open to the end, how many events they received of those due, and
-//! how late they arrived (from the change's commit to the stream's reader).
+//! receives a `handoff` event for it. Streams reconnect with `Last-Event-ID`
+//! when the host goes away (with `--kill-every`). The report says how many
+//! events the streams received of those due, how many twice, how often they
+//! reconnected, and how late events arrived (from the change's commit to
+//! the stream's reader).
 //! With `--console-pages`, once the replies are in, the first agent's
 //! session times the console's pages with every conversation in the store.
 
@@ -58,10 +60,14 @@ pub fn set_passwords(data: &std::path::Path, streams: usize) -> anyhow::Result<(
 pub struct Watched {
     /// Streams opened.
     pub opened: AtomicUsize,
-    /// Streams that ended before the run did.
-    pub ended_early: AtomicUsize,
-    /// `handoff` events received, over all streams.
+    /// Times a stream ended before the run did and was reopened.
+    pub reconnects: AtomicU64,
+    /// `handoff` events received, over all streams (each conversation once
+    /// per stream).
     pub events: AtomicU64,
+    /// Events a stream received again (an id not above the last one, or a
+    /// conversation's hand-off twice).
+    pub duplicates: AtomicU64,
     /// From each change's commit to its arrival, microseconds.
     pub lag: Mutex<Option<Histogram<u64>>>,
 }
@@ -71,12 +77,14 @@ pub struct Watched {
 pub struct StreamReport {
     /// Streams opened.
     pub streams: usize,
-    /// Still open when the run ended.
-    pub open_at_end: usize,
+    /// Times streams were reopened after the host went away.
+    pub reconnects: u64,
     /// Hand-off events received over all streams.
     pub events_received: u64,
-    /// Hand-offs in the store × streams.
+    /// Hand-offs of acknowledged threats × streams.
     pub events_due: u64,
+    /// Events received twice by one stream.
+    pub duplicates: u64,
     /// Delivery lag p50, milliseconds.
     pub lag_p50_ms: f64,
     /// p99.
@@ -98,9 +106,10 @@ impl Watched {
         };
         StreamReport {
             streams: opened,
-            open_at_end: opened - self.ended_early.load(Ordering::SeqCst),
+            reconnects: self.reconnects.load(Ordering::SeqCst),
             events_received: self.events.load(Ordering::SeqCst),
             events_due: handoffs * opened as u64,
+            duplicates: self.duplicates.load(Ordering::SeqCst),
             lag_p50_ms: at(0.5),
             lag_p99_ms: at(0.99),
             lag_max_ms: lag.as_ref().map_or(0.0, |h| h.max() as f64 / 1000.0),
@@ -145,6 +154,9 @@ async fn sign_in(target: SocketAddr, agent: &str) -> anyhow::Result<String> {
 }
 
 /// Signs every agent in and opens their streams; they run until `done`.
+/// A stream that ends (the host was killed) reconnects with the last event
+/// id it saw, signing in again if its session is gone, so the report shows
+/// whether every change reached every stream exactly once through crashes.
 /// Returns the stream tasks and the first agent's (the supervisor's)
 /// session cookie.
 pub async fn open_streams(
@@ -161,59 +173,145 @@ pub async fn open_streams(
         if first_cookie.is_empty() {
             first_cookie = cookie.clone();
         }
-        let mut sender = connect(target).await?;
-        let request = hyper::Request::get("/console/events")
-            .header(hyper::header::HOST, target.to_string())
-            .header(hyper::header::COOKIE, cookie)
-            .body(Full::new(Bytes::new()))?;
-        let response = sender.send_request(request).await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "{agent}'s stream: {}",
-            response.status()
-        );
+        let body = subscribe(target, &cookie, None)
+            .await?
+            .with_context(|| format!("{agent}'s stream"))?;
         watched.opened.fetch_add(1, Ordering::SeqCst);
-        let watched = Arc::clone(&watched);
-        let mut done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            let _keep = sender;
-            let mut body = response.into_body();
-            let mut buffer = String::new();
-            loop {
-                let frame = tokio::select! {
-                    frame = body.frame() => frame,
-                    _ = done.changed() => return,
-                };
-                let Some(Ok(frame)) = frame else {
-                    watched.ended_early.fetch_add(1, Ordering::SeqCst);
-                    return;
-                };
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                buffer.push_str(&String::from_utf8_lossy(&data));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    if !block.contains("event: handoff") {
-                        continue;
-                    }
-                    watched.events.fetch_add(1, Ordering::SeqCst);
-                    let at_ms = block
-                        .lines()
-                        .find_map(|l| l.strip_prefix("data: "))
-                        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-                        .and_then(|v| v["at_ms"].as_i64());
-                    if let Some(at_ms) = at_ms {
-                        let lag_micros = (tongdao::clock::now_ms() - at_ms).max(0) as u64 * 1000;
-                        if let Some(h) = watched.lag.lock().expect("lag lock").as_mut() {
-                            let _ = h.record(lag_micros);
-                        }
-                    }
-                }
-            }
-        }));
+        let follower = Follower {
+            target,
+            agent,
+            cookie,
+            last_id: None,
+            seen: std::collections::HashSet::new(),
+            watched: Arc::clone(&watched),
+        };
+        tasks.push(tokio::spawn(follower.follow(body, done.clone())));
     }
     Ok((tasks, first_cookie))
+}
+
+type EventBody = hyper::body::Incoming;
+
+/// Opens `/console/events` (resuming after `last_id`); `None` when the
+/// session is no longer signed in.
+async fn subscribe(
+    target: SocketAddr,
+    cookie: &str,
+    last_id: Option<u64>,
+) -> anyhow::Result<Option<EventBody>> {
+    let mut sender = connect(target).await?;
+    let mut request = hyper::Request::get("/console/events")
+        .header(hyper::header::HOST, target.to_string())
+        .header(hyper::header::COOKIE, cookie);
+    if let Some(id) = last_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::new()))?)
+        .await?;
+    if response.status() == hyper::StatusCode::UNAUTHORIZED {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the stream: {}",
+        response.status()
+    );
+    // The connection task keeps the body flowing after the sender goes.
+    Ok(Some(response.into_body()))
+}
+
+/// One agent's stream, across reconnects.
+struct Follower {
+    target: SocketAddr,
+    agent: String,
+    cookie: String,
+    last_id: Option<u64>,
+    /// Conversations whose hand-off this stream has seen.
+    seen: std::collections::HashSet<String>,
+    watched: Arc<Watched>,
+}
+
+impl Follower {
+    async fn follow(mut self, first: EventBody, mut done: tokio::sync::watch::Receiver<bool>) {
+        let mut body = Some(first);
+        loop {
+            if let Some(stream) = body.take() {
+                tokio::select! {
+                    _ = self.read(stream) => {}
+                    _ = done.changed() => return,
+                }
+                if *done.borrow() {
+                    return;
+                }
+                self.watched.reconnects.fetch_add(1, Ordering::SeqCst);
+            }
+            // The host is down or restarting: try again shortly.
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                _ = done.changed() => return,
+            }
+            body = match subscribe(self.target, &self.cookie, self.last_id).await {
+                Ok(Some(stream)) => Some(stream),
+                Ok(None) => {
+                    if let Ok(cookie) = sign_in(self.target, &self.agent).await {
+                        self.cookie = cookie;
+                    }
+                    None
+                }
+                Err(_) => None,
+            };
+        }
+    }
+
+    /// Reads one connection's events until it ends.
+    async fn read(&mut self, mut body: EventBody) {
+        let mut buffer = String::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buffer.push_str(&String::from_utf8_lossy(&data));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                self.event(&block);
+            }
+        }
+    }
+
+    fn event(&mut self, block: &str) {
+        let id = block
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(id) = id {
+            if self.last_id.is_some_and(|last| id <= last) {
+                self.watched.duplicates.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            self.last_id = Some(id);
+        }
+        if !block.contains("event: handoff") {
+            return;
+        }
+        let data: Option<serde_json::Value> = block
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .and_then(|d| serde_json::from_str(d).ok());
+        let Some(data) = data else { return };
+        let conversation = data["conversation"].as_str().unwrap_or_default().to_owned();
+        if !self.seen.insert(conversation) {
+            self.watched.duplicates.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        self.watched.events.fetch_add(1, Ordering::SeqCst);
+        if let Some(at_ms) = data["at_ms"].as_i64() {
+            let lag_micros = (tongdao::clock::now_ms() - at_ms).max(0) as u64 * 1000;
+            if let Some(h) = self.watched.lag.lock().expect("lag lock").as_mut() {
+                let _ = h.record(lag_micros);
+            }
+        }
+    }
 }
 
 /// How long one console page took, server to client over loopback.

@@ -64,7 +64,7 @@ pub struct Options {
     pub retention: Option<Duration>,
     /// Agents with a live console stream each while the engine runs (one
     /// message in [`console::ANGRY_EVERY`] is then a complaint threat,
-    /// handed to people); WeChat only, no kills.
+    /// handed to people); WeChat only.
     pub console_streams: usize,
     /// One message in this many is a complaint threat (with console
     /// streams; default [`console::ANGRY_EVERY`]).
@@ -143,9 +143,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let stand_in_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let stand_in = format!("http://{}", stand_in_listener.local_addr()?);
     anyhow::ensure!(
-        options.console_streams == 0
-            || (options.platform == Platform::Wechat && options.kill_every.is_none()),
-        "console streams are measured on WeChat pushes without kills"
+        options.console_streams == 0 || options.platform == Platform::Wechat,
+        "console streams are measured on WeChat pushes"
     );
     let mut side = platform::Side::start(options.platform, Arc::clone(&sends)).await?;
     if options.console_streams > 0 {
@@ -249,17 +248,26 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The streams' last events come within a poll of the last commit.
+    // Every acknowledged threat's hand-off reaches every stream, or the
+    // report says how many did not.
+    let threats_acked = (0..driven.issued)
+        .filter(|&i| driven.acked[i] && side.is_threat(i))
+        .count() as u64;
     if !stream_tasks.is_empty() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let due = threats_acked * options.console_streams as u64;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while watched.events.load(std::sync::atomic::Ordering::SeqCst) < due
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Anything more (a duplicate) would come within a poll or two.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let _ = streams_done.send(true);
     for task in stream_tasks {
         let _ = task.await;
     }
-    let threats_acked = (0..driven.issued)
-        .filter(|&i| driven.acked[i] && side.is_threat(i))
-        .count() as u64;
     let mut console_streams = (options.console_streams > 0).then(|| watched.report(threats_acked));
     if let (Some(streams), true) = (console_streams.as_mut(), options.console_pages) {
         let threat = (0..driven.issued)

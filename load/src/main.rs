@@ -54,7 +54,8 @@ struct Cli {
     retention_secs: Option<f64>,
     /// Sign this many agents in to the console, each with a live event
     /// stream, while the engine runs; one message in 50 is then a complaint
-    /// threat handed to people (WeChat, no kills).
+    /// threat handed to people (WeChat; with kills, streams reconnect with
+    /// Last-Event-ID).
     #[arg(long, default_value_t = 0, value_name = "N")]
     console_streams: usize,
     /// With console streams: one message in N is a complaint threat.

@@ -251,11 +251,12 @@ impl fmt::Display for Report {
         if let Some(c) = &self.console_streams {
             writeln!(
                 f,
-                "console streams {} (open at the end {})  hand-off events {} of {} due  lag p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+                "console streams {} (reconnects {})  hand-off events {} of {} due, {} twice  lag p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
                 c.streams,
-                c.open_at_end,
+                c.reconnects,
                 c.events_received,
                 c.events_due,
+                c.duplicates,
                 c.lag_p50_ms,
                 c.lag_p99_ms,
                 c.lag_max_ms
