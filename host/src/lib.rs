@@ -25,6 +25,7 @@ pub mod identity;
 pub mod ingest;
 pub mod kb;
 pub mod learning;
+pub mod marketplace;
 pub mod model;
 pub mod outbound;
 pub mod pipeline;

@@ -2,7 +2,10 @@
 //! (webhook, stream frame or poll response) through a shop's plugin offline,
 //! `check` validates a config and its plugins, `kb eval` and
 //! `sentiment eval` measure the bot on labelled data, `agent` manages
-//! agents' own credentials.
+//! agents' own credentials, `plugin` and `market` package, sign, publish
+//! and serve plugins (see `market_commands`).
+
+mod market_commands;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -101,6 +104,17 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+    /// For ISVs: make a signing key, pack, sign and verify plugin packages.
+    Plugin {
+        #[command(subcommand)]
+        command: market_commands::PluginCommand,
+    },
+    /// A plugin marketplace: create, register publishers, publish, revoke,
+    /// refresh, serve; search.
+    Market {
+        #[command(subcommand)]
+        command: market_commands::MarketCommand,
     },
 }
 
@@ -374,6 +388,8 @@ fn run_agent(command: AgentCommand) -> anyhow::Result<ExitCode> {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Plugin { command } => market_commands::run_plugin(command),
+        Command::Market { command } => market_commands::run_market(command),
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -12,11 +12,14 @@
 //! - [`verify`]: every check a package passes before it is installed or
 //!   loaded, offline.
 //! - [`index`]: the sparse index, one JSON line per version.
+//! - [`registry`]: a marketplace kept in a directory, as its operator runs
+//!   it (publish, countersign, revoke, refresh).
 
 pub mod index;
 pub mod keys;
 pub mod manifest;
 pub mod package;
+pub mod registry;
 pub mod release;
 pub mod trust;
 pub mod verify;

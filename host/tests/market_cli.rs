@@ -1,0 +1,254 @@
+//! The marketplace's commands on the real `tongdao` binary, as an ISV and a
+//! marketplace operator use them: a key, a package packed from the built
+//! WeChat plugin, signed, published to a local marketplace, served over
+//! HTTP, found by search and verified against the pinned root key; and the
+//! refusals: an unsigned package is not published, a tampered one does not
+//! verify, a withdrawn release does not verify, a forged root is not
+//! trusted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tongdao_market::package::Package;
+
+fn tongdao(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(args)
+        .output()
+        .expect("the tongdao binary runs")
+}
+
+/// Runs a command that must succeed; its standard output.
+fn ok(args: &[&str]) -> String {
+    let output = tongdao(args);
+    assert!(
+        output.status.success(),
+        "tongdao {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a command that must fail; its error output.
+fn refused(args: &[&str]) -> String {
+    let output = tongdao(args);
+    assert!(
+        !output.status.success(),
+        "tongdao {args:?} should have failed"
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const MANIFEST: &str = r#"name = "wechat"
+version = "0.1.0"
+publisher = "tongdao"
+wit = "tongdao:channel@0.1.0"
+platform = "wechat-official-account"
+description = "微信公众号客服消息 WeChat Official Account"
+ingestion = ["push"]
+egress_hosts = ["api.weixin.qq.com"]
+content_kinds = ["text", "image", "voice", "video", "link", "mini-program"]
+actions = ["send-message"]
+max_text_bytes = 2048
+reads = ["messages", "customer-identity"]
+
+[[credentials]]
+name = "app_secret"
+description = "公众号 AppSecret"
+"#;
+
+fn plugin_dir(root: &Path) -> PathBuf {
+    let dir = root.join("wechat-plugin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/wechat.wasm");
+    std::fs::copy(&built, dir.join("plugin.wasm")).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err}: run scripts/build-plugins first",
+            built.display()
+        )
+    });
+    std::fs::write(dir.join("tongdao-plugin.toml"), MANIFEST).unwrap();
+    std::fs::write(dir.join("README.md"), "# wechat\n").unwrap();
+    std::fs::write(dir.join("LICENSE"), "Apache-2.0\n").unwrap();
+    dir
+}
+
+#[test]
+fn an_isv_publishes_to_a_local_marketplace_and_a_brand_verifies_what_it_serves() {
+    let work = tempfile::tempdir().unwrap();
+    let (market, operator_keys) = (
+        work.path().join("market"),
+        work.path().join("operator-keys"),
+    );
+    let isv_key = work.path().join("isv.key");
+
+    let public = ok(&["plugin", "keygen", "--out", path(&isv_key)]);
+    let public = public.trim();
+    assert!(public.starts_with("ed25519:"), "{public}");
+    let root = ok(&[
+        "market",
+        "init",
+        path(&market),
+        "--keys",
+        path(&operator_keys),
+    ]);
+    let root = root.trim().to_owned();
+    ok(&[
+        "market",
+        "add-publisher",
+        path(&market),
+        "--keys",
+        path(&operator_keys),
+        "--publisher",
+        "tongdao",
+        "--key",
+        public,
+        "--name",
+        "wechat",
+    ]);
+
+    let dir = plugin_dir(work.path());
+    let package = work.path().join("wechat-0.1.0.tdpkg");
+    ok(&["plugin", "pack", path(&dir), "--out", path(&package)]);
+    let unsigned = refused(&[
+        "market",
+        "publish",
+        path(&package),
+        "--market",
+        path(&market),
+        "--keys",
+        path(&operator_keys),
+    ]);
+    assert!(unsigned.contains("unsigned"), "{unsigned}");
+    ok(&["plugin", "sign", path(&package), "--key", path(&isv_key)]);
+    let line = ok(&[
+        "market",
+        "publish",
+        path(&package),
+        "--market",
+        path(&market),
+        "--keys",
+        path(&operator_keys),
+    ]);
+    assert!(line.contains("\"vers\":\"0.1.0\""), "{line}");
+
+    // Served over HTTP: search finds it, and what is served verifies.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(["market", "serve", path(&market), "--listen", &listen])
+        .spawn()
+        .unwrap();
+    let url = format!("http://{listen}/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marketplace did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let found = ok(&[
+        "market", "search", "微信", "--market", &url, "--name", "wechat",
+    ]);
+    assert!(
+        found.starts_with("wechat 0.1.0\ttongdao:channel@0.1.0\tby tongdao"),
+        "{found}"
+    );
+    let published = market.join("packages/wechat/wechat-0.1.0.tdpkg");
+    let verified = ok(&[
+        "plugin",
+        "verify",
+        path(&published),
+        "--market",
+        &url,
+        "--root",
+        &root,
+    ]);
+    assert!(
+        verified.contains("api.weixin.qq.com"),
+        "the permission prompt: {verified}"
+    );
+    assert!(
+        verified.contains("countersigned by the marketplace"),
+        "{verified}"
+    );
+
+    // A forged root is not trusted.
+    let forged = ok(&[
+        "plugin",
+        "keygen",
+        "--out",
+        path(&work.path().join("forged.key")),
+    ]);
+    let err = refused(&[
+        "plugin",
+        "verify",
+        path(&published),
+        "--market",
+        &url,
+        "--root",
+        forged.trim(),
+    ]);
+    assert!(
+        err.contains("keys.json is signed by 0 pinned root key(s)"),
+        "{err}"
+    );
+
+    // A tampered component does not verify.
+    let mut tampered = Package::read_file(&published).unwrap();
+    let mut wasm = tampered.component().to_vec();
+    let last = wasm.len() - 1;
+    wasm[last] ^= 1;
+    tampered.replace_raw("plugin.wasm", wasm);
+    let tampered_path = work.path().join("tampered.tdpkg");
+    tampered.write_file(&tampered_path).unwrap();
+    let err = refused(&[
+        "plugin",
+        "verify",
+        path(&tampered_path),
+        "--market",
+        &url,
+        "--root",
+        &root,
+    ]);
+    assert!(
+        err.contains("tampered") && err.contains("plugin.wasm"),
+        "{err}"
+    );
+
+    // Withdrawn, it no longer verifies.
+    ok(&[
+        "market",
+        "revoke",
+        "wechat@0.1.0",
+        "--market",
+        path(&market),
+        "--keys",
+        path(&operator_keys),
+        "--reason",
+        "leaks the access token",
+    ]);
+    let err = refused(&[
+        "plugin",
+        "verify",
+        path(&published),
+        "--market",
+        &url,
+        "--root",
+        &root,
+    ]);
+    assert!(
+        err.contains("withdrawn") && err.contains("leaks the access token"),
+        "{err}"
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}
