@@ -36,6 +36,16 @@ pub enum PluginCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Draft a static manifest (`tongdao-plugin.toml`) from what a built
+    /// component describes; add its settings, the data it reads and a
+    /// description, then keep it beside the plugin's source.
+    Describe {
+        /// The built component.
+        component: PathBuf,
+        /// The publisher's id.
+        #[arg(long)]
+        publisher: String,
+    },
     /// Sign a package's `release.json` with the publisher's key.
     Sign {
         /// The package.
@@ -206,6 +216,21 @@ pub fn run_plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 release.version,
                 release.files.len()
             );
+        }
+        PluginCommand::Describe {
+            component,
+            publisher,
+        } => {
+            let runtime = tongdao::runtime::Runtime::new(
+                tongdao::runtime::RuntimeLimits::from(&tongdao::config::Limits::default()),
+                None,
+            )?;
+            let loaded = runtime
+                .load(&component)
+                .with_context(|| format!("loading {}", component.display()))?;
+            let draft = tongdao::declared::draft(&loaded.manifest, &publisher)
+                .map_err(|err| anyhow::anyhow!(err))?;
+            print!("{}", draft.to_toml());
         }
         PluginCommand::Sign { package, key } => {
             let key = SecretKey::read(&key)?;

@@ -251,6 +251,17 @@ pub fn load_plugins(
                 plugin.name
             )
         })?;
+        if let Some(declared) = &plugin.manifest {
+            let differences = crate::declared::disagreements(declared, &loaded.manifest);
+            anyhow::ensure!(
+                differences.is_empty(),
+                "{}: plugin `{}` ({}) disagrees with its tongdao-plugin.toml, so it is refused: {}",
+                config.path.display(),
+                plugin.name,
+                plugin.component.display(),
+                differences.join("; ")
+            );
+        }
         tracing::info!(
             plugin = %plugin.name,
             version = %loaded.manifest.version,

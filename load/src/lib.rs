@@ -108,7 +108,7 @@ fn config_toml(
     format!(
         "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n{retention}\
          {}{people}\
-         [[plugins]]\nname = \"{plugin}\"\ncomponent = \"{}\"\n\n{}",
+         [[plugins]]\nname = \"{plugin}\"\ncomponent = \"{}\"\nmanifest = \"{}\"\n\n{}",
         data.display(),
         if options.ingest_only {
             String::new()
@@ -121,6 +121,10 @@ fn config_toml(
         options
             .workspace
             .join(format!("target/plugins/{plugin}.wasm"))
+            .display(),
+        options
+            .workspace
+            .join(format!("plugins/{plugin}/tongdao-plugin.toml"))
             .display(),
         side.shop_toml(stand_in),
     )

@@ -30,8 +30,15 @@ pub struct CredentialSpec {
     /// What it is, in Chinese.
     pub description: String,
     /// What it is, in English.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description_en: Option<String>,
+    /// Whether every shop must give it.
+    #[serde(default = "required_by_default")]
+    pub required: bool,
+}
+
+fn required_by_default() -> bool {
+    true
 }
 
 /// The type of a setting.
@@ -110,7 +117,7 @@ pub struct Manifest {
     /// The contract it targets, e.g. `tongdao:channel@0.1.0`.
     pub wit: String,
     /// The lowest host version that runs it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_host: Option<semver::Version>,
     /// The platform it speaks for.
     pub platform: String,
@@ -132,7 +139,7 @@ pub struct Manifest {
     /// The longest text message, in bytes.
     pub max_text_bytes: u32,
     /// The channel's reply window, if it has one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_window: Option<ReplyWindow>,
     /// Credentials each shop enters.
     #[serde(default)]
@@ -147,7 +154,7 @@ pub struct Manifest {
     #[serde(default)]
     pub idempotent_delivery: bool,
     /// How often the host polls each feed, milliseconds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval_ms: Option<u32>,
 }
 

@@ -184,10 +184,17 @@ impl TestHost {
     }
 }
 
-/// TOML for a `[[plugins]]` entry of a built plugin.
+/// TOML for a `[[plugins]]` entry of a built plugin, with its static
+/// manifest where it has one (the host checks describe() against it).
 pub fn plugin_entry(name: &str) -> String {
+    let manifest = workspace().join(format!("plugins/{name}/tongdao-plugin.toml"));
+    let manifest = if manifest.exists() {
+        format!("manifest = \"{}\"\n", manifest.display())
+    } else {
+        String::new()
+    };
     format!(
-        "[[plugins]]\nname = \"{name}\"\ncomponent = \"{}\"\n",
+        "[[plugins]]\nname = \"{name}\"\ncomponent = \"{}\"\n{manifest}",
         plugin_component(name).display()
     )
 }

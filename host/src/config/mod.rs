@@ -130,6 +130,9 @@ pub struct PluginConfig {
     pub name: String,
     /// The component file.
     pub component: PathBuf,
+    /// Its static manifest (`tongdao-plugin.toml`), which what the
+    /// component describes must match.
+    pub manifest: Option<tongdao_market::manifest::Manifest>,
     line: usize,
 }
 
@@ -716,6 +719,39 @@ impl Builder {
                 ));
             }
             let component = self.resolve(plugin.component.get_ref());
+            let manifest = match &plugin.manifest {
+                Some(path) => {
+                    let resolved = self.resolve(path.get_ref());
+                    let text = std::fs::read_to_string(&resolved).map_err(|err| {
+                        self.error(
+                            path,
+                            "plugins.manifest",
+                            format!("{}: {err}", resolved.display()),
+                        )
+                    })?;
+                    let manifest =
+                        tongdao_market::manifest::Manifest::parse(&text).map_err(|err| {
+                            self.error(
+                                path,
+                                "plugins.manifest",
+                                format!("{}: {err}", resolved.display()),
+                            )
+                        })?;
+                    if manifest.name != name {
+                        return Err(self.error(
+                            path,
+                            "plugins.manifest",
+                            format!(
+                                "{} is the manifest of `{}`, not `{name}`",
+                                resolved.display(),
+                                manifest.name
+                            ),
+                        ));
+                    }
+                    Some(manifest)
+                }
+                None => None,
+            };
             if plugins.contains_key(&name) {
                 return Err(self.error(
                     &plugin.name,
@@ -728,6 +764,7 @@ impl Builder {
                 PluginConfig {
                     name,
                     component,
+                    manifest,
                     line,
                 },
             );

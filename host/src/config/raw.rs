@@ -104,6 +104,7 @@ pub struct RawBot {
 pub struct RawPlugin {
     pub name: Spanned<String>,
     pub component: Spanned<String>,
+    pub manifest: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,3 +5,9 @@
 //! stored data.
 
 pub mod v0_1;
+
+/// The contract version plugins built against this host's SDK target.
+pub const CURRENT_WIT: &str = "tongdao:channel@0.1.0";
+
+/// The contract versions this host links.
+pub const LINKED_WITS: [&str; 1] = [CURRENT_WIT];
