@@ -398,10 +398,12 @@ pub fn release(
             },
         )?;
     }
-    let supports_end = host
-        .shops
-        .get(shop)
-        .is_some_and(|s| s.plugin.manifest.actions.contains(&ActionName::EndSession));
+    let supports_end = host.shops.get(shop).is_some_and(|s| {
+        s.plugin()
+            .manifest
+            .actions
+            .contains(&ActionName::EndSession)
+    });
     if !(end_session && supports_end) {
         return Ok(None);
     }
@@ -452,10 +454,12 @@ pub fn send_coupon(
         .get(shop)
         .and_then(|s| s.config.coupon.clone())
         .ok_or_else(|| DeskError::Invalid(format!("shop `{shop}` has no coupon configured")))?;
-    let supports_coupons = host
-        .shops
-        .get(shop)
-        .is_some_and(|s| s.plugin.manifest.actions.contains(&ActionName::SendCoupon));
+    let supports_coupons = host.shops.get(shop).is_some_and(|s| {
+        s.plugin()
+            .manifest
+            .actions
+            .contains(&ActionName::SendCoupon)
+    });
     let kind = if supports_coupons {
         ActionKind::SendCoupon(coupon)
     } else {
@@ -551,7 +555,7 @@ pub fn window(host: &People, shop: &str, conversation: &str) -> Result<WindowSta
         .shops
         .get(shop)
         .ok_or_else(|| DeskError::NotFound(format!("no shop `{shop}`")))?;
-    let Some(limits) = &shop_state.plugin.manifest.reply_window else {
+    let Some(limits) = &shop_state.plugin().manifest.reply_window else {
         return Ok(WindowStatus {
             open: true,
             closes_at_ms: None,

@@ -49,7 +49,7 @@ pub async fn handle_push(host: &Ingest, shop: &Shop, request: HttpRequest) -> Ht
         Err(err) => return store_unavailable(host, shop, &err),
     };
     let result = shop
-        .guarded_webhook(host.runtime.handle_push(&shop.plugin, ctx, request))
+        .guarded_webhook(host.runtime.handle_push(&shop.plugin(), ctx, request))
         .await;
     let pushed = match result {
         Ok(pushed) => pushed,
@@ -57,7 +57,7 @@ pub async fn handle_push(host: &Ingest, shop: &Shop, request: HttpRequest) -> Ht
     };
     let batch = OwnedIngestBatch {
         shop: shop.id().to_owned(),
-        plugin: shop.plugin.name.clone(),
+        plugin: shop.plugin().name.clone(),
         received_ms: now_ms,
         events: v0_1::events(pushed.events),
         state: v0_1::state(pushed.state),
@@ -72,7 +72,7 @@ pub async fn handle_push(host: &Ingest, shop: &Shop, request: HttpRequest) -> Ht
         Metrics::bump(&host.metrics.webhooks_refused);
         tracing::warn!(
             shop = shop.id(),
-            plugin = shop.plugin.name.as_str(),
+            plugin = shop.plugin().name.as_str(),
             "webhook refused: its signed request was accepted once already (a replay); nothing stored"
         );
         return plain(401, "refused: replayed");
@@ -131,7 +131,8 @@ fn forward_hints(host: &Ingest, shop: &Shop, hints: Vec<PollHint>) {
 }
 
 fn call_failed(host: &Ingest, shop: &Shop, err: CallError) -> HttpResponse {
-    let plugin = shop.plugin.name.as_str();
+    let serving = shop.plugin();
+    let plugin = serving.name.as_str();
     match &err {
         CallError::Refused(refusal) => {
             Metrics::bump(&host.metrics.webhooks_refused);

@@ -288,7 +288,7 @@ fn answer_question(
     unanswered: &mut Option<UnansweredQuestion>,
     decision: &mut Option<BotDecision>,
 ) -> anyhow::Result<(Vec<Action>, Option<Handoff>, ContextUpdate)> {
-    let supports = |action: ActionName| shop.plugin.manifest.actions.contains(&action);
+    let supports = |action: ActionName| shop.plugin().manifest.actions.contains(&action);
     let Some(question) = customer_text(&stored.event) else {
         return Ok((Vec::new(), None, ContextUpdate::Keep));
     };
@@ -405,7 +405,7 @@ fn look_up_order(shop: &Shop, stored: &StoredEvent, commerce: &CommerceEvent) ->
     let order_id = commerce.order_id.as_ref().filter(|id| !id.is_empty())?;
     if !shop.config.look_up_orders
         || !shop
-            .plugin
+            .plugin()
             .manifest
             .actions
             .contains(&ActionName::QueryOrder)
@@ -430,7 +430,7 @@ fn look_up_order(shop: &Shop, stored: &StoredEvent, commerce: &CommerceEvent) ->
 fn welcome(shop: &Shop, stored: &StoredEvent, session: &SessionEvent) -> Option<Action> {
     if session.kind != SessionKind::EnteredSession
         || !shop
-            .plugin
+            .plugin()
             .manifest
             .actions
             .contains(&ActionName::ReplyToEvent)

@@ -339,7 +339,7 @@ async fn poll_feed(host: &Poller, shop: &Shop, feed: &str, hint_token: Option<St
         let rendered = match shop
             .guarded(
                 host.runtime
-                    .render_poll(&shop.plugin, ctx.clone(), poll.clone()),
+                    .render_poll(&shop.plugin(), ctx.clone(), poll.clone()),
             )
             .await
         {
@@ -356,7 +356,7 @@ async fn poll_feed(host: &Poller, shop: &Shop, feed: &str, hint_token: Option<St
         let parsed = match shop
             .guarded(
                 host.runtime
-                    .parse_poll(&shop.plugin, ctx, poll, rendered.step, response),
+                    .parse_poll(&shop.plugin(), ctx, poll, rendered.step, response),
             )
             .await
         {
@@ -427,7 +427,7 @@ async fn commit_page(
     let events = crate::contract::v0_1::events(std::mem::take(&mut page.events));
     let batch = IngestBatch {
         shop: shop.id(),
-        plugin: &shop.plugin.name,
+        plugin: &shop.plugin().name,
         received_ms: now_ms,
         events: &events,
         state,

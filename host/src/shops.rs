@@ -10,6 +10,7 @@ use crate::contract::v0_1::{self, wit::Pair};
 use crate::model::{IngestionShape, ShopContext};
 use crate::runtime::{CallError, LoadedPlugin};
 use crate::store::Store;
+use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -36,8 +37,12 @@ pub const ADMISSION_WAIT: Duration = Duration::from_secs(1);
 pub struct Shop {
     /// The shop's config.
     pub config: ShopConfig,
-    /// The plugin serving it.
-    pub plugin: Arc<LoadedPlugin>,
+    /// The plugin serving it, swapped whole by an install, upgrade or
+    /// rollback: a call holds the version it started with to its end.
+    plugin: ArcSwap<LoadedPlugin>,
+    /// The hosts the shop lets its plugin call: the config's `egress`, or
+    /// what the brand granted when installing the plugin's package.
+    egress: ArcSwap<Vec<String>>,
     breaker: Breaker,
     webhook_rate: RateLimiter,
     push_calls: Arc<Semaphore>,
@@ -49,8 +54,9 @@ impl Shop {
         let per_second = std::num::NonZeroU32::new(limits.webhooks_per_second_per_shop)
             .unwrap_or(std::num::NonZeroU32::MIN);
         Shop {
+            egress: ArcSwap::from_pointee(config.egress.clone()),
             config,
-            plugin,
+            plugin: ArcSwap::new(plugin),
             breaker: Breaker::new(limits.breaker_failures, limits.breaker_cooldown),
             webhook_rate: RateLimiter::direct(governor::Quota::per_second(per_second)),
             push_calls: Arc::new(Semaphore::new(limits.push_calls_per_shop.max(1) as usize)),
@@ -60,6 +66,24 @@ impl Shop {
     /// The shop's id.
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// The plugin serving the shop now.
+    pub fn plugin(&self) -> Arc<LoadedPlugin> {
+        self.plugin.load_full()
+    }
+
+    /// The hosts the shop's plugin may call now.
+    pub fn egress(&self) -> Arc<Vec<String>> {
+        self.egress.load_full()
+    }
+
+    /// Serves the shop with `plugin` from now on, its calls limited to
+    /// `egress`; calls under way finish on the plugin they started with.
+    /// Returns the plugin replaced.
+    pub fn swap_plugin(&self, plugin: Arc<LoadedPlugin>, egress: Vec<String>) -> Arc<LoadedPlugin> {
+        self.egress.store(Arc::new(egress));
+        self.plugin.swap(plugin)
     }
 
     /// Whether the host holds a stream for this shop.
@@ -77,7 +101,7 @@ impl Shop {
     /// else the plugin's, else once a minute.
     pub fn poll_interval(&self) -> Duration {
         self.config.poll_interval.unwrap_or_else(|| {
-            self.plugin
+            self.plugin()
                 .manifest
                 .poll_interval_ms
                 .filter(|&ms| ms > 0)
@@ -87,7 +111,7 @@ impl Shop {
     }
 
     fn declares(&self, shape: IngestionShape) -> bool {
-        self.plugin.manifest.ingestion.contains(&shape)
+        self.plugin().manifest.ingestion.contains(&shape)
     }
 
     /// The context for a plugin call: credentials, settings, live state, clock.

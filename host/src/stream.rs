@@ -241,7 +241,7 @@ async fn open(host: &Streams, shop: &Shop) -> Result<StreamConnect, Ended> {
     let ctx = shop
         .context(host.store.as_ref(), clock::now_ms())
         .map_err(|err| Ended::Failed(format!("reading plugin state failed: {err:#}")))?;
-    shop.guarded(host.runtime.open_stream(&shop.plugin, ctx))
+    shop.guarded(host.runtime.open_stream(&shop.plugin(), ctx))
         .await
         .map_err(|err| call_failed(host, err, "describing the stream"))
 }
@@ -268,7 +268,12 @@ async fn dial(host: &Streams, shop: &Shop, connect: &StreamConnect) -> Result<So
     let egress::Target {
         url: target,
         configured,
-    } = egress::resolve(&shop.config, &shop.plugin.manifest, &connect.url)?;
+    } = egress::resolve(
+        &shop.config,
+        &shop.egress(),
+        &shop.plugin().manifest,
+        &connect.url,
+    )?;
     if !configured {
         check_addresses(shop, &target).await?;
     }
@@ -321,7 +326,7 @@ async fn handle(host: &Streams, shop: &Shop, frame: Frame) -> Result<Option<Fram
         .context(host.store.as_ref(), now_ms)
         .map_err(|err| Ended::Failed(format!("reading plugin state failed: {err:#}")))?;
     let mut result = match shop
-        .guarded(host.runtime.handle_frame(&shop.plugin, ctx, frame))
+        .guarded(host.runtime.handle_frame(&shop.plugin(), ctx, frame))
         .await
     {
         Ok(result) => result,
@@ -343,7 +348,7 @@ async fn handle(host: &Streams, shop: &Shop, frame: Frame) -> Result<Option<Fram
     let state = crate::contract::v0_1::state(std::mem::take(&mut result.state));
     let batch = IngestBatch {
         shop: shop.id(),
-        plugin: &shop.plugin.name,
+        plugin: &shop.plugin().name,
         received_ms: now_ms,
         events: &events,
         state: &state,
@@ -394,7 +399,7 @@ async fn send_heartbeat(
         .context(host.store.as_ref(), clock::now_ms())
         .map_err(|err| Ended::Failed(format!("reading plugin state failed: {err:#}")))?;
     let frames = shop
-        .guarded(host.runtime.stream_heartbeat(&shop.plugin, ctx))
+        .guarded(host.runtime.stream_heartbeat(&shop.plugin(), ctx))
         .await
         .map_err(|err| call_failed(host, err, "rendering a heartbeat"))?;
     for frame in frames

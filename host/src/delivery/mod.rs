@@ -108,7 +108,7 @@ fn recover(host: &Delivery) -> anyhow::Result<()> {
         ) || host
             .shops
             .get(&item.shop)
-            .is_some_and(|shop| shop.plugin.manifest.idempotent_delivery)
+            .is_some_and(|shop| shop.plugin().manifest.idempotent_delivery)
     };
     for item in host.store.recover_in_flight(clock::now_ms(), &idempotent)? {
         let key = item.action.idempotency_key.as_str();
@@ -348,7 +348,7 @@ fn window_closed(
     now: i64,
 ) -> anyhow::Result<Option<String>> {
     let (ActionKind::SendMessage(_), Some(window)) =
-        (&item.action.kind, &shop.plugin.manifest.reply_window)
+        (&item.action.kind, &shop.plugin().manifest.reply_window)
     else {
         return Ok(None);
     };
@@ -399,7 +399,7 @@ async fn attempt(host: &Delivery, shop: &Shop, item: &OutboxItem) -> Attempt {
         let rendered = match shop
             .guarded(
                 host.runtime
-                    .render_action(&shop.plugin, ctx.clone(), item.action.clone()),
+                    .render_action(&shop.plugin(), ctx.clone(), item.action.clone()),
             )
             .await
         {
@@ -420,7 +420,7 @@ async fn attempt(host: &Delivery, shop: &Shop, item: &OutboxItem) -> Attempt {
         ctx.now_ms = clock::now_ms();
         let interpretation = match shop
             .guarded(host.runtime.interpret_response(
-                &shop.plugin,
+                &shop.plugin(),
                 ctx,
                 item.action.clone(),
                 rendered.step.clone(),

@@ -27,7 +27,12 @@ pub struct Target {
 
 /// Where a rendered request really goes, or why it may not. Errors name the
 /// host, never the query (it may carry secrets).
-pub fn resolve(shop: &ShopConfig, manifest: &Manifest, rendered: &str) -> Result<Target, String> {
+pub fn resolve(
+    shop: &ShopConfig,
+    allowed_hosts: &[String],
+    manifest: &Manifest,
+    rendered: &str,
+) -> Result<Target, String> {
     let url = Url::parse(rendered).map_err(|err| {
         format!(
             "plugin `{}` rendered something that is not a URL: {err}",
@@ -44,7 +49,7 @@ pub fn resolve(shop: &ShopConfig, manifest: &Manifest, rendered: &str) -> Result
             manifest.name
         ));
     }
-    if !shop.egress.contains(&host) {
+    if !allowed_hosts.contains(&host) {
         return Err(format!(
             "shop `{}` does not grant egress to `{host}` (add it to the shop's `egress` list)",
             shop.id
@@ -170,6 +175,7 @@ mod tests {
     fn declared_and_granted_hosts_pass() {
         let url = resolve(
             &shop(None),
+            &shop(None).egress,
             &manifest(&["api.example.com"]),
             "https://api.example.com/a?b=1",
         )
@@ -182,6 +188,7 @@ mod tests {
     fn api_base_rewrites_scheme_host_and_path_prefix() {
         let url = resolve(
             &shop(Some("http://127.0.0.1:9100/prefix/")),
+            &shop(None).egress,
             &manifest(&["api.example.com"]),
             "https://api.example.com/cgi-bin/send?access_token=x%2By",
         )
@@ -196,7 +203,8 @@ mod tests {
     #[test]
     fn plain_http_other_ports_and_address_literals_are_refused() {
         let hosts = manifest(&["api.example.com", "10.1.2.3", "169.254.169.254"]);
-        let refused = |shop: &ShopConfig, url: &str| resolve(shop, &hosts, url).unwrap_err();
+        let refused =
+            |shop: &ShopConfig, url: &str| resolve(shop, &shop.egress, &hosts, url).unwrap_err();
         let err = refused(&shop(None), "http://api.example.com/x?secret=s3cr3t");
         assert!(err.contains("https or wss only"), "{err}");
         assert!(
@@ -209,8 +217,16 @@ mod tests {
         assert!(err.contains("egress_networks"), "{err}");
         // A network the shop grants makes its addresses reachable.
         let granted = shop_with(None, "egress_networks = [\"10.0.0.0/8\"]");
-        assert!(resolve(&granted, &hosts, "https://10.1.2.3/x").is_ok());
-        assert!(resolve(&granted, &hosts, "https://169.254.169.254/x").is_err());
+        assert!(resolve(&granted, &granted.egress, &hosts, "https://10.1.2.3/x").is_ok());
+        assert!(
+            resolve(
+                &granted,
+                &granted.egress,
+                &hosts,
+                "https://169.254.169.254/x"
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -239,6 +255,7 @@ mod tests {
     fn undeclared_or_ungranted_hosts_are_refused() {
         let err = resolve(
             &shop(None),
+            &shop(None).egress,
             &manifest(&["api.example.com"]),
             "https://evil.example.net/x",
         )
@@ -246,6 +263,7 @@ mod tests {
         assert!(err.contains("does not declare"), "{err}");
         let err = resolve(
             &shop(None),
+            &shop(None).egress,
             &manifest(&["api.example.com", "other.example.com"]),
             "https://other.example.com/x",
         )

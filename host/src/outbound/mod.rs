@@ -34,8 +34,13 @@ pub async fn send(
     shop: &Shop,
     request: &HttpRequest,
 ) -> Result<HttpResponse, SendError> {
-    let target = egress::resolve(&shop.config, &shop.plugin.manifest, &request.url)
-        .map_err(SendError::Denied)?;
+    let target = egress::resolve(
+        &shop.config,
+        &shop.egress(),
+        &shop.plugin().manifest,
+        &request.url,
+    )
+    .map_err(SendError::Denied)?;
     client
         .send(request, target.url)
         .await
