@@ -67,9 +67,13 @@ pub fn disagreements(declared: &StaticManifest, described: &Manifest) -> Vec<Str
         }
     };
     differ("name", declared.name.clone(), described.name.clone());
+    // A release's build metadata (`0.1.0+r2`, the same component
+    // repackaged) is the package's, not the code's.
+    let mut code_version = declared.version.clone();
+    code_version.build = semver::BuildMetadata::EMPTY;
     differ(
         "version",
-        declared.version.to_string(),
+        code_version.to_string(),
         described.version.clone(),
     );
     differ(

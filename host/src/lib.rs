@@ -24,6 +24,7 @@ pub mod desk;
 pub mod gateway;
 pub mod identity;
 pub mod ingest;
+pub mod installs;
 pub mod kb;
 pub mod learning;
 pub mod marketplace;

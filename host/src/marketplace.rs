@@ -122,7 +122,7 @@ fn safe_path(relative: &str) -> Option<Vec<&str>> {
             && *s != "."
             && *s != ".."
             && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
     };
     segments.iter().all(plain).then_some(segments)
 }

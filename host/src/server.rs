@@ -54,6 +54,8 @@ pub struct HostState {
     pub console: crate::config::ConsoleConfig,
     /// Who has the console open.
     pub presence: Arc<crate::console::presence::Presence>,
+    /// The marketplace shops install plugins from, if configured.
+    pub market: Option<crate::installs::Market>,
     /// The data directory (store, credentials, audit log, backups).
     pub data_dir: std::path::PathBuf,
     /// The outbound HTTP client.
@@ -170,6 +172,8 @@ impl HostState {
                 sessions: Arc::clone(&self.sessions),
                 console: self.console.clone(),
                 presence: Arc::clone(&self.presence),
+                runtime: self.runtime.clone(),
+                market: self.market.clone(),
             },
         }
     }
@@ -307,10 +311,49 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         Some(config.data_dir.join("compiled")),
     )?;
     let plugins = load_plugins(&config, &runtime)?;
+    let market = config.market.as_ref().map(|market| {
+        anyhow::Ok(crate::installs::Market {
+            source: crate::marketplace::Source::parse(&market.source)?,
+            roots: market.trust_roots(),
+            dir: config.data_dir.join("market"),
+        })
+    });
+    let market = market.transpose()?;
+    let installed = match &market {
+        Some(market) => market
+            .load_all(&runtime)
+            .with_context(|| format!("{}: the installed plugins", config.path.display()))?,
+        None => Default::default(),
+    };
     let mut shops = Shops::default();
     for shop in config.shops.values() {
-        let plugin = Arc::clone(&plugins[&shop.plugin]);
-        shops.insert(Shop::new(shop.clone(), plugin, &config.limits));
+        let serving = match (installed.get(&shop.id), plugins.get(&shop.plugin)) {
+            (Some((release, plugin)), _) => {
+                anyhow::ensure!(
+                    release.name == shop.plugin,
+                    "{}: shop `{}` is configured for plugin `{}` but has `{}` installed",
+                    config.path.display(),
+                    shop.id,
+                    shop.plugin,
+                    release.name
+                );
+                let mut configured = shop.clone();
+                configured.egress = crate::installs::effective_egress(shop, release);
+                tracing::info!(shop = %shop.id, plugin = %release.name, version = %release.version, "installed plugin loaded");
+                Shop::new(configured, Arc::clone(plugin), &config.limits)
+            }
+            (None, Some(plugin)) => Shop::new(shop.clone(), Arc::clone(plugin), &config.limits),
+            (None, None) => anyhow::bail!(
+                "{}: shop `{}` uses plugin `{}`, which is neither a [[plugins]] entry nor installed: `tongdao plugin install {} --shop {} --config {}`",
+                config.path.display(),
+                shop.id,
+                shop.plugin,
+                shop.plugin,
+                shop.id,
+                config.path.display()
+            ),
+        };
+        shops.insert(serving);
     }
     let bot = Arc::new(Bot::load(
         config.bot.knowledge_base.as_deref(),
@@ -371,6 +414,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         sessions,
         console: config.console.clone(),
         presence: Arc::default(),
+        market,
         data_dir: config.data_dir.clone(),
         http: OutboundClient::new(
             config.limits.outbound_timeout,

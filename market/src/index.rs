@@ -77,9 +77,20 @@ pub fn choose<'a>(
     wits: &[semver::Version],
     host: &semver::Version,
 ) -> Option<&'a IndexLine> {
+    choose_by(lines, |v| requirement.matches(v), wits, host)
+}
+
+/// [`choose`] with any test of the version (an upgrade takes anything
+/// above the installed one, build metadata included).
+pub fn choose_by<'a>(
+    lines: &'a [IndexLine],
+    accept: impl Fn(&semver::Version) -> bool,
+    wits: &[semver::Version],
+    host: &semver::Version,
+) -> Option<&'a IndexLine> {
     lines
         .iter()
-        .filter(|l| !l.yanked && requirement.matches(&l.vers))
+        .filter(|l| !l.yanked && accept(&l.vers))
         .filter(|l| crate::wit_version(&l.wit).is_some_and(|w| wits.contains(&w)))
         .filter(|l| l.min_host.as_ref().is_none_or(|min| host >= min))
         .max_by(|a, b| a.vers.cmp(&b.vers))

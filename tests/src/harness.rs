@@ -176,6 +176,24 @@ impl TestHost {
         Self::start_in(Arc::clone(&self.dir), &self.server_lines, &self.config_text).await
     }
 
+    /// Stop the host gracefully, let `change` alter its data directory, and
+    /// start it again, which must fail: the error, with its causes.
+    pub async fn restart_refused(mut self, change: impl FnOnce(&std::path::Path)) -> String {
+        if let Some(host) = self.host.take() {
+            host.shutdown().await;
+        }
+        change(&self.data_dir());
+        let path = self.dir.path().join("brand.toml");
+        let parsed = Config::load(&path).unwrap_or_else(|err| panic!("test config: {err}"));
+        match tongdao::server::start(parsed).await {
+            Ok(host) => {
+                host.shutdown().await;
+                panic!("the host started, and should have refused")
+            }
+            Err(err) => format!("{err:#}"),
+        }
+    }
+
     /// Stop the host gracefully.
     pub async fn stop(mut self) {
         if let Some(host) = self.host.take() {

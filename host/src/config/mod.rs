@@ -13,9 +13,11 @@ mod raw;
 pub use error::ConfigError;
 
 mod console;
+mod market;
 mod people;
 
 pub use console::{ConsoleConfig, ReplyTimer};
+pub use market::MarketConfig;
 pub use people::{AdminConfig, AgentConfig, Assignment, Role};
 
 use crate::config::raw::{RawConfig, RawSecret, Spanned};
@@ -52,6 +54,8 @@ pub struct Config {
     pub retention: crate::store::Retention,
     /// The agents' console.
     pub console: ConsoleConfig,
+    /// The plugin marketplace shops install from, if any.
+    pub market: Option<MarketConfig>,
     source: SourceMap,
 }
 
@@ -423,12 +427,14 @@ impl Builder {
         let limits = self.limits(raw.limits.unwrap_or_default())?;
         let bot = self.bot(raw.bot.unwrap_or_default())?;
         let plugins = self.plugins(raw.plugins)?;
-        let shops = self.shops(raw.shops, &plugins)?;
+        let market = self.market(raw.market)?;
+        let shops = self.shops(raw.shops, &plugins, market.is_some())?;
         let admin = self.admin(raw.admin)?;
         let agents = self.agents(raw.agents, &shops)?;
         let retention = self.retention(raw.retention.unwrap_or_default())?;
         let console = self.console(raw.console.unwrap_or_default(), &plugins)?;
         Ok(Config {
+            market,
             retention,
             console,
             admin,
@@ -776,6 +782,7 @@ impl Builder {
         &self,
         raw: Vec<Spanned<raw::RawShop>>,
         plugins: &BTreeMap<String, PluginConfig>,
+        market: bool,
     ) -> Result<BTreeMap<String, ShopConfig>, ConfigError> {
         let mut shops = BTreeMap::new();
         for entry in raw {
@@ -796,7 +803,8 @@ impl Builder {
                     format!("shop `{id}` is defined twice"),
                 ));
             }
-            if !plugins.contains_key(shop.plugin.get_ref()) {
+            // With a marketplace, a shop's plugin may be installed instead.
+            if !plugins.contains_key(shop.plugin.get_ref()) && !market {
                 return Err(self.error(
                     &shop.plugin,
                     &format!("shops.{id}.plugin"),

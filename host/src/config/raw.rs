@@ -21,6 +21,15 @@ pub struct RawConfig {
     pub agents: Vec<Spanned<RawAgent>>,
     pub retention: Option<RawRetention>,
     pub console: Option<RawConsole>,
+    pub market: Option<Spanned<RawMarket>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMarket {
+    pub source: Spanned<String>,
+    pub roots: Spanned<Vec<Spanned<String>>>,
+    pub threshold: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

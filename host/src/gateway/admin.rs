@@ -69,6 +69,10 @@ pub struct Admin {
     pub sessions: Arc<crate::console::session::Sessions>,
     /// The console's settings.
     pub console: crate::config::ConsoleConfig,
+    /// The plugin runtime (to load what is installed).
+    pub runtime: crate::runtime::Runtime,
+    /// The marketplace shops install from, if configured.
+    pub market: Option<crate::installs::Market>,
     /// Who has the console open, and which conversation.
     pub presence: Arc<crate::console::presence::Presence>,
 }
@@ -131,6 +135,13 @@ pub async fn handle(
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let who = &principal;
     let result = match (&method, segments.as_slice()) {
+        (&Method::GET, ["plugins"]) => {
+            require(who, Role::Supervisor).and_then(|()| super::plugins::list(host))
+        }
+        (&Method::POST, ["plugins", shop, verb]) => match require(who, Role::Admin) {
+            Ok(()) => super::plugins::change(host, who, shop, verb, &body).await,
+            Err(err) => Err(err),
+        },
         (&Method::GET, ["me"]) => Ok(me(who)),
         (&Method::GET, ["agents"]) => require(who, Role::Supervisor).and_then(|()| agents(host)),
         (&Method::GET, ["audit"]) => require(who, Role::Admin).and_then(|()| audit(host)),
@@ -350,7 +361,7 @@ pub(crate) fn record_action(
 
 /// Appends an action to the audit log; the action has happened, so a
 /// failure is reported as such.
-fn record(
+pub(crate) fn record(
     host: &Admin,
     who: &Principal,
     action: &str,

@@ -7,6 +7,7 @@
 //! `max_connections` connections, and more wait to be accepted.
 
 pub mod admin;
+pub mod plugins;
 
 use crate::config::Limits;
 use crate::contract::v0_1::wit::Pair;

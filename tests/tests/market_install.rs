@@ -1,0 +1,309 @@
+//! Plugins from a marketplace on a running host, under traffic: a local
+//! marketplace publishes the WeChat plugin signed by its publisher; while
+//! customers keep writing to the shop, the brand installs it over the
+//! admin API (the prompt first, then the grant), an upgrade that asks for
+//! nothing new applies by itself, one that reads more data waits for a new
+//! grant, a downgrade is refused without `rollback`, and a rollback goes
+//! back; the other shop keeps its own build (a canary). No message is lost
+//! or answered twice through the swaps. After a restart the installed
+//! release serves again, verified again; a package altered at rest stops
+//! the host with the reason.
+//!
+//! The releases share the built component and differ in their manifests
+//! (`0.1.0`, `0.1.0+r2` repackaged, `0.1.0+r3` reading orders too): the
+//! swap, the checks and the bookkeeping are what is under test.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+use tongdao_e2e::harness::{
+    CONSOLE_WECHAT, TestHost, bot_entry, eventually, plugin_entry, workspace,
+};
+use tongdao_emulator_wechat::api::{WechatApiConfig, WechatApiEmulator};
+use tongdao_emulator_wechat::signing::WechatPusher;
+use tongdao_market::keys::SecretKey;
+use tongdao_market::package::Package;
+use tongdao_market::registry::Registry;
+
+const TOKEN: &str = "0123456789abcdef0123";
+
+fn release(isv: &SecretKey, version: &str, reads: &str) -> Package {
+    let manifest = std::fs::read_to_string(workspace().join("plugins/wechat/tongdao-plugin.toml"))
+        .unwrap()
+        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
+        .replace(
+            "reads = [\"messages\", \"customer-identity\"]",
+            &format!("reads = {reads}"),
+        );
+    let component = std::fs::read(workspace().join("target/plugins/wechat.wasm")).unwrap();
+    let mut package = Package::pack(
+        component,
+        &manifest,
+        b"# wechat\n".to_vec(),
+        b"Apache-2.0\n".to_vec(),
+        None,
+        tongdao::clock::now_ms(),
+    )
+    .unwrap();
+    package.sign(isv).unwrap();
+    package
+}
+
+async fn admin(
+    host: &TestHost,
+    method: reqwest::Method,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}/admin/{path}", host.base_url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn post(host: &TestHost, path: &str, body: &str) -> (u16, serde_json::Value) {
+    admin(host, reqwest::Method::POST, path, body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_upgrade_and_rollback_while_customers_write_lose_and_double_nothing() {
+    let (app_id, secret, token) = CONSOLE_WECHAT;
+    let api = Arc::new(
+        WechatApiEmulator::start(WechatApiConfig::new(app_id, secret))
+            .await
+            .unwrap(),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let (market_dir, keys) = (work.path().join("market"), work.path().join("operator"));
+    let root = Registry::init(&market_dir, &keys, tongdao::clock::now_ms()).unwrap();
+    let registry = Registry::open(&market_dir, &keys).unwrap();
+    let isv = SecretKey::generate();
+    registry
+        .add_publisher(
+            "tongdao",
+            isv.public(),
+            vec!["wechat".into()],
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+    let first_reads = "[\"messages\", \"customer-identity\"]";
+    registry
+        .publish(
+            release(&isv, "0.1.0", first_reads),
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+
+    let shop = |id: &str, app: &str, secret: &str, token: &str| {
+        format!(
+            "[[shops]]\nid = \"{id}\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{app}\", app_secret = \"{secret}\", token = \"{token}\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n\n",
+            api.base_url()
+        )
+    };
+    let config = format!(
+        "{}\n{}\n[admin]\ntoken = \"{TOKEN}\"\n\n[market]\nsource = \"{}\"\nroots = [\"{root}\"]\n\n{}{}",
+        bot_entry(),
+        plugin_entry("wechat"),
+        market_dir.display(),
+        shop("demo-oa", app_id, secret, token),
+        shop(
+            "canary-oa",
+            "wx0000000000other",
+            "other-secret",
+            "othertoken"
+        ),
+    );
+    let host = TestHost::start(&config).await;
+
+    // Customers write to demo-oa all along, each once.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (sent, stop, base, api) = (
+            Arc::clone(&sent),
+            Arc::clone(&stop),
+            host.base_url.clone(),
+            Arc::clone(&api),
+        );
+        tokio::spawn(async move {
+            let pusher = WechatPusher::new(token, app_id, None);
+            let client = reqwest::Client::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let customer = format!("oMarketCustomer{n:08}");
+                let now = tongdao::clock::now_ms() / 1000;
+                api.customer_wrote(&customer, now);
+                let push = pusher.plaintext(
+                    "/hooks/wechat/demo-oa",
+                    &pusher.text_xml_at(&customer, now, "今天能发货吗", 70_000 + n),
+                );
+                let answer = push.send(&client, &base).await.unwrap();
+                assert_eq!(answer.status, 200, "every push acknowledged");
+                sent.fetch_add(1, Ordering::SeqCst);
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        })
+    };
+    let until = |count: usize| {
+        let sent = Arc::clone(&sent);
+        async move {
+            eventually("more traffic", Duration::from_secs(20), || {
+                (sent.load(Ordering::SeqCst) >= count).then_some(())
+            })
+            .await
+        }
+    };
+    until(20).await;
+
+    // Install: the prompt first, then the grant.
+    let (status, body) = post(&host, "plugins/demo-oa/install", r#"{"name":"wechat"}"#).await;
+    assert_eq!(status, 409, "{body}");
+    let prompt = body.to_string();
+    assert!(
+        prompt.contains("api.weixin.qq.com") && prompt.contains("客户昵称"),
+        "{prompt}"
+    );
+    let (status, body) = post(
+        &host,
+        "plugins/demo-oa/install",
+        r#"{"name":"wechat","grant":true}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["installed"]["version"], "0.1.0");
+    until(60).await;
+
+    // An upgrade that asks for nothing new applies by itself.
+    registry
+        .publish(
+            release(&isv, "0.1.0+r2", first_reads),
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+    let (status, body) = post(&host, "plugins/demo-oa/upgrade", "{}").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["installed"]["version"], "0.1.0+r2");
+    until(100).await;
+
+    // One that reads more waits for a new grant.
+    registry
+        .publish(
+            release(
+                &isv,
+                "0.1.0+r3",
+                "[\"messages\", \"customer-identity\", \"orders\"]",
+            ),
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+    let (status, body) = post(&host, "plugins/demo-oa/upgrade", "{}").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string().contains("reads orders and amounts"),
+        "{body}"
+    );
+    let (status, body) = post(&host, "plugins/demo-oa/upgrade", r#"{"grant":true}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["installed"]["version"], "0.1.0+r3");
+    until(140).await;
+
+    // A downgrade needs rollback; rollback goes back at once.
+    let (status, body) = post(
+        &host,
+        "plugins/demo-oa/install",
+        r#"{"name":"wechat","version":"0.1.0","grant":true}"#,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("needs `rollback`"), "{body}");
+    let (status, body) = post(
+        &host,
+        "plugins/demo-oa/rollback",
+        r#"{"version":"0.1.0+r2"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["installed"]["version"], "0.1.0+r2");
+    until(180).await;
+    stop.store(true, Ordering::SeqCst);
+    traffic.await.unwrap();
+
+    // The canary: canary-oa still runs its own build; demo-oa the release.
+    let (_, listed) = admin(&host, reqwest::Method::GET, "plugins", "").await;
+    assert_eq!(
+        listed["shops"]["canary-oa"]["installed"],
+        serde_json::Value::Null,
+        "{listed}"
+    );
+    assert_eq!(
+        listed["shops"]["demo-oa"]["installed"]["current"]["version"], "0.1.0+r2",
+        "{listed}"
+    );
+    let previous: Vec<String> = listed["shops"]["demo-oa"]["installed"]["previous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(previous, ["0.1.0+r3", "0.1.0"], "{listed}");
+
+    // Every customer answered exactly once through the swaps.
+    let total = sent.load(Ordering::SeqCst);
+    let replies = eventually("every reply", Duration::from_secs(30), || {
+        let mut per_customer: BTreeMap<String, usize> = BTreeMap::new();
+        for message in api.sent_messages() {
+            *per_customer.entry(message.touser).or_default() += 1;
+        }
+        (per_customer.len() >= total).then_some(per_customer)
+    })
+    .await;
+    assert_eq!(replies.len(), total, "each customer answered");
+    assert!(replies.values().all(|&n| n == 1), "none twice: {replies:?}");
+    for n in 0..total as u64 {
+        let customer = format!("oMarketCustomer{n:08}");
+        let said = host
+            .history("demo-oa", &customer)
+            .iter()
+            .filter(|stored| {
+                matches!(&stored.event.body, tongdao::model::EventBody::Message(m)
+                    if m.role == tongdao::model::AuthorRole::Customer)
+            })
+            .count();
+        assert_eq!(said, 1, "stored once: {customer}");
+    }
+
+    // After a restart the installed release serves again, verified again.
+    let host = host.restart().await;
+    let (_, listed) = admin(&host, reqwest::Method::GET, "plugins", "").await;
+    assert_eq!(
+        listed["shops"]["demo-oa"]["installed"]["current"]["version"],
+        "0.1.0+r2"
+    );
+
+    // A package altered at rest is refused at the next load.
+    let installed = listed["shops"]["demo-oa"]["installed"]["current"]["package_sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = host
+        .restart_refused(|data| {
+            let path = data.join(format!("market/packages/{installed}.tdpkg"));
+            let mut bytes = std::fs::read(&path).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0xff;
+            std::fs::write(&path, bytes).unwrap();
+        })
+        .await;
+    assert!(err.contains("tampered") && err.contains("demo-oa"), "{err}");
+}
