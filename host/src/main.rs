@@ -256,6 +256,17 @@ fn ask_running_host(
     path: &str,
     direct: &anyhow::Error,
 ) -> anyhow::Result<serde_json::Value> {
+    ask_running_host_with(config, method, path, None, direct)
+}
+
+/// [`ask_running_host`] with a JSON body.
+fn ask_running_host_with(
+    config: &Config,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+    direct: &anyhow::Error,
+) -> anyhow::Result<serde_json::Value> {
     let address = config.admin_listen.unwrap_or(config.listen);
     let credential = std::env::var("TONGDAO_CREDENTIAL")
         .ok()
@@ -269,9 +280,15 @@ fn ask_running_host(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let response = reqwest::Client::new()
+        let mut request = reqwest::Client::new()
             .request(method, format!("http://{address}/admin/{path}"))
-            .bearer_auth(credential)
+            .bearer_auth(credential);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request
             .send()
             .await
             .with_context(|| format!("asking the host at {address} (/admin/{path})"))?;

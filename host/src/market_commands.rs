@@ -46,6 +46,57 @@ pub enum PluginCommand {
         #[arg(long)]
         publisher: String,
     },
+    /// Install a plugin from the config's marketplace on a shop: shows the
+    /// permission prompt (built from the manifest alone) and installs only
+    /// with `--yes`, recording the grant pinned by digest. On a running
+    /// host it goes through the admin API (TONGDAO_CREDENTIAL=agent:secret
+    /// of an admin, or the config's admin token) and the shop switches at
+    /// once.
+    Install {
+        /// NAME, or NAME@VERSION (exact, e.g. 0.1.0+r2) or NAME@REQ (^0.1).
+        plugin: String,
+        /// The shop.
+        #[arg(long)]
+        shop: String,
+        /// The brand config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Accept the permissions shown.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Move a shop to the newest release: by itself when it asks for no
+    /// more than was granted, with `--grant` when it asks for more.
+    Upgrade {
+        /// The shop.
+        #[arg(long)]
+        shop: String,
+        /// The brand config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Accept wider permissions.
+        #[arg(long)]
+        grant: bool,
+    },
+    /// Go back to a release installed before on a shop (the last five are
+    /// kept).
+    Rollback {
+        /// The shop.
+        #[arg(long)]
+        shop: String,
+        /// The version to go back to.
+        #[arg(long)]
+        to: String,
+        /// The brand config.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// What serves each shop and what each has installed.
+    List {
+        /// The brand config.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Sign a package's `release.json` with the publisher's key.
     Sign {
         /// The package.
@@ -231,6 +282,68 @@ pub fn run_plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
             let draft = tongdao::declared::draft(&loaded.manifest, &publisher)
                 .map_err(|err| anyhow::anyhow!(err))?;
             print!("{}", draft.to_toml());
+        }
+        PluginCommand::Install {
+            plugin,
+            shop,
+            config,
+            yes,
+        } => {
+            let (name, version) = plugin.split_once('@').unwrap_or((plugin.as_str(), "*"));
+            let body = serde_json::json!({ "name": name, "version": version, "grant": yes });
+            return change_plugin(&config, &shop, "install", body);
+        }
+        PluginCommand::Upgrade {
+            shop,
+            config,
+            grant,
+        } => {
+            return change_plugin(
+                &config,
+                &shop,
+                "upgrade",
+                serde_json::json!({ "grant": grant }),
+            );
+        }
+        PluginCommand::Rollback { shop, to, config } => {
+            return change_plugin(
+                &config,
+                &shop,
+                "rollback",
+                serde_json::json!({ "version": to }),
+            );
+        }
+        PluginCommand::List { config } => {
+            let config = tongdao::config::Config::load(&config)?;
+            let market = market_of(&config)?;
+            let state = market.state()?;
+            for shop in config.shops.values() {
+                match state.shops.get(&shop.id).and_then(|s| s.current.as_ref()) {
+                    Some(current) => {
+                        let earlier: Vec<String> = state.shops[&shop.id]
+                            .previous
+                            .iter()
+                            .map(|r| r.version.to_string())
+                            .collect();
+                        println!(
+                            "{}	{} {}	installed (sha256 {}…)	can roll back to: {}",
+                            shop.id,
+                            current.name,
+                            current.version,
+                            &current.package_sha256[..16],
+                            if earlier.is_empty() {
+                                "—".into()
+                            } else {
+                                earlier.join(", ")
+                            }
+                        );
+                    }
+                    None => println!(
+                        "{}	{}	from [[plugins]] (not installed)",
+                        shop.id, shop.plugin
+                    ),
+                }
+            }
         }
         PluginCommand::Sign { package, key } => {
             let key = SecretKey::read(&key)?;
@@ -435,4 +548,89 @@ fn index_names(dir: &Path) -> Vec<String> {
     }
     names.sort();
     names
+}
+
+/// The config's marketplace, as installs use it.
+fn market_of(config: &tongdao::config::Config) -> anyhow::Result<tongdao::installs::Market> {
+    let market = config.market.as_ref().with_context(|| {
+        format!(
+            "{} has no [market] section: add source = … and roots = [\"ed25519:…\"]",
+            config.path.display()
+        )
+    })?;
+    Ok(tongdao::installs::Market {
+        source: Source::parse(&market.source)?,
+        roots: market.trust_roots(),
+        dir: config.data_dir.join("market"),
+    })
+}
+
+/// Install, upgrade or rollback on a shop: through the running host's
+/// admin API when it holds the data directory, else directly.
+fn change_plugin(
+    config_path: &Path,
+    shop: &str,
+    verb: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let config = tongdao::config::Config::load(config_path)?;
+    let market = market_of(&config)?;
+    let shop_config = config
+        .shops
+        .get(shop)
+        .with_context(|| format!("{} has no shop `{shop}`", config.path.display()))?;
+    let store_dir = config.data_dir.join("store");
+    let running = std::fs::create_dir_all(&config.data_dir).is_ok()
+        && tongdao::store::SledStore::open_with(&store_dir, None).is_err();
+    if running {
+        let direct = anyhow::anyhow!("the host is running");
+        let answer = super::ask_running_host_with(
+            &config,
+            reqwest::Method::POST,
+            &format!("plugins/{shop}/{verb}"),
+            Some(body),
+            &direct,
+        )?;
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let operation = match verb {
+        "install" => tongdao::installs::Operation::Install {
+            name: body["name"].as_str().unwrap_or_default().to_owned(),
+            version: tongdao::installs::Wanted::parse(body["version"].as_str().unwrap_or("*"))
+                .map_err(|err| anyhow::anyhow!(err))?,
+            grant: body["grant"].as_bool().unwrap_or(false),
+        },
+        "upgrade" => tongdao::installs::Operation::Upgrade {
+            grant: body["grant"].as_bool().unwrap_or(false),
+        },
+        _ => tongdao::installs::Operation::Rollback {
+            version: semver::Version::parse(body["version"].as_str().unwrap_or_default())
+                .context("--to is not a version")?,
+        },
+    };
+    let runtime = tongdao::runtime::Runtime::new(
+        tongdao::runtime::RuntimeLimits::from(&config.limits),
+        Some(config.data_dir.join("compiled")),
+    )?;
+    let applied = runtime_block_on(market.apply(&runtime, shop_config, operation))?;
+    match applied {
+        Ok((installed, _)) => {
+            println!(
+                "{} {} installed on shop `{shop}`; the host serves it from its next start",
+                installed.name, installed.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(tongdao::installs::InstallError::NeedsGrant { prompt }) => {
+            println!("{prompt}");
+            eprintln!("not installed: run again with --yes to grant these permissions");
+            Ok(ExitCode::from(2))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn runtime_block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    Ok(runtime()?.block_on(future))
 }

@@ -42,23 +42,13 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-const MANIFEST: &str = r#"name = "wechat"
-version = "0.1.0"
-publisher = "tongdao"
-wit = "tongdao:channel@0.1.0"
-platform = "wechat-official-account"
-description = "微信公众号客服消息 WeChat Official Account"
-ingestion = ["push"]
-egress_hosts = ["api.weixin.qq.com"]
-content_kinds = ["text", "image", "voice", "video", "link", "mini-program"]
-actions = ["send-message"]
-max_text_bytes = 2048
-reads = ["messages", "customer-identity"]
-
-[[credentials]]
-name = "app_secret"
-description = "公众号 AppSecret"
-"#;
+/// The bundled WeChat plugin's manifest, which its describe() matches.
+fn manifest() -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/wechat/tongdao-plugin.toml"),
+    )
+    .unwrap()
+}
 
 fn plugin_dir(root: &Path) -> PathBuf {
     let dir = root.join("wechat-plugin");
@@ -70,7 +60,7 @@ fn plugin_dir(root: &Path) -> PathBuf {
             built.display()
         )
     });
-    std::fs::write(dir.join("tongdao-plugin.toml"), MANIFEST).unwrap();
+    std::fs::write(dir.join("tongdao-plugin.toml"), manifest()).unwrap();
     std::fs::write(dir.join("README.md"), "# wechat\n").unwrap();
     std::fs::write(dir.join("LICENSE"), "Apache-2.0\n").unwrap();
     dir
@@ -142,10 +132,12 @@ fn an_isv_publishes_to_a_local_marketplace_and_a_brand_verifies_what_it_serves()
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(["market", "serve", path(&market), "--listen", &listen])
-        .spawn()
-        .unwrap();
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_tongdao"))
+            .args(["market", "serve", path(&market), "--listen", &listen])
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://{listen}/");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::net::TcpStream::connect(&listen).is_err() {
@@ -180,6 +172,115 @@ fn an_isv_publishes_to_a_local_marketplace_and_a_brand_verifies_what_it_serves()
         verified.contains("countersigned by the marketplace"),
         "{verified}"
     );
+
+    // A brand installs it on a shop from the served marketplace: the
+    // prompt first, then with --yes; list shows it; upgrade and rollback.
+    let brand = work.path().join("brand.toml");
+    std::fs::write(
+        &brand,
+        format!(
+            "[server]\ndata_dir = \"data\"\n\n[market]\nsource = \"{url}\"\nroots = [\"{root}\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"wx1\", app_secret = \"s\", token = \"t\" }}\n"
+        ),
+    )
+    .unwrap();
+    let prompt = tongdao(&[
+        "plugin",
+        "install",
+        "wechat",
+        "--shop",
+        "demo-oa",
+        "--config",
+        path(&brand),
+    ]);
+    assert_eq!(
+        prompt.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&prompt.stderr)
+    );
+    let shown = String::from_utf8_lossy(&prompt.stdout);
+    assert!(
+        shown.contains("可向以下地址发送请求") && shown.contains("api.weixin.qq.com"),
+        "{shown}"
+    );
+    assert!(String::from_utf8_lossy(&prompt.stderr).contains("--yes"));
+    ok(&[
+        "plugin",
+        "install",
+        "wechat",
+        "--shop",
+        "demo-oa",
+        "--config",
+        path(&brand),
+        "--yes",
+    ]);
+    let listed = ok(&["plugin", "list", "--config", path(&brand)]);
+    assert!(
+        listed.starts_with("demo-oa\twechat 0.1.0\tinstalled"),
+        "{listed}"
+    );
+    let latest = refused(&[
+        "plugin",
+        "upgrade",
+        "--shop",
+        "demo-oa",
+        "--config",
+        path(&brand),
+    ]);
+    assert!(latest.contains("is the latest"), "{latest}");
+    std::fs::write(
+        dir.join("tongdao-plugin.toml"),
+        manifest().replace("version = \"0.1.0\"", "version = \"0.1.0+r2\""),
+    )
+    .unwrap();
+    let second = work.path().join("wechat-r2.tdpkg");
+    ok(&["plugin", "pack", path(&dir), "--out", path(&second)]);
+    ok(&["plugin", "sign", path(&second), "--key", path(&isv_key)]);
+    ok(&[
+        "market",
+        "publish",
+        path(&second),
+        "--market",
+        path(&market),
+        "--keys",
+        path(&operator_keys),
+    ]);
+    ok(&[
+        "plugin",
+        "upgrade",
+        "--shop",
+        "demo-oa",
+        "--config",
+        path(&brand),
+    ]);
+    let older = refused(&[
+        "plugin",
+        "install",
+        "wechat@0.1.0",
+        "--shop",
+        "demo-oa",
+        "--config",
+        path(&brand),
+        "--yes",
+    ]);
+    assert!(older.contains("needs `rollback`"), "{older}");
+    ok(&[
+        "plugin",
+        "rollback",
+        "--shop",
+        "demo-oa",
+        "--to",
+        "0.1.0",
+        "--config",
+        path(&brand),
+    ]);
+    let listed = ok(&["plugin", "list", "--config", path(&brand)]);
+    assert!(
+        listed.contains("wechat 0.1.0\t") && listed.contains("can roll back to: 0.1.0+r2"),
+        "{listed}"
+    );
+    let ran = ok(&["check", "--config", path(&brand)]);
+    let _ = ran;
 
     // A forged root is not trusted.
     let forged = ok(&[
@@ -249,6 +350,14 @@ fn an_isv_publishes_to_a_local_marketplace_and_a_brand_verifies_what_it_serves()
         err.contains("withdrawn") && err.contains("leaks the access token"),
         "{err}"
     );
-    server.kill().unwrap();
-    let _ = server.wait();
+}
+
+/// The marketplace server, stopped when the test ends however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
