@@ -549,3 +549,8 @@ pub fn effective_egress(shop: &ShopConfig, installed: &Installed) -> Vec<String>
         .cloned()
         .collect()
 }
+
+/// How an installed release is named where it serves a shop.
+pub fn source_label(installed: &Installed) -> String {
+    format!("{} {} (installed)", installed.name, installed.version)
+}

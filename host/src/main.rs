@@ -416,7 +416,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             runtime.block_on(async {
                 let host = tongdao::server::start(config).await?;
                 println!("tongdao listening on http://{}", host.addr);
-                let signal = stop_signal().await?;
+                let signal = loop {
+                    tokio::select! {
+                        signal = stop_signal() => break signal?,
+                        () = reload_signal() => match host.reload().await {
+                            Ok(swapped) => tracing::info!(?swapped, "SIGHUP: plugins reloaded"),
+                            Err(err) => tracing::error!(error = %format!("{err:#}"), "SIGHUP: reload refused; the shops keep what they had"),
+                        },
+                    }
+                };
                 tracing::info!(
                     signal,
                     "shutting down: draining calls and deliveries, then flushing"
@@ -539,6 +547,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 /// Wait for SIGTERM (service managers, `docker stop`) or SIGINT (Ctrl-C);
 /// returns the signal's name.
+/// Waits for SIGHUP (never, where there is none).
+async fn reload_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangup) => {
+                hangup.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
+}
+
 async fn stop_signal() -> anyhow::Result<&'static str> {
     #[cfg(unix)]
     {

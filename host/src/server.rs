@@ -56,6 +56,8 @@ pub struct HostState {
     pub presence: Arc<crate::console::presence::Presence>,
     /// The marketplace shops install plugins from, if configured.
     pub market: Option<crate::installs::Market>,
+    /// The config file, read again on reload.
+    pub config_path: std::path::PathBuf,
     /// The data directory (store, credentials, audit log, backups).
     pub data_dir: std::path::PathBuf,
     /// The outbound HTTP client.
@@ -208,6 +210,20 @@ pub struct RunningHost {
 }
 
 impl RunningHost {
+    /// Reloads what serves each shop, as SIGHUP does, while the host
+    /// serves: the config file's `[[plugins]]` components and the releases
+    /// installed from the marketplace (`installed.json`, which the CLI may
+    /// have changed), each loaded and checked as at start. A shop whose
+    /// plugin changed is swapped; calls under way finish on the old one.
+    /// Returns one line per shop swapped. Other config changes (shops,
+    /// credentials, limits) wait for a restart, and are not applied.
+    pub async fn reload(&self) -> anyhow::Result<Vec<String>> {
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || reload_plugins(&state))
+            .await
+            .context("the reload task")?
+    }
+
     /// Stop accepting work, let in-flight requests and deliveries finish,
     /// flush the store and close it: when this returns, the data directory
     /// can be opened again.
@@ -337,10 +353,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
                     shop.plugin,
                     release.name
                 );
-                let mut configured = shop.clone();
-                configured.egress = crate::installs::effective_egress(shop, release);
                 tracing::info!(shop = %shop.id, plugin = %release.name, version = %release.version, "installed plugin loaded");
-                Shop::new(configured, Arc::clone(plugin), &config.limits)
+                let serving = Shop::new(shop.clone(), Arc::clone(plugin), &config.limits);
+                serving.swap_plugin(
+                    Arc::clone(plugin),
+                    crate::installs::effective_egress(shop, release),
+                    crate::installs::source_label(release),
+                );
+                serving
             }
             (None, Some(plugin)) => Shop::new(shop.clone(), Arc::clone(plugin), &config.limits),
             (None, None) => anyhow::bail!(
@@ -415,6 +435,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         console: config.console.clone(),
         presence: Arc::default(),
         market,
+        config_path: config.path.clone(),
         data_dir: config.data_dir.clone(),
         http: OutboundClient::new(
             config.limits.outbound_timeout,
@@ -512,6 +533,45 @@ async fn requeue_lost_agents(state: Arc<HostState>, mut shutdown: watch::Receive
             }
         }
     }
+}
+
+fn reload_plugins(state: &HostState) -> anyhow::Result<Vec<String>> {
+    let config = Config::load(&state.config_path)?;
+    let plugins = load_plugins(&config, &state.runtime)?;
+    let installed = match &state.market {
+        Some(market) => market.load_all(&state.runtime)?,
+        None => Default::default(),
+    };
+    let mut swapped = Vec::new();
+    for shop in state.shops.iter() {
+        let current = shop.plugin();
+        let (plugin, egress, label) = match (
+            installed.get(shop.id()),
+            plugins.get(&shop.config.plugin),
+        ) {
+            (Some((release, plugin)), _) => (
+                Arc::clone(plugin),
+                crate::installs::effective_egress(&shop.config, release),
+                crate::installs::source_label(release),
+            ),
+            (None, Some(plugin)) => (
+                Arc::clone(plugin),
+                shop.config.egress.clone(),
+                format!("[[plugins]] {} {}", plugin.name, plugin.manifest.version),
+            ),
+            (None, None) => anyhow::bail!(
+                "shop `{}` uses plugin `{}`, which is neither a [[plugins]] entry nor installed",
+                shop.id(),
+                shop.config.plugin
+            ),
+        };
+        if plugin.digest != current.digest || egress != *shop.egress() || label != *shop.source() {
+            shop.swap_plugin(plugin, egress, label.clone());
+            tracing::info!(shop = shop.id(), serving = %label, "reloaded: the shop's plugin changed");
+            swapped.push(format!("{}: {label}", shop.id()));
+        }
+    }
+    Ok(swapped)
 }
 
 /// Records removed per retention pass; passes repeat while more is due.

@@ -43,6 +43,9 @@ pub struct Shop {
     /// The hosts the shop lets its plugin call: the config's `egress`, or
     /// what the brand granted when installing the plugin's package.
     egress: ArcSwap<Vec<String>>,
+    /// Where the plugin came from, in words (`[[plugins]] wechat 0.1.0`,
+    /// `wechat 0.1.0+r2 (installed)`).
+    source: ArcSwap<String>,
     breaker: Breaker,
     webhook_rate: RateLimiter,
     push_calls: Arc<Semaphore>,
@@ -54,6 +57,10 @@ impl Shop {
         let per_second = std::num::NonZeroU32::new(limits.webhooks_per_second_per_shop)
             .unwrap_or(std::num::NonZeroU32::MIN);
         Shop {
+            source: ArcSwap::from_pointee(format!(
+                "[[plugins]] {} {}",
+                plugin.name, plugin.manifest.version
+            )),
             egress: ArcSwap::from_pointee(config.egress.clone()),
             config,
             plugin: ArcSwap::new(plugin),
@@ -78,11 +85,22 @@ impl Shop {
         self.egress.load_full()
     }
 
-    /// Serves the shop with `plugin` from now on, its calls limited to
-    /// `egress`; calls under way finish on the plugin they started with.
-    /// Returns the plugin replaced.
-    pub fn swap_plugin(&self, plugin: Arc<LoadedPlugin>, egress: Vec<String>) -> Arc<LoadedPlugin> {
+    /// Where the plugin serving the shop came from.
+    pub fn source(&self) -> Arc<String> {
+        self.source.load_full()
+    }
+
+    /// Serves the shop with `plugin` (from `source`) from now on, its calls
+    /// limited to `egress`; calls under way finish on the plugin they
+    /// started with. Returns the plugin replaced.
+    pub fn swap_plugin(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        egress: Vec<String>,
+        source: String,
+    ) -> Arc<LoadedPlugin> {
         self.egress.store(Arc::new(egress));
+        self.source.store(Arc::new(source));
         self.plugin.swap(plugin)
     }
 

@@ -176,6 +176,16 @@ impl TestHost {
         Self::start_in(Arc::clone(&self.dir), &self.server_lines, &self.config_text).await
     }
 
+    /// Reload what serves each shop, as SIGHUP does: the shops swapped.
+    pub async fn reload(&self) -> Vec<String> {
+        self.host
+            .as_ref()
+            .expect("a running host")
+            .reload()
+            .await
+            .unwrap_or_else(|err| panic!("reloading: {err:#}"))
+    }
+
     /// Stop the host gracefully, let `change` alter its data directory, and
     /// start it again, which must fail: the error, with its causes.
     pub async fn restart_refused(mut self, change: impl FnOnce(&std::path::Path)) -> String {

@@ -307,3 +307,111 @@ async fn install_upgrade_and_rollback_while_customers_write_lose_and_double_noth
         .await;
     assert!(err.contains("tampered") && err.contains("demo-oa"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reload_serves_what_was_installed_while_the_host_ran() {
+    let (app_id, secret, token) = CONSOLE_WECHAT;
+    let api = WechatApiEmulator::start(WechatApiConfig::new(app_id, secret))
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (market_dir, keys) = (work.path().join("market"), work.path().join("operator"));
+    let root = Registry::init(&market_dir, &keys, tongdao::clock::now_ms()).unwrap();
+    let registry = Registry::open(&market_dir, &keys).unwrap();
+    let isv = SecretKey::generate();
+    registry
+        .add_publisher(
+            "tongdao",
+            isv.public(),
+            vec!["wechat".into()],
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+    registry
+        .publish(
+            release(&isv, "0.1.0+r2", "[\"messages\", \"customer-identity\"]"),
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+    let config = format!(
+        "{}\n{}\n[admin]\ntoken = \"{TOKEN}\"\n\n[market]\nsource = \"{}\"\nroots = [\"{root}\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{app_id}\", app_secret = \"{secret}\", token = \"{token}\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
+        bot_entry(),
+        plugin_entry("wechat"),
+        market_dir.display(),
+        api.base_url()
+    );
+    let host = TestHost::start(&config).await;
+    assert!(host.reload().await.is_empty(), "nothing changed yet");
+
+    // Installed beside the running host (as `tongdao plugin install` does
+    // with the host stopped, or an operator restoring installed.json).
+    let parsed =
+        tongdao::config::Config::load(&host.data_dir().parent().unwrap().join("brand.toml"))
+            .unwrap();
+    let market = tongdao::installs::Market {
+        source: tongdao::marketplace::Source::parse(market_dir.to_str().unwrap()).unwrap(),
+        roots: parsed.market.as_ref().unwrap().trust_roots(),
+        dir: host.data_dir().join("market"),
+    };
+    let runtime =
+        tongdao::runtime::Runtime::new(tongdao::runtime::RuntimeLimits::from(&parsed.limits), None)
+            .unwrap();
+    market
+        .apply(
+            &runtime,
+            &parsed.shops["demo-oa"],
+            tongdao::installs::Operation::Install {
+                name: "wechat".into(),
+                version: tongdao::installs::Wanted::parse("*").unwrap(),
+                grant: true,
+            },
+        )
+        .await
+        .unwrap();
+    let (_, before) = admin(&host, reqwest::Method::GET, "plugins", "").await;
+    assert_eq!(
+        before["shops"]["demo-oa"]["serving"]["source"],
+        "[[plugins]] wechat 0.1.0"
+    );
+
+    assert_eq!(
+        host.reload().await,
+        ["demo-oa: wechat 0.1.0+r2 (installed)"]
+    );
+    assert!(
+        host.reload().await.is_empty(),
+        "a second reload changes nothing"
+    );
+    let (_, after) = admin(&host, reqwest::Method::GET, "plugins", "").await;
+    assert_eq!(
+        after["shops"]["demo-oa"]["serving"]["source"],
+        "wechat 0.1.0+r2 (installed)"
+    );
+
+    // The reloaded plugin serves: a customer's question is answered once.
+    let customer = "oReloadedCustomer0001";
+    let now = tongdao::clock::now_ms() / 1000;
+    api.customer_wrote(customer, now);
+    let pusher = WechatPusher::new(token, app_id, None);
+    let push = pusher.plaintext(
+        "/hooks/wechat/demo-oa",
+        &pusher.text_xml_at(customer, now, "今天能发货吗", 99_001),
+    );
+    assert_eq!(
+        push.send(&reqwest::Client::new(), &host.base_url)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    eventually("the answer", Duration::from_secs(10), || {
+        (api.sent_messages()
+            .iter()
+            .filter(|m| m.touser == customer)
+            .count()
+            == 1)
+            .then_some(())
+    })
+    .await;
+    host.stop().await;
+}

@@ -64,6 +64,7 @@ pub fn list(host: &Admin) -> Result<Value, DeskError> {
                 shop.id().to_owned(),
                 json!({
                     "serving": {
+                        "source": *shop.source(),
                         "name": plugin.name,
                         "version": plugin.manifest.version,
                         "component_sha256": plugin.digest,
@@ -133,7 +134,7 @@ pub async fn change(
         Err(err) => return Err(DeskError::Conflict(err.to_string())),
     };
     let egress = crate::installs::effective_egress(&shop.config, &installed);
-    let replaced = shop.swap_plugin(plugin, egress);
+    let replaced = shop.swap_plugin(plugin, egress, crate::installs::source_label(&installed));
     tracing::info!(shop = shop_id, plugin = %installed.name, version = %installed.version, replaced = %replaced.manifest.version, verb, "the shop's plugin changed");
     record(
         host,
