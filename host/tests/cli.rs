@@ -120,7 +120,10 @@ fn check_names_file_line_and_field_of_a_bad_config() {
     let dir = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(workspace().join("examples/brand.toml")).unwrap();
     let components = workspace().join("target/plugins/");
-    let with_component = example.replace("../target/plugins/", components.to_str().unwrap());
+    let manifests = workspace().join("plugins/");
+    let with_component = example
+        .replace("../target/plugins/", components.to_str().unwrap())
+        .replace("../plugins/", manifests.to_str().unwrap());
     let kb = workspace().join("examples/kb/retail.toml");
     let with_kb = with_component.replace("kb/retail.toml", kb.to_str().unwrap());
 
