@@ -6,6 +6,7 @@
 //! and serve plugins (see `market_commands`).
 
 mod market_commands;
+mod scaffold;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

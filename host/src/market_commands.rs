@@ -36,6 +36,21 @@ pub enum PluginCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Scaffold a plugin crate from the SDK in DIR/NAME: a push channel
+    /// with signature checking, a send action, unit tests, its static
+    /// manifest, README, licence and a recorded push for `tongdao replay`
+    /// (the same files as `examples/plugins/starter`).
+    New {
+        /// The plugin's name (lowercase letters, digits and `-`).
+        name: String,
+        /// Where to create it (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The SDK crate's directory, for a plugin outside this workspace
+        /// (default: inside a workspace that has `tongdao-sdk`, from it).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Draft a static manifest (`tongdao-plugin.toml`) from what a built
     /// component describes; add its settings, the data it reads and a
     /// description, then keep it beside the plugin's source.
@@ -266,6 +281,14 @@ pub fn run_plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 release.name,
                 release.version,
                 release.files.len()
+            );
+        }
+        PluginCommand::New { name, dir, sdk } => {
+            let created = crate::scaffold::create(&name, &dir, sdk.as_deref())?;
+            println!("{}", created.display());
+            eprintln!(
+                "created {}: `cargo test` runs its unit tests; `cargo xtask plugins` builds it inside the tongdao workspace",
+                created.display()
             );
         }
         PluginCommand::Describe {
