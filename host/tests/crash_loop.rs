@@ -3,7 +3,8 @@
 //! signed pushes against a stand-in for the platform's API that records
 //! every reply:
 //! - many messages at once with no crash: each stored once and answered
-//!   exactly once;
+//!   exactly once, and the same while the shop's plugin is installed from a
+//!   marketplace, upgraded and rolled back over and over;
 //! - SIGKILL at random moments and restart, unacknowledged pushes resent as
 //!   the platform does: no acknowledged message lost, each stored once, and
 //!   a reply sent twice only where the host recorded it as in flight at a
@@ -47,6 +48,7 @@ fn options(platform: Platform) -> Options {
         console_streams: 0,
         threats_every: None,
         console_pages: false,
+        plugin_swaps: false,
     }
 }
 
@@ -80,6 +82,21 @@ async fn many_messages_at_once_are_each_stored_once_and_answered_once() {
     assert_kept_its_promises(&report);
     assert_eq!(report.audit.answered_twice, 0, "{report}");
     assert_eq!(report.audit.uncertain_resends, 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installing_upgrading_and_rolling_back_the_plugin_under_load_loses_and_doubles_nothing() {
+    let report = run(Options {
+        rate: Some(200.0),
+        max_messages: 1000,
+        plugin_swaps: true,
+        ..options(Platform::Wechat)
+    })
+    .await;
+    assert_kept_its_promises(&report);
+    assert_eq!(report.audit.answered_twice, 0, "{report}");
+    let swaps = report.plugin_swaps.expect("swaps ran");
+    assert!(swaps >= 10, "the plugin changed under the load: {report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

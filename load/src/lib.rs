@@ -17,6 +17,7 @@ pub mod platform;
 pub mod report;
 pub mod sends;
 pub mod serve;
+pub mod swaps;
 pub mod tmc;
 pub mod wecom;
 
@@ -72,6 +73,9 @@ pub struct Options {
     /// Time the console's pages at the end, with every conversation of the
     /// run in the store (needs console streams).
     pub console_pages: bool,
+    /// Install, upgrade and roll back the shop's plugin from a marketplace
+    /// over the admin API while the driver sends (WeChat, no kills).
+    pub plugin_swaps: bool,
 }
 
 /// A loopback port nobody is using now.
@@ -87,6 +91,7 @@ fn config_toml(
     listen: SocketAddr,
     data: &std::path::Path,
     stand_in: &str,
+    market: Option<&str>,
 ) -> String {
     let plugin = side.plugin();
     let retention = options
@@ -100,11 +105,21 @@ fn config_toml(
             )
         })
         .unwrap_or_default();
-    let people = if options.console_streams > 0 {
+    let mut people = if options.console_streams > 0 {
         console::agents_toml(options.console_streams, platform::SHOP)
     } else {
         String::new()
     };
+    if let Some(market) = market {
+        // One [admin] section, with the token the swaps use.
+        let token = swaps::admin_token_line();
+        if people.contains("[admin]\n") {
+            people = people.replacen("[admin]\n", &format!("[admin]\n{token}"), 1);
+        } else {
+            people.push_str(&format!("[admin]\n{token}\n"));
+        }
+        people.push_str(market);
+    }
     format!(
         "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n\n{retention}\
          {}{people}\
@@ -162,11 +177,21 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         servers_stopped,
     ));
 
+    anyhow::ensure!(
+        !options.plugin_swaps
+            || (options.platform == Platform::Wechat && options.kill_every.is_none()),
+        "plugin swaps are measured on WeChat pushes without kills"
+    );
+    let market = if options.plugin_swaps {
+        Some(swaps::prepare(&options.workspace, &work)?)
+    } else {
+        None
+    };
     let listen = free_port()?;
     let config = work.join("load.toml");
     std::fs::write(
         &config,
-        config_toml(options, &side, listen, &data, &stand_in),
+        config_toml(options, &side, listen, &data, &stand_in, market.as_deref()),
     )
     .with_context(|| format!("writing {}", config.display()))?;
     if options.console_streams > 0 {
@@ -212,6 +237,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         data.join("store"),
         driving.clone(),
     ));
+    let swapper = options
+        .plugin_swaps
+        .then(|| tokio::spawn(swaps::run(listen, platform::SHOP, driving.clone())));
     let started = Instant::now();
     let driven = match side.taobao() {
         Some(taobao) => {
@@ -231,6 +259,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let kills = match killer {
         Some(killer) => killer.await.context("the kill loop")??,
         None => 0,
+    };
+    let plugin_swaps = match swapper {
+        Some(swapper) => Some(swapper.await.context("the plugin swaps")??),
+        None => None,
     };
     let (rss_samples, store_samples): (Vec<u64>, Vec<u64>) =
         sampler.await.unwrap_or_default().into_iter().unzip();
@@ -323,6 +355,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         audit,
         bare_hyper_per_sec: baseline,
         console_streams,
+        plugin_swaps,
     }))
 }
 

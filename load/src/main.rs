@@ -65,6 +65,10 @@ struct Cli {
     /// every conversation of the run in the store.
     #[arg(long)]
     console_pages: bool,
+    /// Install the shop's plugin from a marketplace made for the run, then
+    /// upgrade and roll it back in turn while sending (WeChat, no kills).
+    #[arg(long)]
+    plugin_swaps: bool,
     /// Also print the report as one JSON line.
     #[arg(long)]
     json: bool,
@@ -124,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         console_streams: cli.console_streams,
         threats_every: cli.threats_every,
         console_pages: cli.console_pages,
+        plugin_swaps: cli.plugin_swaps,
     };
     let report = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -25,6 +25,7 @@ pub struct Inputs<'a> {
     pub audit: Audit,
     pub bare_hyper_per_sec: Option<f64>,
     pub console_streams: Option<crate::console::StreamReport>,
+    pub plugin_swaps: Option<u64>,
 }
 
 /// Percentiles in milliseconds.
@@ -81,6 +82,8 @@ pub struct Report {
     pub ratio_to_bare_hyper: Option<f64>,
     /// The console's live streams, when the run kept some open.
     pub console_streams: Option<crate::console::StreamReport>,
+    /// Installs, upgrades and rollbacks of the shop's plugin while sending.
+    pub plugin_swaps: Option<u64>,
 }
 
 fn latency(histogram: &hdrhistogram::Histogram<u64>) -> Latency {
@@ -110,6 +113,7 @@ impl Report {
             audit,
             bare_hyper_per_sec,
             console_streams,
+            plugin_swaps,
         } = inputs;
         let acknowledged = driven.acked.iter().filter(|a| **a).count();
         let sending = driven.sending.as_secs_f64().max(1e-3);
@@ -161,6 +165,7 @@ impl Report {
             bare_hyper_per_sec,
             ratio_to_bare_hyper: bare_hyper_per_sec.map(|bare| accepted_per_sec / bare),
             console_streams,
+            plugin_swaps,
         }
     }
 }
@@ -246,6 +251,12 @@ impl fmt::Display for Report {
                 f,
                 "bare hyper {bare:.0}/s  tongdao/bare hyper {:.1}%",
                 ratio * 100.0
+            )?;
+        }
+        if let Some(swaps) = self.plugin_swaps {
+            writeln!(
+                f,
+                "plugin swaps {swaps} (installed, then upgraded and rolled back in turn while sending)"
             )?;
         }
         if let Some(c) = &self.console_streams {
