@@ -179,6 +179,9 @@ pub struct Market {
     pub roots: Roots,
     /// `DATA_DIR/market`.
     pub dir: PathBuf,
+    /// One change at a time: each reads `installed.json` and writes it
+    /// back, so two at once would lose one.
+    changing: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn now_ms() -> i64 {
@@ -186,6 +189,17 @@ fn now_ms() -> i64 {
 }
 
 impl Market {
+    /// The marketplace at `source`, trusted through `roots`, with what is
+    /// installed kept in `dir` (`DATA_DIR/market`).
+    pub fn new(source: Source, roots: Roots, dir: PathBuf) -> Market {
+        Market {
+            source,
+            roots,
+            dir,
+            changing: Arc::default(),
+        }
+    }
+
     /// The install state (empty when nothing was installed).
     pub fn state(&self) -> anyhow::Result<InstallState> {
         let path = self.dir.join("installed.json");
@@ -291,6 +305,7 @@ impl Market {
         shop: &ShopConfig,
         operation: Operation,
     ) -> Result<(Installed, Arc<LoadedPlugin>), InstallError> {
+        let _one_at_a_time = self.changing.lock().await;
         let mut state = self.state()?;
         let releases = state.shops.get(&shop.id).cloned().unwrap_or_default();
         let current = releases.current.clone();

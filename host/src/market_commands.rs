@@ -581,11 +581,11 @@ fn market_of(config: &tongdao::config::Config) -> anyhow::Result<tongdao::instal
             config.path.display()
         )
     })?;
-    Ok(tongdao::installs::Market {
-        source: Source::parse(&market.source)?,
-        roots: market.trust_roots(),
-        dir: config.data_dir.join("market"),
-    })
+    Ok(tongdao::installs::Market::new(
+        Source::parse(&market.source)?,
+        market.trust_roots(),
+        config.data_dir.join("market"),
+    ))
 }
 
 /// Install, upgrade or rollback on a shop: through the running host's

@@ -328,11 +328,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
     )?;
     let plugins = load_plugins(&config, &runtime)?;
     let market = config.market.as_ref().map(|market| {
-        anyhow::Ok(crate::installs::Market {
-            source: crate::marketplace::Source::parse(&market.source)?,
-            roots: market.trust_roots(),
-            dir: config.data_dir.join("market"),
-        })
+        anyhow::Ok(crate::installs::Market::new(
+            crate::marketplace::Source::parse(&market.source)?,
+            market.trust_roots(),
+            config.data_dir.join("market"),
+        ))
     });
     let market = market.transpose()?;
     let installed = match &market {

@@ -348,11 +348,11 @@ async fn sighup_reload_serves_what_was_installed_while_the_host_ran() {
     let parsed =
         tongdao::config::Config::load(&host.data_dir().parent().unwrap().join("brand.toml"))
             .unwrap();
-    let market = tongdao::installs::Market {
-        source: tongdao::marketplace::Source::parse(market_dir.to_str().unwrap()).unwrap(),
-        roots: parsed.market.as_ref().unwrap().trust_roots(),
-        dir: host.data_dir().join("market"),
-    };
+    let market = tongdao::installs::Market::new(
+        tongdao::marketplace::Source::parse(market_dir.to_str().unwrap()).unwrap(),
+        parsed.market.as_ref().unwrap().trust_roots(),
+        host.data_dir().join("market"),
+    );
     let runtime =
         tongdao::runtime::Runtime::new(tongdao::runtime::RuntimeLimits::from(&parsed.limits), None)
             .unwrap();
@@ -413,5 +413,62 @@ async fn sighup_reload_serves_what_was_installed_while_the_host_ran() {
             .then_some(())
     })
     .await;
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_on_two_shops_at_once_are_both_kept() {
+    let (app_id, secret, token) = CONSOLE_WECHAT;
+    let api = WechatApiEmulator::start(WechatApiConfig::new(app_id, secret))
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (market_dir, keys) = (work.path().join("market"), work.path().join("operator"));
+    let root = Registry::init(&market_dir, &keys, tongdao::clock::now_ms()).unwrap();
+    let registry = Registry::open(&market_dir, &keys).unwrap();
+    let isv = SecretKey::generate();
+    registry
+        .add_publisher(
+            "tongdao",
+            isv.public(),
+            vec!["wechat".into()],
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+    registry
+        .publish(
+            release(&isv, "0.1.0", "[\"messages\", \"customer-identity\"]"),
+            tongdao::clock::now_ms(),
+        )
+        .unwrap();
+    let shops: String = ["one-oa", "two-oa"]
+        .iter()
+        .map(|id| {
+            format!(
+                "[[shops]]\nid = \"{id}\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{app_id}\", app_secret = \"{secret}\", token = \"{token}\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n\n",
+                api.base_url()
+            )
+        })
+        .collect();
+    let config = format!(
+        "{}\n[admin]\ntoken = \"{TOKEN}\"\n\n[market]\nsource = \"{}\"\nroots = [\"{root}\"]\n\n{shops}",
+        plugin_entry("wechat"),
+        market_dir.display(),
+    );
+    let host = TestHost::start(&config).await;
+    let install = r#"{"name":"wechat","grant":true}"#;
+    let (one, two) = tokio::join!(
+        post(&host, "plugins/one-oa/install", install),
+        post(&host, "plugins/two-oa/install", install)
+    );
+    assert_eq!((one.0, two.0), (200, 200), "{one:?} {two:?}");
+    let host = host.restart().await;
+    let (_, listed) = admin(&host, reqwest::Method::GET, "plugins", "").await;
+    for shop in ["one-oa", "two-oa"] {
+        assert_eq!(
+            listed["shops"][shop]["serving"]["source"], "wechat 0.1.0 (installed)",
+            "{listed}"
+        );
+    }
     host.stop().await;
 }
