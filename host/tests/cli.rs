@@ -2,25 +2,10 @@
 //! requests in examples/requests, and `check` on good and bad configs.
 
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tongdao(args: &[&str]) -> Output {
-    assert!(
-        workspace().join("target/plugins/wechat.wasm").exists(),
-        "build the plugins first with `scripts/build-plugins` (scripts/test does this)"
-    );
-    Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(args)
-        .current_dir(workspace())
-        .env("TONGDAO_LOG", "warn")
-        .output()
-        .expect("running tongdao")
-}
+mod common;
+use common::{tongdao, workspace};
 
 fn replay(request: &str) -> (Option<i32>, Value) {
     let output = tongdao(&[

@@ -7,36 +7,11 @@
 //! trusted.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use tongdao_market::package::Package;
 
-fn tongdao(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(args)
-        .output()
-        .expect("the tongdao binary runs")
-}
-
-/// Runs a command that must succeed; its standard output.
-fn ok(args: &[&str]) -> String {
-    let output = tongdao(args);
-    assert!(
-        output.status.success(),
-        "tongdao {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Runs a command that must fail; its error output.
-fn refused(args: &[&str]) -> String {
-    let output = tongdao(args);
-    assert!(
-        !output.status.success(),
-        "tongdao {args:?} should have failed"
-    );
-    String::from_utf8(output.stderr).unwrap()
-}
+mod common;
+use common::{ok, refused, tongdao};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

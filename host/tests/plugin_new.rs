@@ -5,28 +5,9 @@
 //! and its recorded push replays into a customer's message.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tongdao(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tongdao"))
-        .args(args)
-        .output()
-        .expect("the tongdao binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let output = tongdao(args);
-    assert!(
-        output.status.success(),
-        "tongdao {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+mod common;
+use common::{ok, tongdao, workspace};
 
 fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
     let mut found = Vec::new();

@@ -91,16 +91,31 @@ fn password(agent: &str) -> String {
     format!("{agent}-console-password")
 }
 
+/// A host on `config` whose `agents` have their console passwords.
+async fn host_for(config: &str, agents: &[&str]) -> TestHost {
+    let host = TestHost::start(config).await;
+    for agent in agents {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+    host
+}
+
+/// The console config with a supervisor, `boss`, besides the agents.
+fn config_with_boss(api: &WechatApiEmulator) -> String {
+    config(api).replacen(
+        "[[shops]]",
+        "[[agents]]\nid = \"boss\"\nrole = \"supervisor\"\n\n[[shops]]",
+        1,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_signs_in_takes_replies_and_transfers_and_a_colleague_closes() {
     let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
         .await
         .unwrap();
-    let host = TestHost::start(&config(&api)).await;
-    for agent in ["mei", "lei", "zhou"] {
-        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
-            .unwrap();
-    }
+    let host = host_for(&config(&api), &["mei", "lei", "zhou"]).await;
 
     // Signed out: the console sends you to sign in; a wrong password says so.
     let response = client()
@@ -381,11 +396,7 @@ async fn live_updates_arrive_in_order_and_resume_after_a_disconnect_without_loss
     let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
         .await
         .unwrap();
-    let host = TestHost::start(&config(&api)).await;
-    for agent in ["mei", "zhou"] {
-        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
-            .unwrap();
-    }
+    let host = host_for(&config(&api), &["mei", "zhou"]).await;
     let mei = Browser::sign_in(&host, "mei").await;
     let signed_out = client()
         .get(format!("{}/console/events", host.base_url))
@@ -489,11 +500,7 @@ async fn an_agent_on_a_break_gets_no_new_customers_and_cannot_go_offline_holding
         .unwrap();
     let least_loaded =
         config(&api).replace("assignment = \"manual\"", "assignment = \"least-loaded\"");
-    let host = TestHost::start(&least_loaded).await;
-    for agent in ["mei", "lei"] {
-        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
-            .unwrap();
-    }
+    let host = host_for(&least_loaded, &["mei", "lei"]).await;
     let mei = Browser::sign_in(&host, "mei").await;
     let lei = Browser::sign_in(&host, "lei").await;
 
@@ -569,16 +576,7 @@ async fn the_supervisor_sees_threats_queues_and_agents_and_agents_do_not() {
     let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
         .await
         .unwrap();
-    let with_boss = config(&api).replacen(
-        "[[shops]]",
-        "[[agents]]\nid = \"boss\"\nrole = \"supervisor\"\n\n[[shops]]",
-        1,
-    );
-    let host = TestHost::start(&with_boss).await;
-    for agent in ["mei", "boss"] {
-        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
-            .unwrap();
-    }
+    let host = host_for(&config_with_boss(&api), &["mei", "boss"]).await;
     let mei = Browser::sign_in(&host, "mei").await;
     assert_eq!(mei.get("/console/supervisor").await.0, 403);
     let boss = Browser::sign_in(&host, "boss").await;
@@ -693,11 +691,7 @@ async fn colleagues_see_each_other_timers_run_coupons_go_out_and_a_lost_agent_s_
             1,
         )
         + "\n[console]\nreassign_after_secs = 2\n";
-    let host = TestHost::start(&config).await;
-    for agent in ["mei", "lei"] {
-        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
-            .unwrap();
-    }
+    let host = host_for(&config, &["mei", "lei"]).await;
     let mei = Browser::sign_in(&host, "mei").await;
     let lei = Browser::sign_in(&host, "lei").await;
     let key = format!("demo-oa/{CUSTOMER}");
@@ -827,9 +821,7 @@ async fn an_agent_stays_signed_in_across_a_restart_until_signing_out() {
     let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
         .await
         .unwrap();
-    let host = TestHost::start(&config(&api)).await;
-    tongdao::auth::credentials::set_secret(&host.data_dir(), "mei", Some(&password("mei")))
-        .unwrap();
+    let host = host_for(&config(&api), &["mei"]).await;
     let mei = Browser::sign_in(&host, "mei").await;
     let csrf = mei.csrf().await;
 
@@ -874,16 +866,7 @@ async fn a_supervisor_links_a_customer_across_shops_and_the_thread_shows_both_ch
     let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
         .await
         .unwrap();
-    let with_boss = config(&api).replacen(
-        "[[shops]]",
-        "[[agents]]\nid = \"boss\"\nrole = \"supervisor\"\n\n[[shops]]",
-        1,
-    );
-    let host = TestHost::start(&with_boss).await;
-    for agent in ["mei", "boss"] {
-        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
-            .unwrap();
-    }
+    let host = host_for(&config_with_boss(&api), &["mei", "boss"]).await;
     let other = "oOtherShopCustomer0002";
     angry_push(
         &host,

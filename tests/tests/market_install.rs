@@ -50,6 +50,60 @@ fn release(isv: &SecretKey, version: &str, reads: &str) -> Package {
     package
 }
 
+/// A local marketplace where publisher `tongdao` may publish `wechat`.
+struct Market {
+    /// Holds the marketplace's directory and the operator's keys.
+    _work: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    root: tongdao_market::keys::PublicKey,
+    registry: Registry,
+    isv: SecretKey,
+}
+
+impl Market {
+    fn new() -> Market {
+        let work = tempfile::tempdir().unwrap();
+        let (dir, keys) = (work.path().join("market"), work.path().join("operator"));
+        let root = Registry::init(&dir, &keys, tongdao::clock::now_ms()).unwrap();
+        let registry = Registry::open(&dir, &keys).unwrap();
+        let isv = SecretKey::generate();
+        registry
+            .add_publisher(
+                "tongdao",
+                isv.public(),
+                vec!["wechat".into()],
+                tongdao::clock::now_ms(),
+            )
+            .unwrap();
+        Market {
+            _work: work,
+            dir,
+            root,
+            registry,
+            isv,
+        }
+    }
+
+    /// Publishes WeChat `version`, reading `reads`.
+    fn publish(&self, version: &str, reads: &str) {
+        self.registry
+            .publish(release(&self.isv, version, reads), tongdao::clock::now_ms())
+            .unwrap();
+    }
+
+    /// The config's `[market]` section.
+    fn section(&self) -> String {
+        format!(
+            "[market]\nsource = \"{}\"\nroots = [\"{}\"]\n\n",
+            self.dir.display(),
+            self.root
+        )
+    }
+}
+
+/// The reads of the bundled WeChat manifest.
+const READS: &str = "[\"messages\", \"customer-identity\"]";
+
 async fn admin(
     host: &TestHost,
     method: reqwest::Method,
@@ -83,26 +137,8 @@ async fn install_upgrade_and_rollback_while_customers_write_lose_and_double_noth
             .await
             .unwrap(),
     );
-    let work = tempfile::tempdir().unwrap();
-    let (market_dir, keys) = (work.path().join("market"), work.path().join("operator"));
-    let root = Registry::init(&market_dir, &keys, tongdao::clock::now_ms()).unwrap();
-    let registry = Registry::open(&market_dir, &keys).unwrap();
-    let isv = SecretKey::generate();
-    registry
-        .add_publisher(
-            "tongdao",
-            isv.public(),
-            vec!["wechat".into()],
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
-    let first_reads = "[\"messages\", \"customer-identity\"]";
-    registry
-        .publish(
-            release(&isv, "0.1.0", first_reads),
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
+    let market = Market::new();
+    market.publish("0.1.0", READS);
 
     let shop = |id: &str, app: &str, secret: &str, token: &str| {
         format!(
@@ -111,10 +147,10 @@ async fn install_upgrade_and_rollback_while_customers_write_lose_and_double_noth
         )
     };
     let config = format!(
-        "{}\n{}\n[admin]\ntoken = \"{TOKEN}\"\n\n[market]\nsource = \"{}\"\nroots = [\"{root}\"]\n\n{}{}",
+        "{}\n{}\n[admin]\ntoken = \"{TOKEN}\"\n\n{}{}{}",
         bot_entry(),
         plugin_entry("wechat"),
-        market_dir.display(),
+        market.section(),
         shop("demo-oa", app_id, secret, token),
         shop(
             "canary-oa",
@@ -185,28 +221,17 @@ async fn install_upgrade_and_rollback_while_customers_write_lose_and_double_noth
     until(60).await;
 
     // An upgrade that asks for nothing new applies by itself.
-    registry
-        .publish(
-            release(&isv, "0.1.0+r2", first_reads),
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
+    market.publish("0.1.0+r2", READS);
     let (status, body) = post(&host, "plugins/demo-oa/upgrade", "{}").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["installed"]["version"], "0.1.0+r2");
     until(100).await;
 
     // One that reads more waits for a new grant.
-    registry
-        .publish(
-            release(
-                &isv,
-                "0.1.0+r3",
-                "[\"messages\", \"customer-identity\", \"orders\"]",
-            ),
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
+    market.publish(
+        "0.1.0+r3",
+        "[\"messages\", \"customer-identity\", \"orders\"]",
+    );
     let (status, body) = post(&host, "plugins/demo-oa/upgrade", "{}").await;
     assert_eq!(status, 409, "{body}");
     assert!(
@@ -314,30 +339,13 @@ async fn sighup_reload_serves_what_was_installed_while_the_host_ran() {
     let api = WechatApiEmulator::start(WechatApiConfig::new(app_id, secret))
         .await
         .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let (market_dir, keys) = (work.path().join("market"), work.path().join("operator"));
-    let root = Registry::init(&market_dir, &keys, tongdao::clock::now_ms()).unwrap();
-    let registry = Registry::open(&market_dir, &keys).unwrap();
-    let isv = SecretKey::generate();
-    registry
-        .add_publisher(
-            "tongdao",
-            isv.public(),
-            vec!["wechat".into()],
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
-    registry
-        .publish(
-            release(&isv, "0.1.0+r2", "[\"messages\", \"customer-identity\"]"),
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
+    let market = Market::new();
+    market.publish("0.1.0+r2", READS);
     let config = format!(
-        "{}\n{}\n[admin]\ntoken = \"{TOKEN}\"\n\n[market]\nsource = \"{}\"\nroots = [\"{root}\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{app_id}\", app_secret = \"{secret}\", token = \"{token}\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
+        "{}\n{}\n[admin]\ntoken = \"{TOKEN}\"\n\n{}[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{app_id}\", app_secret = \"{secret}\", token = \"{token}\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
         bot_entry(),
         plugin_entry("wechat"),
-        market_dir.display(),
+        market.section(),
         api.base_url()
     );
     let host = TestHost::start(&config).await;
@@ -349,7 +357,7 @@ async fn sighup_reload_serves_what_was_installed_while_the_host_ran() {
         tongdao::config::Config::load(&host.data_dir().parent().unwrap().join("brand.toml"))
             .unwrap();
     let market = tongdao::installs::Market::new(
-        tongdao::marketplace::Source::parse(market_dir.to_str().unwrap()).unwrap(),
+        tongdao::marketplace::Source::parse(market.dir.to_str().unwrap()).unwrap(),
         parsed.market.as_ref().unwrap().trust_roots(),
         host.data_dir().join("market"),
     );
@@ -422,25 +430,8 @@ async fn installs_on_two_shops_at_once_are_both_kept() {
     let api = WechatApiEmulator::start(WechatApiConfig::new(app_id, secret))
         .await
         .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let (market_dir, keys) = (work.path().join("market"), work.path().join("operator"));
-    let root = Registry::init(&market_dir, &keys, tongdao::clock::now_ms()).unwrap();
-    let registry = Registry::open(&market_dir, &keys).unwrap();
-    let isv = SecretKey::generate();
-    registry
-        .add_publisher(
-            "tongdao",
-            isv.public(),
-            vec!["wechat".into()],
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
-    registry
-        .publish(
-            release(&isv, "0.1.0", "[\"messages\", \"customer-identity\"]"),
-            tongdao::clock::now_ms(),
-        )
-        .unwrap();
+    let market = Market::new();
+    market.publish("0.1.0", READS);
     let shops: String = ["one-oa", "two-oa"]
         .iter()
         .map(|id| {
@@ -451,9 +442,9 @@ async fn installs_on_two_shops_at_once_are_both_kept() {
         })
         .collect();
     let config = format!(
-        "{}\n[admin]\ntoken = \"{TOKEN}\"\n\n[market]\nsource = \"{}\"\nroots = [\"{root}\"]\n\n{shops}",
+        "{}\n[admin]\ntoken = \"{TOKEN}\"\n\n{}{shops}",
         plugin_entry("wechat"),
-        market_dir.display(),
+        market.section(),
     );
     let host = TestHost::start(&config).await;
     let install = r#"{"name":"wechat","grant":true}"#;
