@@ -41,6 +41,9 @@ pub struct Installed {
     pub name: String,
     /// Its version.
     pub version: semver::Version,
+    /// Its publisher: an upgrade from another publisher is refused.
+    #[serde(default)]
+    pub publisher: String,
     /// SHA-256 of the package, which names its file.
     pub package_sha256: String,
     /// What the brand granted.
@@ -225,7 +228,10 @@ impl Market {
 
     /// The marketplace's documents, verified fresh (expired or older than
     /// seen is refused).
-    async fn fresh_trust(&self, state: &InstallState) -> Result<(Snapshot, Trust), InstallError> {
+    async fn fresh_trust(
+        &self,
+        state: &mut InstallState,
+    ) -> Result<(Snapshot, Trust), InstallError> {
         let snapshot = self.source.snapshot().await?;
         let trust = snapshot.verify(
             &self.roots,
@@ -234,6 +240,12 @@ impl Market {
                 last_seen: state.last_timestamp,
             },
         )?;
+        // Remembered at once, whatever happens next: a marketplace cannot
+        // show a newer snapshot and then an older one.
+        if state.last_timestamp < Some(trust.timestamp.version) {
+            state.last_timestamp = Some(trust.timestamp.version);
+            self.save(state)?;
+        }
         Ok((snapshot, trust))
     }
 
@@ -297,18 +309,61 @@ impl Market {
     }
 
     /// Carries out `operation` on `shop`: verifies, loads and checks the
-    /// release, records it, and returns it with its loaded plugin for the
-    /// caller to swap in.
+    /// release, records it, and returns it with its loaded plugin.
     pub async fn apply(
         &self,
         runtime: &Runtime,
         shop: &ShopConfig,
         operation: Operation,
     ) -> Result<(Installed, Arc<LoadedPlugin>), InstallError> {
+        self.apply_then(runtime, shop, operation, |_, _| {}).await
+    }
+
+    /// [`Market::apply`], calling `then` with the result (to swap the shop's
+    /// plugin) before the next change may start, so what serves a shop and
+    /// what `installed.json` says never disagree.
+    pub async fn apply_then(
+        &self,
+        runtime: &Runtime,
+        shop: &ShopConfig,
+        operation: Operation,
+        then: impl FnOnce(&Installed, &Arc<LoadedPlugin>),
+    ) -> Result<(Installed, Arc<LoadedPlugin>), InstallError> {
         let _one_at_a_time = self.changing.lock().await;
+        let (installed, plugin) = self.change(runtime, shop, operation).await?;
+        then(&installed, &plugin);
+        Ok((installed, plugin))
+    }
+
+    /// Loads every shop's installed release, waiting for any change under
+    /// way (for a reload).
+    pub fn load_all_settled(
+        &self,
+        runtime: &Runtime,
+    ) -> anyhow::Result<BTreeMap<String, (Installed, Arc<LoadedPlugin>)>> {
+        let _one_at_a_time = self.changing.blocking_lock();
+        self.load_all(runtime)
+    }
+
+    async fn change(
+        &self,
+        runtime: &Runtime,
+        shop: &ShopConfig,
+        operation: Operation,
+    ) -> Result<(Installed, Arc<LoadedPlugin>), InstallError> {
         let mut state = self.state()?;
         let releases = state.shops.get(&shop.id).cloned().unwrap_or_default();
         let current = releases.current.clone();
+        // What the release must be: the plugin asked for, and for a fetched
+        // one the version its index line names (the index is not signed).
+        let expected_version: Option<semver::Version>;
+        let expected_name = match &operation {
+            Operation::Install { name, .. } => name.clone(),
+            _ => current
+                .as_ref()
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| shop.plugin.clone()),
+        };
         let (package, granted, trust) = match operation {
             Operation::Rollback { version } => {
                 let Some(target) = releases.previous.iter().find(|r| r.version == version) else {
@@ -326,6 +381,13 @@ impl Market {
                 let trust = self.stored_trust(&state)?;
                 let bytes = std::fs::read(self.package_path(&target.package_sha256))
                     .context("reading the earlier package")?;
+                if tongdao_market::sha256_hex(&bytes) != target.package_sha256 {
+                    return Err(InstallError::Refused(format!(
+                        "tampered: the kept package of {} {} does not match its digest",
+                        target.name, target.version
+                    )));
+                }
+                expected_version = Some(target.version.clone());
                 (Package::read(&bytes)?, target.granted.clone(), trust)
             }
             Operation::Install {
@@ -339,10 +401,11 @@ impl Market {
                         shop.id, shop.plugin
                     )));
                 }
-                let (snapshot, trust) = self.fresh_trust(&state).await?;
-                let package = self
+                let (snapshot, trust) = self.fresh_trust(&mut state).await?;
+                let (package, line) = self
                     .fetch(&name, &version.to_string(), |v| version.accepts(v), &trust)
                     .await?;
+                expected_version = Some(line.vers);
                 let manifest = package.manifest()?;
                 if let Some(current) = &current {
                     if manifest.version == current.version {
@@ -373,14 +436,17 @@ impl Market {
                         shop.id
                     )));
                 };
-                let (snapshot, trust) = self.fresh_trust(&state).await?;
+                let (snapshot, trust) = self.fresh_trust(&mut state).await?;
                 let above = current.version.clone();
                 let newer = format!(">{above}");
                 let package = match self
                     .fetch(&current.name, &newer, |v| *v > above, &trust)
                     .await
                 {
-                    Ok(package) => package,
+                    Ok((package, line)) => {
+                        expected_version = Some(line.vers);
+                        package
+                    }
                     Err(InstallError::Refused(reason)) if reason.starts_with("no version") => {
                         return Err(InstallError::Refused(format!(
                             "{} {} is the latest on shop `{}`",
@@ -399,16 +465,47 @@ impl Market {
                     });
                 }
                 self.keep_snapshot(&snapshot, &trust, &mut state)?;
-                let granted = if wider.is_empty() {
-                    current.granted.clone()
-                } else {
-                    manifest.permissions()
-                };
+                // Within the grant, the new release gets what it asks for:
+                // hosts its manifest dropped are no longer callable.
+                let granted = manifest.permissions();
                 (package, granted, trust)
             }
         };
         let verified = tongdao_market::verify::verify(&package, &trust, now_ms())?;
         let manifest = &verified.manifest;
+        if manifest.name != expected_name {
+            return Err(InstallError::Refused(format!(
+                "the marketplace served `{}` for `{expected_name}`: refused",
+                manifest.name
+            )));
+        }
+        if let Some(expected) = &expected_version
+            && manifest.version != *expected
+        {
+            return Err(InstallError::Refused(format!(
+                "the marketplace served {} {} for version {expected}: refused",
+                manifest.name, manifest.version
+            )));
+        }
+        if let Some(current) = &current
+            && !current.publisher.is_empty()
+            && current.publisher != manifest.publisher
+        {
+            return Err(InstallError::Refused(format!(
+                "{} is published by `{}` here, and this release by `{}`: install it anew if that is meant",
+                manifest.name, current.publisher, manifest.publisher
+            )));
+        }
+        let host_version =
+            semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("a semver version");
+        if let Some(min_host) = &verified.release.min_host
+            && host_version < *min_host
+        {
+            return Err(InstallError::Refused(format!(
+                "{} {} needs tongdao {min_host} or later (this is {host_version})",
+                manifest.name, manifest.version
+            )));
+        }
         if let Some(missing) = manifest
             .credentials
             .iter()
@@ -430,6 +527,7 @@ impl Market {
         let installed = Installed {
             name: manifest.name.clone(),
             version: manifest.version.clone(),
+            publisher: manifest.publisher.clone(),
             package_sha256: sha256,
             granted,
             installed_ms: now_ms(),
@@ -454,7 +552,7 @@ impl Market {
         version: &str,
         accept: impl Fn(&semver::Version) -> bool,
         trust: &Trust,
-    ) -> Result<Package, InstallError> {
+    ) -> Result<(Package, tongdao_market::index::IndexLine), InstallError> {
         let lines = self.source.versions(name).await?;
         let wits: Vec<semver::Version> = crate::contract::LINKED_WITS
             .iter()
@@ -493,7 +591,7 @@ impl Market {
                 line.vers
             )));
         }
-        Ok(Package::read(&bytes)?)
+        Ok((Package::read(&bytes)?, line.clone()))
     }
 
     fn keep_snapshot(
@@ -532,16 +630,20 @@ fn load_component(
         crate::contract::LINKED_WITS
     );
     let component = package.component();
-    let path = dir
-        .join("components")
-        .join(format!("{}.wasm", tongdao_market::sha256_hex(component)));
-    if !path.exists() {
-        std::fs::create_dir_all(path.parent().expect("a parent"))?;
-        tongdao_market::trust::write_atomically(&path, component)?;
-    }
+    let sha256 = tongdao_market::sha256_hex(component);
+    let path = dir.join("components").join(format!("{sha256}.wasm"));
+    // Written from the verified bytes every time, and the loaded file's
+    // digest checked: what runs is what was verified.
+    std::fs::create_dir_all(path.parent().expect("a parent"))?;
+    tongdao_market::trust::write_atomically(&path, component)?;
     let plugin = runtime
         .load(&path)
         .with_context(|| format!("loading {} {}", manifest.name, manifest.version))?;
+    anyhow::ensure!(
+        plugin.digest == sha256,
+        "tampered: {} changed between writing and loading",
+        path.display()
+    );
     let differences = crate::declared::disagreements(manifest, &plugin.manifest);
     anyhow::ensure!(
         differences.is_empty(),

@@ -10,6 +10,9 @@ use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
 use std::path::{Path, PathBuf};
 
+/// The most a marketplace file may weigh (a package's cap, compressed).
+const MAX_DOWNLOAD: usize = tongdao_market::package::MAX_UNPACKED as usize;
+
 /// Where a marketplace is read from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -66,7 +69,18 @@ impl Source {
                     "{url}: {}",
                     response.status()
                 );
-                Ok(Some(response.bytes().await?.to_vec()))
+                // Read at most a package's size: a hostile server cannot
+                // fill memory.
+                let mut response = response;
+                let mut bytes = Vec::new();
+                while let Some(chunk) = response.chunk().await? {
+                    anyhow::ensure!(
+                        bytes.len() + chunk.len() <= MAX_DOWNLOAD,
+                        "{url} is larger than {MAX_DOWNLOAD} bytes"
+                    );
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(Some(bytes))
             }
         }
     }

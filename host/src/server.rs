@@ -539,7 +539,7 @@ fn reload_plugins(state: &HostState) -> anyhow::Result<Vec<String>> {
     let config = Config::load(&state.config_path)?;
     let plugins = load_plugins(&config, &state.runtime)?;
     let installed = match &state.market {
-        Some(market) => market.load_all(&state.runtime)?,
+        Some(market) => market.load_all_settled(&state.runtime)?,
         None => Default::default(),
     };
     let mut swapped = Vec::new();

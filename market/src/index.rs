@@ -38,6 +38,11 @@ pub struct IndexLine {
 /// Where a plugin's index file lives, relative to the index root: Cargo's
 /// layout (`1/a`, `2/ab`, `3/a/abc`, `we/ch/wechat`).
 pub fn path_of(name: &str) -> String {
+    // Names are ASCII (the manifest checks them); anything else is kept
+    // whole rather than cut inside a character.
+    if !name.is_ascii() {
+        return format!("other/{}", crate::sha256_hex(name.as_bytes()));
+    }
     match name.len() {
         1 => format!("1/{name}"),
         2 => format!("2/{name}"),

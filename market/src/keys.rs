@@ -154,6 +154,9 @@ pub struct SignatureEntry {
     pub sig: String,
 }
 
+/// The most signatures a signature file may hold (each is checked).
+pub const MAX_SIGNATURES: usize = 16;
+
 /// A detached signature file (`X.sig`): signatures over the exact bytes of
 /// `X`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,10 +167,18 @@ pub struct Signatures {
 }
 
 impl Signatures {
-    /// Reads a signature file's bytes.
+    /// Reads a signature file's bytes (at most [`MAX_SIGNATURES`]).
     pub fn parse(bytes: &[u8], what: &str) -> Result<Signatures, MarketError> {
-        serde_json::from_slice(bytes)
-            .map_err(|err| MarketError::Signature(format!("{what} is not a signature file: {err}")))
+        let signatures: Signatures = serde_json::from_slice(bytes).map_err(|err| {
+            MarketError::Signature(format!("{what} is not a signature file: {err}"))
+        })?;
+        if signatures.signatures.len() > MAX_SIGNATURES {
+            return Err(MarketError::Signature(format!(
+                "{what} holds {} signatures, more than {MAX_SIGNATURES}",
+                signatures.signatures.len()
+            )));
+        }
+        Ok(signatures)
     }
 
     /// The file's bytes.

@@ -208,7 +208,14 @@ impl Registry {
     /// appends its index line. Returns the line.
     pub fn publish(&self, mut package: Package, now_ms: i64) -> Result<IndexLine, MarketError> {
         let trust = self.trust(now_ms)?;
+        // The manifest checks the name before it names any path.
+        package.manifest()?;
         let release = package.release()?;
+        if package.manifest()?.name != release.name {
+            return Err(MarketError::Tampered(
+                "release.json and the manifest name different plugins".into(),
+            ));
+        }
         let lines = self.versions(&release.name)?;
         if lines.iter().any(|l| l.vers == release.version) {
             return Err(MarketError::Malformed(format!(

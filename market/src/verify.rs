@@ -175,6 +175,16 @@ pub fn verify(package: &Package, trust: &Trust, now_ms: i64) -> Result<Verified,
         .iter()
         .find(|k| k.key == *reviewer)
         .expect("the reviewer is listed");
+    // A countersignature's time is the marketplace key's own word: once
+    // that key is revoked (stolen), none of its countersignatures stands,
+    // however it dates them. The marketplace countersigns again with its
+    // new key.
+    if let Some(revoked) = reviewer.revoked_ms {
+        return Err(MarketError::Key(format!(
+            "{label} is countersigned by the marketplace's key {}, revoked at {revoked}",
+            reviewer.key.id()
+        )));
+    }
     if let Some(problem) = reviewer.problem_at(at) {
         return Err(problem);
     }

@@ -90,6 +90,18 @@ impl Marketplace {
             .unwrap()
     }
 
+    /// The snapshot, verified a minute before the online key's revocation
+    /// (while it could still sign the timestamp).
+    fn trust_at_revocation(&self) -> Trust {
+        self.snapshot(7, NOW + DAY_MS)
+            .verify(
+                &self.roots(),
+                NOW - 120_000,
+                Freshness::Check { last_seen: None },
+            )
+            .unwrap()
+    }
+
     /// A release signed by the publisher and countersigned an hour ago.
     fn release(&self, manifest: &str) -> Package {
         let mut package = Package::pack(
@@ -341,4 +353,21 @@ fn a_snapshot_written_and_read_back_still_verifies() {
         )
         .unwrap();
     assert_eq!(trust.timestamp.version, 3);
+}
+
+#[test]
+fn a_revoked_marketplace_key_countersigns_nothing_however_it_dates_it() {
+    let mut market = Marketplace::new();
+    // Revoked after the release's (claimed) countersignature time: a thief
+    // holding the key could date anything before the revocation.
+    market.keys.marketplace[0].revoked_ms = Some(NOW - 60_000);
+    let err = refused(verify::verify(
+        &market.release(MANIFEST),
+        &market.trust_at_revocation(),
+        NOW,
+    ));
+    assert!(
+        err.contains("countersigned by the marketplace's key") && err.contains("revoked"),
+        "{err}"
+    );
 }

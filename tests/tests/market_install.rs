@@ -463,3 +463,51 @@ async fn installs_on_two_shops_at_once_are_both_kept() {
     }
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_serving_an_older_signed_package_as_a_newer_one_is_refused() {
+    let market = Market::new();
+    market.publish("0.1.0", READS);
+    market.publish("0.1.0+r2", READS);
+    let config = format!(
+        "{}\n[admin]\ntoken = \"{TOKEN}\"\n\n{}[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"wx1\", app_secret = \"s\", token = \"t\" }}\n",
+        plugin_entry("wechat"),
+        market.section(),
+    );
+    let host = TestHost::start(&config).await;
+    let (status, body) = post(
+        &host,
+        "plugins/demo-oa/install",
+        r#"{"name":"wechat","version":"0.1.0","grant":true}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The mirror (the index is not signed) serves 0.1.0's signed package,
+    // and its digest, as 0.1.0+r2.
+    let packages = market.dir.join("packages/wechat");
+    let old = std::fs::read(packages.join("wechat-0.1.0.tdpkg")).unwrap();
+    std::fs::write(packages.join("wechat-0.1.0+r2.tdpkg"), &old).unwrap();
+    let index = market.dir.join("index/we/ch/wechat");
+    let lines: Vec<String> = std::fs::read_to_string(&index)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            if entry["vers"] == "0.1.0+r2" {
+                entry["sha256"] = tongdao_market::sha256_hex(&old).into();
+                entry["size"] = old.len().into();
+            }
+            entry.to_string()
+        })
+        .collect();
+    std::fs::write(&index, lines.join("\n") + "\n").unwrap();
+    let (status, body) = post(&host, "plugins/demo-oa/upgrade", "{}").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string()
+            .contains("served wechat 0.1.0 for version 0.1.0+r2"),
+        "{body}"
+    );
+    host.stop().await;
+}

@@ -60,10 +60,13 @@ impl Builder {
         };
         let mut roots = Vec::new();
         for root in raw.roots.get_ref() {
-            roots.push(
-                PublicKey::parse(root.get_ref())
-                    .map_err(|err| self.error(root, "market.roots", err.to_string()))?,
-            );
+            let key = PublicKey::parse(root.get_ref())
+                .map_err(|err| self.error(root, "market.roots", err.to_string()))?;
+            // Twice the same key would let one signature count twice.
+            if roots.contains(&key) {
+                return Err(self.error(root, "market.roots", format!("{key} is listed twice")));
+            }
+            roots.push(key);
         }
         if roots.is_empty() {
             return Err(self.error(
