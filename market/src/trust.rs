@@ -242,15 +242,27 @@ impl SignedFile {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a rename, each
+/// made durable (the file before the rename, the directory after), so a
+/// crash leaves the old content or the new, never a torn file.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), MarketError> {
+    use std::io::Write;
     let io = |source| MarketError::Io {
         path: path.to_path_buf(),
         source,
     };
     let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, bytes).map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)
+    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(io)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
 }
 
 /// The roots a host trusts: pinned public keys, and how many of them must
