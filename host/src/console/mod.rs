@@ -510,7 +510,7 @@ fn act(
                 at_ms: crate::clock::now_ms(),
             };
             host.store.add_note(shop, conversation, &note)?;
-            return crate::gateway::admin::record_action(
+            return crate::gateway::admin::record(
                 host,
                 who,
                 "note",
@@ -585,15 +585,8 @@ fn link(
     form: &[(String, String)],
 ) -> Response<Full<Bytes>> {
     let who = &session.principal;
-    if who.role < crate::config::Role::Supervisor {
-        return html(
-            StatusCode::FORBIDDEN,
-            format!(
-                "`{}` is {} and this needs supervisor",
-                who.id,
-                who.role.as_str()
-            ),
-        );
+    if let Err(refused) = crate::gateway::admin::require(who, crate::config::Role::Supervisor) {
+        return html(StatusCode::FORBIDDEN, refused.to_string());
     }
     let side = |shop: &str, user: &str| -> Option<(String, String)> {
         let shop = field(form, shop)?.trim();
@@ -631,15 +624,8 @@ fn link(
 /// and each agent's status and load. It refreshes on the live stream.
 fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>> {
     let who = &session.principal;
-    if who.role < crate::config::Role::Supervisor {
-        return html(
-            StatusCode::FORBIDDEN,
-            format!(
-                "`{}` is {} and this needs supervisor",
-                who.id,
-                who.role.as_str()
-            ),
-        );
+    if let Err(refused) = crate::gateway::admin::require(who, crate::config::Role::Supervisor) {
+        return html(StatusCode::FORBIDDEN, refused.to_string());
     }
     let now_ms = crate::clock::now_ms();
     let board = (|| -> Result<_, DeskError> {
@@ -790,7 +776,7 @@ fn edit_canned(
             .map_err(|err| DeskError::Store(format!("{err:#}")))
     };
     let done = done.and_then(|()| {
-        crate::gateway::admin::record_action(
+        crate::gateway::admin::record(
             host,
             who,
             if delete {
@@ -831,7 +817,7 @@ fn set_status(
         );
     }
     let done = desk::set_status(&host.people, &who.id, status).and_then(|()| {
-        crate::gateway::admin::record_action(
+        crate::gateway::admin::record(
             host,
             who,
             "status",

@@ -191,7 +191,8 @@ pub async fn handle(
     }
 }
 
-fn require(who: &Principal, role: Role) -> Result<(), DeskError> {
+/// Refuses a principal below `role`.
+pub(crate) fn require(who: &Principal, role: Role) -> Result<(), DeskError> {
     if who.has(role) {
         Ok(())
     } else {
@@ -346,21 +347,8 @@ fn audit(host: &Admin) -> Result<Value, DeskError> {
     Ok(json!({ "entries": entries }))
 }
 
-/// Appends an action to the audit log (for the console, which acts through
-/// the same desk).
-pub(crate) fn record_action(
-    host: &Admin,
-    who: &Principal,
-    action: &str,
-    shop: Option<&str>,
-    conversation: Option<&str>,
-    detail: Option<String>,
-) -> Result<(), DeskError> {
-    record(host, who, action, shop, conversation, detail)
-}
-
-/// Appends an action to the audit log; the action has happened, so a
-/// failure is reported as such.
+/// Appends an action to the audit log (the admin API's and the
+/// console's); the action has happened, so a failure is reported as such.
 pub(crate) fn record(
     host: &Admin,
     who: &Principal,
