@@ -138,6 +138,19 @@ impl TestHost {
             .expect("reading the store")
     }
 
+    /// Wait until the pipeline has decided about every committed event.
+    pub async fn decided(&self) {
+        eventually("the pipeline to drain", Duration::from_secs(10), || {
+            self.state()
+                .store
+                .pending_inbox(1)
+                .expect("reading the store")
+                .is_empty()
+                .then_some(())
+        })
+        .await
+    }
+
     /// Wait until the host has done everything it was given so far (no
     /// hint, poll, inbox event or delivery left), so that a check that
     /// nothing more happened cannot pass just because the host was slow.

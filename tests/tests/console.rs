@@ -436,19 +436,7 @@ async fn live_updates_arrive_in_order_and_resume_after_a_disconnect_without_loss
         8002,
     )
     .await;
-    eventually(
-        "the second message to be decided",
-        Duration::from_secs(10),
-        || {
-            host.state()
-                .store
-                .pending_inbox(1)
-                .unwrap()
-                .is_empty()
-                .then_some(())
-        },
-    )
-    .await;
+    host.decided().await;
     let reply = format!("/console/conversations/demo-oa/{CUSTOMER}/reply");
     assert_eq!(
         mei.post(&reply, &[("csrf", &csrf), ("text", "在的，马上处理")])
@@ -627,15 +615,7 @@ async fn the_supervisor_sees_threats_queues_and_agents_and_agents_do_not() {
         9202,
     )
     .await;
-    eventually("both messages decided", Duration::from_secs(10), || {
-        host.state()
-            .store
-            .pending_inbox(1)
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    host.decided().await;
     let csrf = mei.csrf().await;
     let base = format!("/console/conversations/demo-oa/{CUSTOMER}");
     assert_eq!(
@@ -887,15 +867,7 @@ async fn a_supervisor_links_a_customer_across_shops_and_the_thread_shows_both_ch
         9402,
     )
     .await;
-    eventually("both messages decided", Duration::from_secs(10), || {
-        host.state()
-            .store
-            .pending_inbox(1)
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    host.decided().await;
     let boss = Browser::sign_in(&host, "boss").await;
     let mei = Browser::sign_in(&host, "mei").await;
     let thread = format!("/console?tab=all&shop=demo-oa&conversation={CUSTOMER}");

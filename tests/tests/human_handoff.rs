@@ -93,19 +93,6 @@ fn conversation_path(verb: &str) -> String {
     format!("shops/demo-oa/conversations/{CUSTOMER}/{verb}")
 }
 
-/// Waits until the pipeline has handled every committed event.
-async fn pipeline_idle(host: &TestHost) {
-    eventually("the pipeline to drain", Duration::from_secs(10), || {
-        host.state()
-            .store
-            .pending_inbox(1)
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_silent() {
     let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
@@ -156,7 +143,7 @@ async fn an_angry_customer_goes_to_an_agent_who_answers_while_the_bot_stays_sile
 
     // 2. The customer asks something the bot knows: the bot stays silent.
     customer_says(&host, &api, "我的快递到哪了", 1002).await;
-    pipeline_idle(&host).await;
+    host.decided().await;
     host.settled().await;
     assert_eq!(api.sent_messages().len(), 1, "the bot must not answer");
 
