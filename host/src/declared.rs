@@ -1,12 +1,14 @@
 //! A plugin's static manifest (`tongdao-plugin.toml`) against what it
 //! declares when it runs (`describe()`): the static manifest is what was
 //! reviewed and what the brand granted, so a plugin whose code says
-//! anything else — another name or version, more hosts, other credentials,
-//! other content, actions or ingestion — is refused. Also the reverse: a
+//! anything else — another contract version, name or version, more hosts,
+//! other credentials or secrets, other content, actions or ingestion — is
+//! refused. Also the reverse: a
 //! static manifest drafted from a built component (`tongdao plugin
 //! describe`).
 
-use crate::model::{ActionName, ContentKind, IngestionShape, Manifest};
+use crate::model::{ActionName, ContentKind, IngestionShape};
+use crate::runtime::LoadedPlugin;
 use std::collections::BTreeSet;
 use tongdao_market::manifest::{CredentialSpec, Manifest as StaticManifest, ReplyWindow};
 
@@ -55,10 +57,17 @@ fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
     items.into_iter().map(str::to_owned).collect()
 }
 
-/// Where `described` disagrees with `declared`, in words; empty when they
-/// agree.
-pub fn disagreements(declared: &StaticManifest, described: &Manifest) -> Vec<String> {
+/// Where the loaded plugin's `describe()` (and the contract version it
+/// exports) disagrees with `declared`, in words; empty when they agree.
+pub fn disagreements(declared: &StaticManifest, plugin: &LoadedPlugin) -> Vec<String> {
+    let described = &plugin.manifest;
     let mut found = Vec::new();
+    if declared.wit != plugin.contract.wit() {
+        found.push(format!(
+            "wit: tongdao-plugin.toml says {}, the component exports {}",
+            declared.wit, plugin.contract
+        ));
+    }
     let mut differ = |what: &str, declared: String, described: String| {
         if declared != described {
             found.push(format!(
@@ -150,7 +159,7 @@ pub fn disagreements(declared: &StaticManifest, described: &Manifest) -> Vec<Str
             declared
                 .credentials
                 .iter()
-                .map(|c| (c.name.clone(), c.required))
+                .map(|c| (c.name.clone(), c.required, c.secret))
                 .collect::<BTreeSet<_>>()
         ),
         format!(
@@ -158,7 +167,11 @@ pub fn disagreements(declared: &StaticManifest, described: &Manifest) -> Vec<Str
             described
                 .credentials
                 .iter()
-                .map(|c| (c.name.clone(), c.required))
+                .map(|c| (
+                    c.name.clone(),
+                    c.required,
+                    plugin.secret_credentials.contains(&c.name)
+                ))
                 .collect::<BTreeSet<_>>()
         ),
     );
@@ -176,8 +189,9 @@ pub fn disagreements(declared: &StaticManifest, described: &Manifest) -> Vec<Str
 }
 
 /// A static manifest drafted from what a component describes: the ISV
-/// adds the publisher, the contract, settings and the data it reads.
-pub fn draft(described: &Manifest, publisher: &str) -> Result<StaticManifest, String> {
+/// adds the publisher, settings and the data it reads.
+pub fn draft(plugin: &LoadedPlugin, publisher: &str) -> Result<StaticManifest, String> {
+    let described = &plugin.manifest;
     Ok(StaticManifest {
         name: described.name.clone(),
         version: described
@@ -185,7 +199,7 @@ pub fn draft(described: &Manifest, publisher: &str) -> Result<StaticManifest, St
             .parse()
             .map_err(|err| format!("describe()'s version `{}`: {err}", described.version))?,
         publisher: publisher.to_owned(),
-        wit: crate::contract::CURRENT_WIT.to_owned(),
+        wit: plugin.contract.wit().to_owned(),
         min_host: None,
         platform: described.platform.clone(),
         description: String::new(),
@@ -218,6 +232,7 @@ pub fn draft(described: &Manifest, publisher: &str) -> Result<StaticManifest, St
                 description: c.description.clone(),
                 description_en: None,
                 required: c.required,
+                secret: plugin.secret_credentials.contains(&c.name),
             })
             .collect(),
         settings: Default::default(),

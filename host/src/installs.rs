@@ -644,7 +644,7 @@ fn load_component(
         "tampered: {} changed between writing and loading",
         path.display()
     );
-    let differences = crate::declared::disagreements(manifest, &plugin.manifest);
+    let differences = crate::declared::disagreements(manifest, &plugin);
     anyhow::ensure!(
         differences.is_empty(),
         "{} {} disagrees with its tongdao-plugin.toml, so it is refused: {}",

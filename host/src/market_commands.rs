@@ -302,7 +302,7 @@ pub fn run_plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
             let loaded = runtime
                 .load(&component)
                 .with_context(|| format!("loading {}", component.display()))?;
-            let draft = tongdao::declared::draft(&loaded.manifest, &publisher)
+            let draft = tongdao::declared::draft(&loaded, &publisher)
                 .map_err(|err| anyhow::anyhow!(err))?;
             print!("{}", draft.to_toml());
         }

@@ -272,7 +272,7 @@ pub fn load_plugins(
             )
         })?;
         if let Some(declared) = &plugin.manifest {
-            let differences = crate::declared::disagreements(declared, &loaded.manifest);
+            let differences = crate::declared::disagreements(declared, &loaded);
             anyhow::ensure!(
                 differences.is_empty(),
                 "{}: plugin `{}` ({}) disagrees with its tongdao-plugin.toml, so it is refused: {}",

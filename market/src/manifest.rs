@@ -35,6 +35,10 @@ pub struct CredentialSpec {
     /// Whether every shop must give it.
     #[serde(default = "required_by_default")]
     pub required: bool,
+    /// A secret the plugin never reads: the host signs with it for the
+    /// plugin (`tongdao:channel@0.2.0` and later).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
 }
 
 fn required_by_default() -> bool {
@@ -163,8 +167,12 @@ pub struct Manifest {
 pub struct Permissions {
     /// Hosts it may call.
     pub egress_hosts: BTreeSet<String>,
-    /// Credentials it is given.
+    /// Credentials whose values it is given.
     pub credentials: BTreeSet<String>,
+    /// Secret credentials the host signs with for it; their values never
+    /// enter the plugin.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub signs_with: BTreeSet<String>,
     /// Customer data it reads.
     pub reads: BTreeSet<DataClass>,
 }
@@ -178,6 +186,15 @@ impl Permissions {
         }
         for credential in self.credentials.difference(&granted.credentials) {
             wider.push(format!("needs credential {credential}"));
+        }
+        // A secret the host signed with that the plugin now reads is caught
+        // above; one it signed with or read before asks nothing new.
+        for credential in self
+            .signs_with
+            .iter()
+            .filter(|c| !granted.signs_with.contains(*c) && !granted.credentials.contains(*c))
+        {
+            wider.push(format!("signs with credential {credential}"));
         }
         for data in self.reads.difference(&granted.reads) {
             wider.push(format!("reads {}", data.words().1));
@@ -248,8 +265,16 @@ impl Manifest {
                 return bad(format!("ingestion `{shape}` is not push, stream or poll"));
             }
         }
+        let signs =
+            crate::wit_version(&self.wit).is_some_and(|v| v >= semver::Version::new(0, 2, 0));
         let mut names = BTreeSet::new();
         for credential in &self.credentials {
+            if credential.secret && !signs {
+                return bad(format!(
+                    "credential `{}` is secret, which needs tongdao:channel@0.2.0 or later (wit is `{}`)",
+                    credential.name, self.wit
+                ));
+            }
             if !names.insert(&credential.name) {
                 return bad(format!("credential `{}` is listed twice", credential.name));
             }
@@ -276,7 +301,18 @@ impl Manifest {
     pub fn permissions(&self) -> Permissions {
         Permissions {
             egress_hosts: self.egress_hosts.iter().cloned().collect(),
-            credentials: self.credentials.iter().map(|c| c.name.clone()).collect(),
+            credentials: self
+                .credentials
+                .iter()
+                .filter(|c| !c.secret)
+                .map(|c| c.name.clone())
+                .collect(),
+            signs_with: self
+                .credentials
+                .iter()
+                .filter(|c| c.secret)
+                .map(|c| c.name.clone())
+                .collect(),
             reads: self.reads.clone(),
         }
     }
@@ -296,13 +332,23 @@ impl Manifest {
                 self.egress_hosts.join(", ")
             ));
         }
-        if !self.credentials.is_empty() {
-            let zh: Vec<String> = self
-                .credentials
+        let described = |secret: bool| -> Vec<String> {
+            self.credentials
                 .iter()
+                .filter(|c| c.secret == secret)
                 .map(|c| format!("{}（{}）", c.name, c.description))
-                .collect();
-            prompt.push_str(&format!("· 需要 / needs: {}\n", zh.join("、")));
+                .collect()
+        };
+        let given = described(false);
+        if !given.is_empty() {
+            prompt.push_str(&format!("· 需要 / needs: {}\n", given.join("、")));
+        }
+        let kept = described(true);
+        if !kept.is_empty() {
+            prompt.push_str(&format!(
+                "· 由主机代为签名，插件看不到 / signed with by the host, never shown to the plugin: {}\n",
+                kept.join("、")
+            ));
         }
         if !self.reads.is_empty() {
             let zh: Vec<&str> = self.reads.iter().map(|d| d.words().0).collect();
@@ -406,6 +452,55 @@ max = 3600
         );
         let again = Manifest::parse(&manifest.to_toml()).unwrap();
         assert_eq!(again, manifest);
+    }
+
+    #[test]
+    fn secret_credentials_need_0_2_0_and_are_prompted_as_kept_by_the_host() {
+        let secret = WECHAT.replace(
+            "description = \"公众号 AppSecret\"",
+            "description = \"公众号 AppSecret\"\nsecret = true",
+        );
+        let refused = Manifest::parse(&secret).unwrap_err().to_string();
+        assert!(
+            refused.contains("`app_secret` is secret") && refused.contains("0.2.0"),
+            "{refused}"
+        );
+        let manifest =
+            Manifest::parse(&secret.replace("tongdao:channel@0.1.0", "tongdao:channel@0.2.0"))
+                .unwrap();
+        let prompt = manifest.permission_prompt();
+        assert!(
+            prompt.contains("never shown to the plugin: app_secret（公众号 AppSecret）"),
+            "{prompt}"
+        );
+        let permissions = manifest.permissions();
+        assert_eq!(
+            permissions.signs_with,
+            BTreeSet::from(["app_secret".into()])
+        );
+        assert_eq!(permissions.credentials, BTreeSet::from(["token".into()]));
+        assert_eq!(Manifest::parse(&manifest.to_toml()).unwrap(), manifest);
+    }
+
+    #[test]
+    fn reading_a_secret_the_host_signed_with_widens_and_the_reverse_does_not() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        let signs = Permissions {
+            credentials: names(&["token"]),
+            signs_with: names(&["app_secret"]),
+            ..Permissions::default()
+        };
+        let reads = Permissions {
+            credentials: names(&["token", "app_secret"]),
+            ..Permissions::default()
+        };
+        assert_eq!(reads.beyond(&signs), vec!["needs credential app_secret"]);
+        assert!(signs.beyond(&reads).is_empty());
+        let more = Permissions {
+            signs_with: names(&["app_secret", "aes_key"]),
+            ..signs.clone()
+        };
+        assert_eq!(more.beyond(&signs), vec!["signs with credential aes_key"]);
     }
 
     #[test]

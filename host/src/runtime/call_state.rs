@@ -1,8 +1,9 @@
-//! Per-call store data: the memory limiter and tongdao's host imports
-//! (logging attributed to plugin and shop, randomness).
+//! Per-call store data: the memory limiter and tongdao's host imports of
+//! every contract version (logging attributed to plugin and shop,
+//! randomness, and 0.2.0's signing with the shop's secrets).
 
-use crate::runtime::bindings::tongdao::channel::host::{Host, LogLevel};
-use crate::runtime::bindings::tongdao::channel::types::Host as TypesHost;
+use crate::runtime::bindings::tongdao::channel::types::{Host as TypesHost, Pair};
+use crate::runtime::bindings::{v0_1, v0_2};
 use wasmtime::ResourceLimiter;
 
 /// The most bytes one `random-bytes` call returns.
@@ -11,6 +12,8 @@ const MAX_RANDOM_BYTES: u32 = 4096;
 const MAX_LOG_LINES: u32 = 64;
 /// Longer log messages are cut to this many bytes.
 const MAX_LOG_BYTES: usize = 2048;
+/// The most bytes one `digest` or `mac` call signs.
+const MAX_SIGNED_BYTES: usize = 1 << 20;
 /// The most table elements an instance may grow to.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
@@ -19,17 +22,21 @@ pub struct CallState {
     plugin: String,
     shop: String,
     log_lines: u32,
+    /// The shop's secret credentials the plugin declared (0.2.0): the
+    /// `secrets` imports sign with them; the plugin never reads them.
+    secrets: Vec<Pair>,
     /// Enforces the memory cap and remembers whether it was hit.
     pub limiter: CallLimiter,
 }
 
 impl CallState {
     /// State for a call of `plugin` on behalf of `shop`.
-    pub fn new(plugin: &str, shop: &str, memory_bytes: usize) -> Self {
+    pub fn new(plugin: &str, shop: &str, memory_bytes: usize, secrets: Vec<Pair>) -> Self {
         CallState {
             plugin: plugin.to_string(),
             shop: shop.to_string(),
             log_lines: 0,
+            secrets,
             limiter: CallLimiter {
                 memory_bytes,
                 memory_cap_hit: false,
@@ -77,8 +84,8 @@ impl ResourceLimiter for CallLimiter {
 
 impl TypesHost for CallState {}
 
-impl Host for CallState {
-    fn log(&mut self, level: LogLevel, mut message: String) {
+impl CallState {
+    fn write_log(&mut self, level: tracing::Level, mut message: String) {
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             return;
@@ -93,17 +100,101 @@ impl Host for CallState {
         }
         let (plugin, shop) = (self.plugin.as_str(), self.shop.as_str());
         match level {
-            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, shop, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, shop, "{message}"),
-            LogLevel::Info => tracing::info!(target: "plugin", plugin, shop, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, shop, "{message}"),
-            LogLevel::Error => tracing::error!(target: "plugin", plugin, shop, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(target: "plugin", plugin, shop, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(target: "plugin", plugin, shop, "{message}"),
+            tracing::Level::INFO => tracing::info!(target: "plugin", plugin, shop, "{message}"),
+            tracing::Level::WARN => tracing::warn!(target: "plugin", plugin, shop, "{message}"),
+            tracing::Level::ERROR => tracing::error!(target: "plugin", plugin, shop, "{message}"),
         }
     }
 
-    fn random_bytes(&mut self, len: u32) -> Vec<u8> {
-        let mut bytes = vec![0u8; len.min(MAX_RANDOM_BYTES) as usize];
-        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-        bytes
+    fn secret(&self, name: &str) -> Result<&[u8], v0_2::tongdao::channel::secrets::SecretError> {
+        self.secrets
+            .iter()
+            .find(|pair| pair.name == name && !pair.value.is_empty())
+            .map(|pair| pair.value.as_bytes())
+            .ok_or_else(|| v0_2::tongdao::channel::secrets::SecretError::Unknown(name.to_owned()))
     }
+}
+
+fn random_bytes(len: u32) -> Vec<u8> {
+    let mut bytes = vec![0u8; len.min(MAX_RANDOM_BYTES) as usize];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes
+}
+
+impl v0_1::tongdao::channel::host::Host for CallState {
+    fn log(&mut self, level: v0_1::tongdao::channel::host::LogLevel, message: String) {
+        use v0_1::tongdao::channel::host::LogLevel;
+        let level = match level {
+            LogLevel::Trace => tracing::Level::TRACE,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        };
+        self.write_log(level, message);
+    }
+
+    fn random_bytes(&mut self, len: u32) -> Vec<u8> {
+        random_bytes(len)
+    }
+}
+
+impl v0_2::tongdao::channel::host::Host for CallState {
+    fn log(&mut self, level: v0_2::tongdao::channel::host::LogLevel, message: String) {
+        use v0_2::tongdao::channel::host::LogLevel;
+        let level = match level {
+            LogLevel::Trace => tracing::Level::TRACE,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        };
+        self.write_log(level, message);
+    }
+
+    fn random_bytes(&mut self, len: u32) -> Vec<u8> {
+        random_bytes(len)
+    }
+}
+
+impl v0_2::tongdao::channel::secrets::Host for CallState {
+    fn digest(
+        &mut self,
+        algorithm: v0_2::tongdao::channel::secrets::DigestAlgorithm,
+        pieces: Vec<v0_2::tongdao::channel::secrets::Piece>,
+    ) -> Result<Vec<u8>, v0_2::tongdao::channel::secrets::SecretError> {
+        use v0_2::tongdao::channel::secrets::Piece;
+        let mut message = Vec::new();
+        for piece in &pieces {
+            match piece {
+                Piece::Bytes(bytes) => message.extend_from_slice(bytes),
+                Piece::Secret(name) => message.extend_from_slice(self.secret(name)?),
+            }
+            check_signable(message.len())?;
+        }
+        Ok(crate::runtime::signing::digest(algorithm, &message))
+    }
+
+    fn mac(
+        &mut self,
+        algorithm: v0_2::tongdao::channel::secrets::MacAlgorithm,
+        secret: String,
+        message: Vec<u8>,
+    ) -> Result<Vec<u8>, v0_2::tongdao::channel::secrets::SecretError> {
+        check_signable(message.len())?;
+        let key = self.secret(&secret)?;
+        Ok(crate::runtime::signing::mac(algorithm, key, &message))
+    }
+}
+
+/// Refuses to sign more than [`MAX_SIGNED_BYTES`].
+fn check_signable(len: usize) -> Result<(), v0_2::tongdao::channel::secrets::SecretError> {
+    if len > MAX_SIGNED_BYTES {
+        return Err(v0_2::tongdao::channel::secrets::SecretError::TooLarge(
+            MAX_SIGNED_BYTES as u32,
+        ));
+    }
+    Ok(())
 }

@@ -2,20 +2,20 @@
 //! a fresh instance looks up only the export it needs, by index, instead of
 //! type-checking all nine exports on every instantiation (which cost about a
 //! tenth of the host's CPU under load); the types are checked once, against
-//! the same component, when the plugin loads.
+//! the same component, when the plugin loads. Every contract version has
+//! the same exports; they differ in the context they take and the manifest
+//! they describe (`C` and `M`).
 
 use crate::runtime::bindings::tongdao::channel::types::{
-    Action, Frame, FrameResult, HttpRequest, HttpResponse, Interpretation, Manifest,
-    OutboundRequest, PluginError, PollRequest, PollResult, PushResult, ShopContext, StreamConnect,
+    Action, Frame, FrameResult, HttpRequest, HttpResponse, Interpretation, OutboundRequest,
+    PluginError, PollRequest, PollResult, PushResult, StreamConnect,
 };
 use std::marker::PhantomData;
 use wasmtime::AsContextMut;
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, TypedFunc,
+    Component, ComponentExportIndex, ComponentNamedList, ComponentType, Instance, Lift, Lower,
+    TypedFunc,
 };
-
-/// The contract's interface export.
-const INTERFACE: &str = "tongdao:channel/channel@0.1.0";
 
 /// One export whose parameters are `P` and whose single result is `T`.
 pub struct Export<P, T> {
@@ -32,12 +32,12 @@ where
 {
     fn find(
         component: &Component,
-        interface: &ComponentExportIndex,
+        interface: (&'static str, &ComponentExportIndex),
         name: &'static str,
     ) -> Result<Self, String> {
         let index = component
-            .get_export_index(Some(interface), name)
-            .ok_or_else(|| format!("the component does not export `{name}` of {INTERFACE}"))?;
+            .get_export_index(Some(interface.1), name)
+            .ok_or_else(|| format!("the component does not export `{name}` of {}", interface.0))?;
         Ok(Export {
             name,
             index,
@@ -73,39 +73,46 @@ where
 /// A result the plugin may refuse with a [`PluginError`].
 type Fallible<T> = Result<T, PluginError>;
 
-/// Every export of the contract, located in one component.
-pub struct Exports {
+/// Every export of the contract, located in one component: `C` is the
+/// version's shop context, `M` its manifest.
+pub struct Exports<C, M> {
     /// `describe`.
-    pub describe: Export<(), Manifest>,
+    pub describe: Export<(), M>,
     /// `handle-push`.
-    pub handle_push: Export<(ShopContext, HttpRequest), Fallible<PushResult>>,
+    pub handle_push: Export<(C, HttpRequest), Fallible<PushResult>>,
     /// `open-stream`.
-    pub open_stream: Export<(ShopContext,), Fallible<StreamConnect>>,
+    pub open_stream: Export<(C,), Fallible<StreamConnect>>,
     /// `handle-frame`.
-    pub handle_frame: Export<(ShopContext, Frame), Fallible<FrameResult>>,
+    pub handle_frame: Export<(C, Frame), Fallible<FrameResult>>,
     /// `stream-heartbeat`.
-    pub stream_heartbeat: Export<(ShopContext,), Fallible<Vec<Frame>>>,
+    pub stream_heartbeat: Export<(C,), Fallible<Vec<Frame>>>,
     /// `render-poll`.
-    pub render_poll: Export<(ShopContext, PollRequest), Fallible<OutboundRequest>>,
+    pub render_poll: Export<(C, PollRequest), Fallible<OutboundRequest>>,
     /// `parse-poll`.
-    pub parse_poll: Export<(ShopContext, PollRequest, String, HttpResponse), Fallible<PollResult>>,
+    pub parse_poll: Export<(C, PollRequest, String, HttpResponse), Fallible<PollResult>>,
     /// `render-action`.
-    pub render_action: Export<(ShopContext, Action), Fallible<OutboundRequest>>,
+    pub render_action: Export<(C, Action), Fallible<OutboundRequest>>,
     /// `interpret-response`.
-    pub interpret_response:
-        Export<(ShopContext, Action, String, HttpResponse), Fallible<Interpretation>>,
+    pub interpret_response: Export<(C, Action, String, HttpResponse), Fallible<Interpretation>>,
 }
 
 /// The exports located but not yet type-checked.
-pub struct UncheckedExports(Exports);
+pub struct UncheckedExports<C, M>(Exports<C, M>);
 
-impl UncheckedExports {
-    /// Finds every export of the contract in the component.
-    pub fn find(component: &Component) -> Result<UncheckedExports, String> {
-        let interface = component
-            .get_export_index(None, INTERFACE)
-            .ok_or_else(|| format!("the component does not export {INTERFACE}"))?;
-        let i = &interface;
+impl<C, M> UncheckedExports<C, M>
+where
+    C: ComponentType + Lower + Send + Sync + 'static,
+    M: Lift + Send + Sync + 'static,
+{
+    /// Finds every export of the contract's `interface` in the component.
+    pub fn find(
+        component: &Component,
+        interface: &'static str,
+    ) -> Result<UncheckedExports<C, M>, String> {
+        let index = component
+            .get_export_index(None, interface)
+            .ok_or_else(|| format!("the component does not export {interface}"))?;
+        let i = (interface, &index);
         Ok(UncheckedExports(Exports {
             describe: Export::find(component, i, "describe")?,
             handle_push: Export::find(component, i, "handle-push")?,
@@ -124,7 +131,7 @@ impl UncheckedExports {
         self,
         mut store: impl AsContextMut,
         instance: &Instance,
-    ) -> wasmtime::Result<Exports> {
+    ) -> wasmtime::Result<Exports<C, M>> {
         let e = &self.0;
         e.describe.check(&mut store, instance)?;
         e.handle_push.check(&mut store, instance)?;

@@ -10,18 +10,21 @@ mod epoch;
 mod error;
 mod exports;
 mod output;
+mod signing;
 mod size;
 
 pub use error::{CallError, LoadError, refusal_kind, refusal_reason};
 
-use crate::runtime::bindings::Plugin as PluginBindings;
+use crate::contract::{Contract, v0_2};
 use crate::runtime::bindings::tongdao::channel::types::{
     Action, Frame, FrameResult, HttpRequest, HttpResponse, Interpretation, Manifest,
-    OutboundRequest, PluginError, PollRequest, PollResult, PushResult, ShopContext, StreamConnect,
+    OutboundRequest, Pair, PluginError, PollRequest, PollResult, PushResult, ShopContext,
+    StreamConnect,
 };
 use crate::runtime::call_state::CallState;
 use crate::runtime::exports::{Exports, UncheckedExports};
 use crate::runtime::size::WireSize;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -68,7 +71,8 @@ impl From<&crate::config::Limits> for RuntimeLimits {
     }
 }
 
-/// The engine, the linker of tongdao's imports, and the limits.
+/// The engine, one linker of tongdao's imports per contract version, and
+/// the limits.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -76,7 +80,10 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
-    linker: Linker<CallState>,
+    /// 0.1.0's imports.
+    linker_v0_1: Linker<CallState>,
+    /// 0.2.0's imports: 0.1.0's plus signing with secrets.
+    linker_v0_2: Linker<CallState>,
     limits: RuntimeLimits,
     permits: Semaphore,
     /// Webhook calls take one of these before a slot, so a flood of
@@ -97,8 +104,54 @@ pub struct LoadedPlugin {
     pub digest: String,
     /// Size of the component file in bytes.
     pub size: u64,
+    /// The contract version the component exports.
+    pub contract: Contract,
+    /// The credentials the plugin declares secret (0.2.0): the plugin gets
+    /// their names, the host signs with their values.
+    pub secret_credentials: BTreeSet<String>,
     pre: InstancePre<CallState>,
-    exports: Arc<Exports>,
+    exports: Arc<PluginExports>,
+}
+
+/// A plugin's exports, typed by its contract version.
+enum PluginExports {
+    V0_1(Exports<ShopContext, Manifest>),
+    V0_2(Exports<v0_2::types::ShopContext, v0_2::types::Manifest>),
+}
+
+/// The shop's context as the plugin's contract version takes it.
+enum CallContext {
+    V0_1(ShopContext),
+    V0_2(v0_2::types::ShopContext),
+}
+
+impl LoadedPlugin {
+    /// The context for a call, and the secret values kept in the host.
+    fn context(&self, ctx: ShopContext) -> (CallContext, Vec<Pair>) {
+        match self.contract {
+            Contract::V0_1 => (CallContext::V0_1(ctx), Vec::new()),
+            Contract::V0_2 => {
+                let (ctx, secrets) = v0_2::split_context(ctx, &self.secret_credentials);
+                (CallContext::V0_2(ctx), secrets)
+            }
+        }
+    }
+}
+
+/// Calls export `$export` of `$exports` with the context in its version's
+/// shape followed by `$arg`s.
+macro_rules! dispatch {
+    ($exports:expr, $ctx:expr, $store:expr, $instance:expr, $export:ident $(, $arg:expr)*) => {
+        match (&*$exports, $ctx) {
+            (PluginExports::V0_1(e), CallContext::V0_1(c)) => {
+                e.$export.call($store, $instance, (c, $($arg),*)).await
+            }
+            (PluginExports::V0_2(e), CallContext::V0_2(c)) => {
+                e.$export.call($store, $instance, (c, $($arg),*)).await
+            }
+            _ => Err(wasmtime::format_err!("a context of another contract version")),
+        }
+    };
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -107,6 +160,7 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("name", &self.name)
             .field("digest", &self.digest)
             .field("size", &self.size)
+            .field("contract", &self.contract)
             .finish_non_exhaustive()
     }
 }
@@ -115,9 +169,18 @@ impl Runtime {
     /// Build the engine. `cache_dir` holds compiled components between runs.
     pub fn new(limits: RuntimeLimits, cache_dir: Option<PathBuf>) -> Result<Runtime, LoadError> {
         let engine = Engine::new(&engine_config(&limits)).map_err(LoadError::engine)?;
-        let mut linker = Linker::new(&engine);
-        PluginBindings::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
-            .map_err(LoadError::engine)?;
+        let mut linker_v0_1 = Linker::new(&engine);
+        bindings::v0_1::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut linker_v0_1,
+            |state| state,
+        )
+        .map_err(LoadError::engine)?;
+        let mut linker_v0_2 = Linker::new(&engine);
+        bindings::v0_2::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut linker_v0_2,
+            |state| state,
+        )
+        .map_err(LoadError::engine)?;
         let ticker = epoch::EpochTicker::start(engine.clone(), EPOCH_TICK);
         let permits = Semaphore::new(limits.max_concurrent_calls as usize);
         let push_permits = Semaphore::new(
@@ -129,7 +192,8 @@ impl Runtime {
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
-                linker,
+                linker_v0_1,
+                linker_v0_2,
                 limits,
                 permits,
                 push_permits,
@@ -162,33 +226,30 @@ impl Runtime {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
         })?;
-        let pre = self.pre_instantiate(&component, path)?;
-        let unchecked = UncheckedExports::find(&component).map_err(|message| LoadError::Link {
+        let contract = Contract::of(&component).map_err(|message| LoadError::Link {
             path: path.to_path_buf(),
             message,
         })?;
-        // The first instance type-checks every export, then describes the plugin.
-        let checked = Arc::new(std::sync::OnceLock::new());
-        let slot = Arc::clone(&checked);
-        let manifest =
-            futures::executor::block_on(self.run(&pre, "", "(load)", move |instance, store| {
-                Box::pin(async move {
-                    let exports = unchecked.check(&mut *store, instance)?;
-                    let manifest = exports.describe.call(&mut *store, instance, ()).await?;
-                    let _ = slot.set(exports);
-                    Ok(Ok(manifest))
-                })
-            }))
-            .map_err(|err| LoadError::Manifest {
-                path: path.to_path_buf(),
-                message: err.to_string(),
-            })?;
-        let exports = Arc::into_inner(checked)
-            .and_then(std::sync::OnceLock::into_inner)
-            .ok_or_else(|| LoadError::Manifest {
-                path: path.to_path_buf(),
-                message: "the exports were not checked".into(),
-            })?;
+        let pre = self.pre_instantiate(contract, &component, path)?;
+        let link_error = |message| LoadError::Link {
+            path: path.to_path_buf(),
+            message,
+        };
+        let (exports, manifest, secret_credentials) = match contract {
+            Contract::V0_1 => {
+                let unchecked =
+                    UncheckedExports::find(&component, contract.interface()).map_err(link_error)?;
+                let (exports, manifest) = self.check_and_describe(&pre, unchecked, path)?;
+                (PluginExports::V0_1(exports), manifest, BTreeSet::new())
+            }
+            Contract::V0_2 => {
+                let unchecked =
+                    UncheckedExports::find(&component, contract.interface()).map_err(link_error)?;
+                let (exports, described) = self.check_and_describe(&pre, unchecked, path)?;
+                let (manifest, secrets) = v0_2::manifest(described);
+                (PluginExports::V0_2(exports), manifest, secrets)
+            }
+        };
         output::validate_manifest(&manifest).map_err(|message| LoadError::Manifest {
             path: path.to_path_buf(),
             message,
@@ -198,18 +259,65 @@ impl Runtime {
             manifest,
             digest,
             size: bytes.len() as u64,
+            contract,
+            secret_credentials,
             pre,
             exports: Arc::new(exports),
         }))
     }
 
+    /// Type-checks every export in a first instance, then asks the plugin
+    /// to describe itself.
+    fn check_and_describe<C, M>(
+        &self,
+        pre: &InstancePre<CallState>,
+        unchecked: UncheckedExports<C, M>,
+        path: &Path,
+    ) -> Result<(Exports<C, M>, M), LoadError>
+    where
+        C: wasmtime::component::ComponentType + wasmtime::component::Lower + Send + Sync + 'static,
+        M: wasmtime::component::Lift + WireSize + Send + Sync + 'static,
+    {
+        let checked = Arc::new(std::sync::OnceLock::new());
+        let slot = Arc::clone(&checked);
+        let manifest = futures::executor::block_on(self.run(
+            pre,
+            "",
+            "(load)",
+            Vec::new(),
+            move |instance, store| {
+                Box::pin(async move {
+                    let exports = unchecked.check(&mut *store, instance)?;
+                    let manifest = exports.describe.call(&mut *store, instance, ()).await?;
+                    let _ = slot.set(exports);
+                    Ok(Ok(manifest))
+                })
+            },
+        ))
+        .map_err(|err| LoadError::Manifest {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        let exports = Arc::into_inner(checked)
+            .and_then(std::sync::OnceLock::into_inner)
+            .ok_or_else(|| LoadError::Manifest {
+                path: path.to_path_buf(),
+                message: "the exports were not checked".into(),
+            })?;
+        Ok((exports, manifest))
+    }
+
     fn pre_instantiate(
         &self,
+        contract: Contract,
         component: &Component,
         path: &Path,
     ) -> Result<InstancePre<CallState>, LoadError> {
-        self.inner
-            .linker
+        let linker = match contract {
+            Contract::V0_1 => &self.inner.linker_v0_1,
+            Contract::V0_2 => &self.inner.linker_v0_2,
+        };
+        linker
             .instantiate_pre(component)
             .map_err(|err| LoadError::Link {
                 path: path.to_path_buf(),
@@ -224,22 +332,18 @@ impl Runtime {
         ctx: ShopContext,
         request: HttpRequest,
     ) -> Result<PushResult, CallError> {
-        let shop = ctx.shop_id.clone();
-        let exports = Arc::clone(&plugin.exports);
         let _push_permit = self
             .inner
             .push_permits
             .acquire()
             .await
             .map_err(|_| CallError::ShuttingDown)?;
+        let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |instance, store| {
-                Box::pin(async move {
-                    exports
-                        .handle_push
-                        .call(store, instance, (ctx, request))
-                        .await
-                })
+            .call(plugin, ctx, move |instance, store, ctx| {
+                Box::pin(
+                    async move { dispatch!(exports, ctx, store, instance, handle_push, request) },
+                )
             })
             .await?;
         output::validate_push(&result).map_err(CallError::InvalidOutput)?;
@@ -254,16 +358,23 @@ impl Runtime {
         ctx: ShopContext,
         request: HttpRequest,
     ) -> Result<PushResult, CallError> {
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
-        let result = self.call_blocking(plugin, &shop, move |instance, store| {
-            Box::pin(async move {
-                exports
-                    .handle_push
-                    .call(store, instance, (ctx, request))
-                    .await
-            })
-        })?;
+        let (ctx, secrets) = plugin.context(ctx);
+        let shop = match &ctx {
+            CallContext::V0_1(c) => c.shop_id.clone(),
+            CallContext::V0_2(c) => c.shop_id.clone(),
+        };
+        let result = futures::executor::block_on(self.run(
+            &plugin.pre,
+            &plugin.name,
+            &shop,
+            secrets,
+            move |instance, store| {
+                Box::pin(
+                    async move { dispatch!(exports, ctx, store, instance, handle_push, request) },
+                )
+            },
+        ))?;
         output::validate_push(&result).map_err(CallError::InvalidOutput)?;
         Ok(result)
     }
@@ -274,10 +385,9 @@ impl Runtime {
         plugin: &Arc<LoadedPlugin>,
         ctx: ShopContext,
     ) -> Result<StreamConnect, CallError> {
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
-        self.call(plugin, &shop, move |instance, store| {
-            Box::pin(async move { exports.open_stream.call(store, instance, (ctx,)).await })
+        self.call(plugin, ctx, move |instance, store, ctx| {
+            Box::pin(async move { dispatch!(exports, ctx, store, instance, open_stream) })
         })
         .await
     }
@@ -289,16 +399,12 @@ impl Runtime {
         ctx: ShopContext,
         frame: Frame,
     ) -> Result<FrameResult, CallError> {
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |instance, store| {
-                Box::pin(async move {
-                    exports
-                        .handle_frame
-                        .call(store, instance, (ctx, frame))
-                        .await
-                })
+            .call(plugin, ctx, move |instance, store, ctx| {
+                Box::pin(
+                    async move { dispatch!(exports, ctx, store, instance, handle_frame, frame) },
+                )
             })
             .await?;
         output::validate_events(&result.events).map_err(CallError::InvalidOutput)?;
@@ -312,10 +418,9 @@ impl Runtime {
         plugin: &Arc<LoadedPlugin>,
         ctx: ShopContext,
     ) -> Result<Vec<Frame>, CallError> {
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
-        self.call(plugin, &shop, move |instance, store| {
-            Box::pin(async move { exports.stream_heartbeat.call(store, instance, (ctx,)).await })
+        self.call(plugin, ctx, move |instance, store, ctx| {
+            Box::pin(async move { dispatch!(exports, ctx, store, instance, stream_heartbeat) })
         })
         .await
     }
@@ -327,13 +432,10 @@ impl Runtime {
         ctx: ShopContext,
         poll: PollRequest,
     ) -> Result<OutboundRequest, CallError> {
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
         let request = self
-            .call(plugin, &shop, move |instance, store| {
-                Box::pin(
-                    async move { exports.render_poll.call(store, instance, (ctx, poll)).await },
-                )
+            .call(plugin, ctx, move |instance, store, ctx| {
+                Box::pin(async move { dispatch!(exports, ctx, store, instance, render_poll, poll) })
             })
             .await?;
         output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
@@ -349,15 +451,13 @@ impl Runtime {
         step: String,
         response: HttpResponse,
     ) -> Result<PollResult, CallError> {
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |instance, store| {
+            .call(plugin, ctx, move |instance, store, ctx| {
                 Box::pin(async move {
-                    exports
-                        .parse_poll
-                        .call(store, instance, (ctx, poll, step, response))
-                        .await
+                    dispatch!(
+                        exports, ctx, store, instance, parse_poll, poll, step, response
+                    )
                 })
             })
             .await?;
@@ -373,16 +473,12 @@ impl Runtime {
         action: crate::model::Action,
     ) -> Result<OutboundRequest, CallError> {
         let action = Action::from(action);
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
         let request = self
-            .call(plugin, &shop, move |instance, store| {
-                Box::pin(async move {
-                    exports
-                        .render_action
-                        .call(store, instance, (ctx, action))
-                        .await
-                })
+            .call(plugin, ctx, move |instance, store, ctx| {
+                Box::pin(
+                    async move { dispatch!(exports, ctx, store, instance, render_action, action) },
+                )
             })
             .await?;
         output::validate_outbound(&request).map_err(CallError::InvalidOutput)?;
@@ -399,15 +495,20 @@ impl Runtime {
         response: HttpResponse,
     ) -> Result<Interpretation, CallError> {
         let action = Action::from(action);
-        let shop = ctx.shop_id.clone();
         let exports = Arc::clone(&plugin.exports);
         let result = self
-            .call(plugin, &shop, move |instance, store| {
+            .call(plugin, ctx, move |instance, store, ctx| {
                 Box::pin(async move {
-                    exports
-                        .interpret_response
-                        .call(store, instance, (ctx, action, step, response))
-                        .await
+                    dispatch!(
+                        exports,
+                        ctx,
+                        store,
+                        instance,
+                        interpret_response,
+                        action,
+                        step,
+                        response
+                    )
                 })
             })
             .await?;
@@ -416,16 +517,19 @@ impl Runtime {
     }
 
     /// Run one call, bounded by the pool's permits and by an outer timeout
-    /// that cancels it should the epoch deadline not stop it.
+    /// that cancels it should the epoch deadline not stop it. The shop's
+    /// context is shaped for the plugin's contract version; secrets it
+    /// keeps back go to the call's state.
     async fn call<R, F>(
         &self,
         plugin: &Arc<LoadedPlugin>,
-        shop: &str,
+        ctx: ShopContext,
         invoke: F,
     ) -> Result<R, CallError>
     where
         R: WireSize + Send,
-        F: for<'a> FnOnce(&'a Instance, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
+        F: for<'a> FnOnce(&'a Instance, &'a mut Store<CallState>, CallContext) -> GuestCall<'a, R>
+            + Send,
     {
         let _permit = self
             .inner
@@ -433,32 +537,26 @@ impl Runtime {
             .acquire()
             .await
             .map_err(|_| CallError::ShuttingDown)?;
+        let shop = ctx.shop_id.clone();
+        let (ctx, secrets) = plugin.context(ctx);
         let limit = self.inner.limits.call_timeout;
         // The epoch deadline stops a runaway call after `limit`; the outer
         // timeout is a backstop with a margin for scheduling delays.
         match tokio::time::timeout(
             limit * 2 + Duration::from_millis(100),
-            self.run(&plugin.pre, &plugin.name, shop, invoke),
+            self.run(
+                &plugin.pre,
+                &plugin.name,
+                &shop,
+                secrets,
+                move |instance, store| invoke(instance, store, ctx),
+            ),
         )
         .await
         {
             Ok(result) => result,
             Err(_) => Err(CallError::Timeout { limit }),
         }
-    }
-
-    /// Run one call to completion on this thread.
-    fn call_blocking<R, F>(
-        &self,
-        plugin: &LoadedPlugin,
-        shop: &str,
-        invoke: F,
-    ) -> Result<R, CallError>
-    where
-        R: WireSize + Send,
-        F: for<'a> FnOnce(&'a Instance, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
-    {
-        futures::executor::block_on(self.run(&plugin.pre, &plugin.name, shop, invoke))
     }
 
     /// One call in a fresh instance: a new store with the call's limits,
@@ -469,6 +567,7 @@ impl Runtime {
         pre: &InstancePre<CallState>,
         plugin_name: &str,
         shop: &str,
+        secrets: Vec<Pair>,
         invoke: F,
     ) -> Result<R, CallError>
     where
@@ -476,7 +575,7 @@ impl Runtime {
         F: for<'a> FnOnce(&'a Instance, &'a mut Store<CallState>) -> GuestCall<'a, R> + Send,
     {
         let limits = &self.inner.limits;
-        let state = CallState::new(plugin_name, shop, limits.memory_bytes);
+        let state = CallState::new(plugin_name, shop, limits.memory_bytes, secrets);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
         let started = Instant::now();

@@ -58,6 +58,7 @@ list_size!(
     OutboundRequest,
     IdentityHint,
     CredentialSpec,
+    crate::contract::v0_2::types::CredentialSpec,
 );
 
 macro_rules! scalar_size {
@@ -130,6 +131,11 @@ record_size! {
     PollResult { outcome, state }
     CredentialSpec { name, description, required }
     Manifest {
+        name, version, platform, ingestion, egress_hosts, content_kinds, actions,
+        max_text_bytes, reply_window, credentials, idempotent_delivery, poll_interval_ms
+    }
+    crate::contract::v0_2::types::CredentialSpec { name, description, required, secret }
+    crate::contract::v0_2::types::Manifest {
         name, version, platform, ingestion, egress_hosts, content_kinds, actions,
         max_text_bytes, reply_window, credentials, idempotent_delivery, poll_interval_ms
     }
