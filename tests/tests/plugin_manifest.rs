@@ -3,7 +3,9 @@
 //! `tongdao-plugin.toml` (here, a manifest that promises fewer egress hosts
 //! and other credentials than the WeChat plugin asks for), names the file
 //! of a manifest that belongs to another plugin, and starts with the
-//! bundled manifests, which every other end-to-end test uses.
+//! bundled manifests, which every other end-to-end test uses. A manifest
+//! that names another contract version than the component exports is
+//! refused the same way.
 
 use tongdao::config::Config;
 use tongdao_e2e::harness::{plugin_component, workspace};
@@ -64,6 +66,17 @@ async fn a_component_that_disagrees_with_its_manifest_is_refused() {
     let err = start(dir.path(), &newer).await.unwrap_err();
     assert!(
         err.contains("version: tongdao-plugin.toml says 0.2.0"),
+        "{err}"
+    );
+
+    // A 0.1.0 component whose manifest says it targets 0.2.0.
+    let other_contract = bundled.replace("tongdao:channel@0.1.0", "tongdao:channel@0.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let err = start(dir.path(), &other_contract).await.unwrap_err();
+    assert!(
+        err.contains(
+            "wit: tongdao-plugin.toml says tongdao:channel@0.2.0, the component exports tongdao:channel@0.1.0"
+        ),
         "{err}"
     );
 

@@ -155,3 +155,38 @@ pub fn split_context(
     };
     (context, secrets)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(name: &str, value: &str) -> Pair {
+        Pair {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn secrets_are_kept_back_and_named_only_when_configured() {
+        let ctx = crate::model::ShopContext {
+            shop_id: "s".into(),
+            credentials: vec![
+                pair("app_id", "public"),
+                pair("api_secret", "hidden"),
+                pair("signing_key", ""),
+            ],
+            settings: vec![],
+            state: vec![],
+            now_ms: 1,
+        };
+        let declared = BTreeSet::from(["api_secret".to_owned(), "signing_key".to_owned()]);
+        let (context, kept) = split_context(ctx, &declared);
+        assert_eq!(context.credentials, vec![pair("app_id", "public")]);
+        assert_eq!(context.secrets, vec!["api_secret".to_owned()]);
+        assert_eq!(
+            kept,
+            vec![pair("api_secret", "hidden"), pair("signing_key", "")]
+        );
+    }
+}
