@@ -269,6 +269,23 @@ async fn a_0_2_0_plugin_installs_from_a_marketplace_and_one_for_an_unlinked_cont
     let (status, body) = install(&host, r#"{"name":"signer","grant":true}"#).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["installed"]["version"], "0.2.0");
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/admin/plugins", host.base_url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["shops"]["signed-shop"]["serving"]["contract"], "tongdao:channel@0.2.0",
+        "{listed}"
+    );
+    assert_eq!(
+        listed["shops"]["demo-oa"]["serving"]["contract"], "tongdao:channel@0.1.0",
+        "{listed}"
+    );
 
     // The installed release serves: a signed push is answered through it.
     let now = tongdao::clock::now_ms() / 1000;

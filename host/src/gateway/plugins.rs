@@ -67,6 +67,7 @@ pub fn list(host: &Admin) -> Result<Value, DeskError> {
                         "source": *shop.source(),
                         "name": plugin.name,
                         "version": plugin.manifest.version,
+                        "contract": plugin.contract.wit(),
                         "component_sha256": plugin.digest,
                     },
                     "egress": *shop.egress(),
