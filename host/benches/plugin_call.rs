@@ -10,7 +10,11 @@
 //! - `tmall tmc frame`: decode a binary top-link frame, normalize a paid
 //!   trade, render its confirm;
 //! - `jd chat-log page`: parse a JOS chat-log answer into a message and the
-//!   next cursor.
+//!   next cursor;
+//! - `starter push (0.1.0)` against `signer push (0.2.0)`: a small JSON push
+//!   checked with a token the plugin reads, against one checked with an
+//!   HMAC-SHA256 the host computes with a secret the plugin never reads
+//!   (what contract 0.2.0's context split and `secrets` import cost).
 //!
 //! Run with `cargo bench -p tongdao --bench plugin_call` after
 //! `scripts/build-plugins`. Reports mean, p50 and p99 in microseconds, single
@@ -169,6 +173,58 @@ fn main() {
             .unwrap();
     });
     report("hostile ok (floor)", &floor);
+
+    let starter = plugin(&runtime, "starter");
+    let signer = plugin(&runtime, "signer");
+    let message = br#"{"id":"m1","from":"u1","text":"hello","time_ms":1714037059000}"#.to_vec();
+    let starter_push = HttpRequest {
+        method: "POST".into(),
+        url: "/hooks/starter/x".into(),
+        headers: vec![pair("x-token", "s3cret")],
+        body: message.clone(),
+    };
+    let starter_ctx = shop_ctx("x", &[("token", "s3cret")], &[], at_ms);
+    let starter_stats = measure(|| {
+        let result = runtime
+            .handle_push_blocking(&starter, starter_ctx.clone(), starter_push.clone())
+            .unwrap();
+        assert_eq!(result.events.len(), 1);
+    });
+    report("starter push (0.1.0)", &starter_stats);
+    let signature = {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"push-key").unwrap();
+        mac.update(format!("{}\n", at_ms / 1000).as_bytes());
+        mac.update(&message);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let signer_push = HttpRequest {
+        method: "POST".into(),
+        url: "/hooks/signer/x".into(),
+        headers: vec![
+            pair("x-app-id", "app"),
+            pair("x-timestamp", &(at_ms / 1000).to_string()),
+            pair("x-signature", &signature),
+        ],
+        body: message,
+    };
+    let signer_ctx = shop_ctx(
+        "x",
+        &[
+            ("app_id", "app"),
+            ("signing_key", "push-key"),
+            ("api_secret", "s"),
+        ],
+        &[],
+        at_ms,
+    );
+    let signer_stats = measure(|| {
+        let result = runtime
+            .handle_push_blocking(&signer, signer_ctx.clone(), signer_push.clone())
+            .unwrap();
+        assert_eq!(result.events.len(), 1);
+    });
+    report("signer push (0.2.0)", &signer_stats);
 
     let text = recorded("wechat-text.http");
     let plain = measure(|| {
