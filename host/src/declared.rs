@@ -170,7 +170,7 @@ pub fn disagreements(declared: &StaticManifest, plugin: &LoadedPlugin) -> Vec<St
                 .map(|c| (
                     c.name.clone(),
                     c.required,
-                    plugin.secret_credentials.contains(&c.name)
+                    plugin.declared_credentials.secret.contains(&c.name)
                 ))
                 .collect::<BTreeSet<_>>()
         ),
@@ -232,7 +232,7 @@ pub fn draft(plugin: &LoadedPlugin, publisher: &str) -> Result<StaticManifest, S
                 description: c.description.clone(),
                 description_en: None,
                 required: c.required,
-                secret: plugin.secret_credentials.contains(&c.name),
+                secret: plugin.declared_credentials.secret.contains(&c.name),
             })
             .collect(),
         settings: Default::default(),

@@ -496,6 +496,14 @@ max = 3600
         };
         assert_eq!(reads.beyond(&signs), vec!["needs credential app_secret"]);
         assert!(signs.beyond(&reads).is_empty());
+        // A grant recorded before secrets existed reads as one that signs
+        // with nothing.
+        let old: Permissions = serde_json::from_str(
+            r#"{"egress_hosts":[],"credentials":["token","app_secret"],"reads":[]}"#,
+        )
+        .unwrap();
+        assert!(old.signs_with.is_empty());
+        assert!(signs.beyond(&old).is_empty());
         let more = Permissions {
             signs_with: names(&["app_secret", "aes_key"]),
             ..signs.clone()

@@ -147,7 +147,11 @@ async fn plugins_of_both_contract_versions_answer_many_customers_once_each() {
     // credential that is not secret.
     assert!(signed.refused().is_empty(), "{:?}", signed.refused());
     assert!(
-        delivered.iter().all(|m| m.credentials_seen == "app_id"),
+        delivered.iter().all(|m| {
+            let mut named: Vec<&str> = m.secrets_named.split(',').collect();
+            named.sort();
+            m.credentials_seen == "app_id" && named == ["api_secret", "signing_key"]
+        }),
         "{delivered:?}"
     );
 

@@ -10,19 +10,27 @@
 use tongdao::config::Config;
 use tongdao_e2e::harness::{plugin_component, workspace};
 
-fn config_text(manifest: &std::path::Path) -> String {
+fn config_text(plugin: &str, manifest: &std::path::Path) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n[[plugins]]\nname = \"wechat\"\ncomponent = \"{}\"\nmanifest = \"{}\"\n",
-        plugin_component("wechat").display(),
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\n[[plugins]]\nname = \"{plugin}\"\ncomponent = \"{}\"\nmanifest = \"{}\"\n",
+        plugin_component(plugin).display(),
         manifest.display()
     )
 }
 
 async fn start(dir: &std::path::Path, manifest_text: &str) -> Result<(), String> {
+    start_plugin(dir, "wechat", manifest_text).await
+}
+
+async fn start_plugin(
+    dir: &std::path::Path,
+    plugin: &str,
+    manifest_text: &str,
+) -> Result<(), String> {
     let manifest = dir.join("tongdao-plugin.toml");
     std::fs::write(&manifest, manifest_text).unwrap();
     let path = dir.join("brand.toml");
-    let text = config_text(&manifest);
+    let text = config_text(plugin, &manifest);
     std::fs::write(&path, &text).unwrap();
     let config = Config::parse(&path, &text).map_err(|err| err.to_string())?;
     let host = tongdao::server::start(config)
@@ -79,6 +87,23 @@ async fn a_component_that_disagrees_with_its_manifest_is_refused() {
         ),
         "{err}"
     );
+
+    // A 0.2.0 component whose manifest does not mark a secret it keeps.
+    let signer =
+        std::fs::read_to_string(workspace().join("tests/plugins/signer/tongdao-plugin.toml"))
+            .unwrap();
+    let unmarked = signer.replacen("secret = true", "", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let err = start_plugin(dir.path(), "signer", &unmarked)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("credentials:") && err.contains("signing_key"),
+        "{err}"
+    );
+    start_plugin(tempfile::tempdir().unwrap().path(), "signer", &signer)
+        .await
+        .expect("the signer's manifest matches it");
 
     let someone_else = bundled.replace("name = \"wechat\"", "name = \"wecom\"");
     let dir = tempfile::tempdir().unwrap();

@@ -12,10 +12,12 @@ mod raw;
 
 pub use error::ConfigError;
 
+mod alerts;
 mod console;
 mod market;
 mod people;
 
+pub use alerts::AlertsConfig;
 pub use console::{ConsoleConfig, ReplyTimer};
 pub use market::MarketConfig;
 pub use people::{AdminConfig, AgentConfig, Assignment, Role};
@@ -54,6 +56,8 @@ pub struct Config {
     pub retention: crate::store::Retention,
     /// The agents' console.
     pub console: ConsoleConfig,
+    /// Risk alerts.
+    pub alerts: AlertsConfig,
     /// The plugin marketplace shops install from, if any.
     pub market: Option<MarketConfig>,
     source: SourceMap,
@@ -433,7 +437,9 @@ impl Builder {
         let agents = self.agents(raw.agents, &shops)?;
         let retention = self.retention(raw.retention.unwrap_or_default())?;
         let console = self.console(raw.console.unwrap_or_default(), &plugins)?;
+        let alerts = self.alerts(raw.alerts, &shops)?;
         Ok(Config {
+            alerts,
             market,
             retention,
             console,

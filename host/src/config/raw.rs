@@ -22,6 +22,15 @@ pub struct RawConfig {
     pub retention: Option<RawRetention>,
     pub console: Option<RawConsole>,
     pub market: Option<Spanned<RawMarket>>,
+    pub alerts: Option<Spanned<RawAlerts>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub anger_messages: Option<Spanned<u64>>,
+    pub anger_window_secs: Option<Spanned<u64>>,
+    pub via_shop: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -97,15 +97,31 @@ pub mod types {
     }
 }
 
-/// A 0.2.0 manifest as the host's (0.1.0-shaped) manifest, and the names of
-/// the credentials it marks secret.
-pub fn manifest(described: types::Manifest) -> (crate::model::Manifest, BTreeSet<String>) {
-    let secrets = described
-        .credentials
-        .iter()
-        .filter(|c| c.secret)
-        .map(|c| c.name.clone())
-        .collect();
+/// The credentials a 0.2.0 plugin declares: those it reads and those the
+/// host keeps and signs with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclaredCredentials {
+    /// Declared and not secret: their values reach the plugin.
+    pub public: BTreeSet<String>,
+    /// Declared secret: named to the plugin, signed with by the host.
+    pub secret: BTreeSet<String>,
+}
+
+/// A 0.2.0 manifest as the host's (0.1.0-shaped) manifest, and the
+/// credentials it declares.
+pub fn manifest(described: types::Manifest) -> (crate::model::Manifest, DeclaredCredentials) {
+    let mut declared = DeclaredCredentials::default();
+    for credential in &described.credentials {
+        if credential.secret {
+            declared.secret.insert(credential.name.clone());
+        }
+    }
+    // A name declared both ways is secret.
+    for credential in &described.credentials {
+        if !declared.secret.contains(&credential.name) {
+            declared.public.insert(credential.name.clone());
+        }
+    }
     let manifest = crate::model::Manifest {
         name: described.name,
         version: described.version,
@@ -128,19 +144,26 @@ pub fn manifest(described: types::Manifest) -> (crate::model::Manifest, BTreeSet
         idempotent_delivery: described.idempotent_delivery,
         poll_interval_ms: described.poll_interval_ms,
     };
-    (manifest, secrets)
+    (manifest, declared)
 }
 
 /// The shop's context for a 0.2.0 call, and the secret values kept back
-/// from it for the host's `secrets` imports.
+/// from it for the host's `secrets` imports. Only declared credentials
+/// reach the plugin: a credential in the shop's config that the manifest
+/// does not name (a secret an earlier release declared, say) is dropped.
 pub fn split_context(
     ctx: crate::model::ShopContext,
-    secret_names: &BTreeSet<String>,
+    declared: &DeclaredCredentials,
 ) -> (types::ShopContext, Vec<Pair>) {
-    let (secrets, credentials): (Vec<Pair>, Vec<Pair>) = ctx
-        .credentials
-        .into_iter()
-        .partition(|pair| secret_names.contains(&pair.name));
+    let mut secrets = Vec::new();
+    let mut credentials = Vec::new();
+    for pair in ctx.credentials {
+        if declared.secret.contains(&pair.name) {
+            secrets.push(pair);
+        } else if declared.public.contains(&pair.name) {
+            credentials.push(pair);
+        }
+    }
     let context = types::ShopContext {
         shop_id: ctx.shop_id,
         credentials,
@@ -175,12 +198,16 @@ mod tests {
                 pair("app_id", "public"),
                 pair("api_secret", "hidden"),
                 pair("signing_key", ""),
+                pair("undeclared", "left over from an earlier release"),
             ],
             settings: vec![],
             state: vec![],
             now_ms: 1,
         };
-        let declared = BTreeSet::from(["api_secret".to_owned(), "signing_key".to_owned()]);
+        let declared = DeclaredCredentials {
+            public: BTreeSet::from(["app_id".to_owned()]),
+            secret: BTreeSet::from(["api_secret".to_owned(), "signing_key".to_owned()]),
+        };
         let (context, kept) = split_context(ctx, &declared);
         assert_eq!(context.credentials, vec![pair("app_id", "public")]);
         assert_eq!(context.secrets, vec!["api_secret".to_owned()]);

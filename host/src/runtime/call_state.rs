@@ -12,8 +12,11 @@ const MAX_RANDOM_BYTES: u32 = 4096;
 const MAX_LOG_LINES: u32 = 64;
 /// Longer log messages are cut to this many bytes.
 const MAX_LOG_BYTES: usize = 2048;
-/// The most bytes one `digest` or `mac` call signs.
+/// The most bytes of its own a plugin may have one `digest` or `mac` call
+/// sign.
 const MAX_SIGNED_BYTES: usize = 1 << 20;
+/// The most secret pieces one `digest` takes.
+const MAX_SECRET_PIECES: usize = 4;
 /// The most table elements an instance may grow to.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
@@ -165,14 +168,35 @@ impl v0_2::tongdao::channel::secrets::Host for CallState {
         algorithm: v0_2::tongdao::channel::secrets::DigestAlgorithm,
         pieces: Vec<v0_2::tongdao::channel::secrets::Piece>,
     ) -> Result<Vec<u8>, v0_2::tongdao::channel::secrets::SecretError> {
-        use v0_2::tongdao::channel::secrets::Piece;
-        let mut message = Vec::new();
+        use v0_2::tongdao::channel::secrets::{Piece, SecretError};
+        // The limits look at the plugin's own bytes and the number of
+        // secrets, never at a secret's length, which would leak through
+        // `too-large`. A digest of secrets alone is refused: it would be a
+        // stand-in for the secret (an HMAC key longer than a block is
+        // replaced by its hash).
+        let given: usize = pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Bytes(bytes) => bytes.len(),
+                Piece::Secret(_) => 0,
+            })
+            .sum();
+        check_signable(given)?;
+        let secrets = pieces
+            .iter()
+            .filter(|piece| matches!(piece, Piece::Secret(_)))
+            .count();
+        if given == 0 || secrets > MAX_SECRET_PIECES {
+            return Err(SecretError::Refused(format!(
+                "a digest needs bytes of the plugin's own besides at most {MAX_SECRET_PIECES} secrets"
+            )));
+        }
+        let mut message = Vec::with_capacity(given);
         for piece in &pieces {
             match piece {
                 Piece::Bytes(bytes) => message.extend_from_slice(bytes),
                 Piece::Secret(name) => message.extend_from_slice(self.secret(name)?),
             }
-            check_signable(message.len())?;
         }
         Ok(crate::runtime::signing::digest(algorithm, &message))
     }

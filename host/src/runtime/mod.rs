@@ -24,7 +24,6 @@ use crate::runtime::bindings::tongdao::channel::types::{
 use crate::runtime::call_state::CallState;
 use crate::runtime::exports::{Exports, UncheckedExports};
 use crate::runtime::size::WireSize;
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -106,9 +105,10 @@ pub struct LoadedPlugin {
     pub size: u64,
     /// The contract version the component exports.
     pub contract: Contract,
-    /// The credentials the plugin declares secret (0.2.0): the plugin gets
-    /// their names, the host signs with their values.
-    pub secret_credentials: BTreeSet<String>,
+    /// The credentials a 0.2.0 plugin declares, public and secret: it gets
+    /// the values of the first and the names of the second (the host signs
+    /// with their values); no other credential reaches it. Empty for 0.1.0.
+    pub declared_credentials: v0_2::DeclaredCredentials,
     pre: InstancePre<CallState>,
     exports: Arc<PluginExports>,
 }
@@ -131,7 +131,7 @@ impl LoadedPlugin {
         match self.contract {
             Contract::V0_1 => (CallContext::V0_1(ctx), Vec::new()),
             Contract::V0_2 => {
-                let (ctx, secrets) = v0_2::split_context(ctx, &self.secret_credentials);
+                let (ctx, secrets) = v0_2::split_context(ctx, &self.declared_credentials);
                 (CallContext::V0_2(ctx), secrets)
             }
         }
@@ -235,19 +235,23 @@ impl Runtime {
             path: path.to_path_buf(),
             message,
         };
-        let (exports, manifest, secret_credentials) = match contract {
+        let (exports, manifest, declared_credentials) = match contract {
             Contract::V0_1 => {
                 let unchecked =
                     UncheckedExports::find(&component, contract.interface()).map_err(link_error)?;
                 let (exports, manifest) = self.check_and_describe(&pre, unchecked, path)?;
-                (PluginExports::V0_1(exports), manifest, BTreeSet::new())
+                (
+                    PluginExports::V0_1(exports),
+                    manifest,
+                    v0_2::DeclaredCredentials::default(),
+                )
             }
             Contract::V0_2 => {
                 let unchecked =
                     UncheckedExports::find(&component, contract.interface()).map_err(link_error)?;
                 let (exports, described) = self.check_and_describe(&pre, unchecked, path)?;
-                let (manifest, secrets) = v0_2::manifest(described);
-                (PluginExports::V0_2(exports), manifest, secrets)
+                let (manifest, declared) = v0_2::manifest(described);
+                (PluginExports::V0_2(exports), manifest, declared)
             }
         };
         output::validate_manifest(&manifest).map_err(|message| LoadError::Manifest {
@@ -260,7 +264,7 @@ impl Runtime {
             digest,
             size: bytes.len() as u64,
             contract,
-            secret_credentials,
+            declared_credentials,
             pre,
             exports: Arc::new(exports),
         }))

@@ -76,6 +76,9 @@ pub struct Delivered {
     /// The plugin's `x-credentials-seen` header: the credential names it
     /// was given.
     pub credentials_seen: String,
+    /// The plugin's `x-secrets-named` header: the secrets the host named
+    /// to it.
+    pub secrets_named: String,
 }
 
 #[derive(Default)]
@@ -163,6 +166,10 @@ fn accept(keys: &Keys, request: &Incoming) -> Result<Delivered, (u16, String)> {
         client_id: field("client_id")?,
         credentials_seen: request
             .header("x-credentials-seen")
+            .unwrap_or_default()
+            .to_owned(),
+        secrets_named: request
+            .header("x-secrets-named")
             .unwrap_or_default()
             .to_owned(),
     })

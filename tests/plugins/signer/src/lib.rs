@@ -63,6 +63,7 @@ fn signing_failed(err: secrets::SecretError) -> PluginError {
         secrets::SecretError::TooLarge(limit) => {
             PluginError::Unsupported(format!("the host signs at most {limit} bytes"))
         }
+        secrets::SecretError::Refused(reason) => PluginError::Unsupported(reason),
     }
 }
 
@@ -73,7 +74,8 @@ fn pair(name: &str, value: &str) -> Pair {
     }
 }
 
-/// The names of the credentials this call was given, for `x-credentials-seen`.
+/// The names of the credentials this call was given values of, for
+/// `x-credentials-seen`.
 fn seen(ctx: &ShopContext) -> String {
     let names: Vec<&str> = ctx.credentials.iter().map(|p| p.name.as_str()).collect();
     names.join(",")
@@ -227,6 +229,7 @@ impl Guest for Signer {
                     pair("x-timestamp", &timestamp),
                     pair("x-signature", &hex(&signature).to_uppercase()),
                     pair("x-credentials-seen", &seen(&ctx)),
+                    pair("x-secrets-named", &ctx.secrets.join(",")),
                 ],
                 body,
             },
