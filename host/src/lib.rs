@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod poll;
 pub mod replay;
 pub mod responder;
+pub mod risk;
 pub mod runtime;
 pub mod server;
 pub mod shops;

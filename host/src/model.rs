@@ -5,6 +5,7 @@
 //! around them — stored events, conversations, outbox items, hand-offs.
 
 mod records;
+mod risk;
 mod tally;
 
 pub use crate::runtime::bindings::tongdao::channel::types::{
@@ -14,6 +15,7 @@ pub use crate::runtime::bindings::tongdao::channel::types::{
     RetryHint, ShopContext, StreamConnect,
 };
 pub use records::*;
+pub use risk::*;
 use serde::{Deserialize, Serialize};
 pub use tally::*;
 
@@ -188,6 +190,8 @@ pub enum ChangeKind {
     Message,
     /// An agent's message was queued.
     Reply,
+    /// A risk alert was raised in the conversation.
+    Alert,
 }
 
 impl ChangeKind {
@@ -197,6 +201,7 @@ impl ChangeKind {
             ChangeKind::Handoff => "handoff",
             ChangeKind::Message => "message",
             ChangeKind::Reply => "reply",
+            ChangeKind::Alert => "alert",
         }
     }
 }

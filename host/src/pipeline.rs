@@ -50,6 +50,8 @@ pub struct Pipeline {
     pub poll_hints: crate::poll::Hints,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Risk alerts' settings.
+    pub alerts: crate::config::AlertsConfig,
 }
 
 /// How many inbox events one pass handles.
@@ -170,6 +172,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     unanswered: p.decided.unanswered.as_ref(),
                     conversation: Some(stored.event.conversation_id.as_str()),
                     decision: p.decided.decision.as_ref(),
+                    risk: p.decided.risk.as_ref(),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -232,6 +235,8 @@ struct Decided {
     unanswered: Option<UnansweredQuestion>,
     /// The bot's decision about a customer's message.
     decision: Option<BotDecision>,
+    /// The conversation's risk after a negative message.
+    risk: Option<crate::store::RiskUpdate>,
 }
 
 /// What the bot does about one event.
@@ -241,10 +246,17 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
     };
     let mut unanswered = None;
     let mut decision = None;
+    let mut risk = None;
     let (actions, escalation, context) = match &stored.event.body {
-        EventBody::Message(message) => {
-            answer_question(host, shop, stored, message, &mut unanswered, &mut decision)?
-        }
+        EventBody::Message(message) => answer_question(
+            host,
+            shop,
+            stored,
+            message,
+            &mut unanswered,
+            &mut decision,
+            &mut risk,
+        )?,
         EventBody::Commerce(commerce) => (
             look_up_order(shop, stored, commerce).into_iter().collect(),
             None,
@@ -256,19 +268,25 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
             ContextUpdate::Keep,
         ),
     };
+    let mut actions: Vec<NewAction> = actions
+        .into_iter()
+        .map(|action| NewAction {
+            shop: stored.shop.clone(),
+            action,
+            sent_by: None,
+        })
+        .collect();
+    let risk = risk.map(|(update, to_group)| {
+        actions.extend(to_group);
+        update
+    });
     Ok(Decided {
-        actions: actions
-            .into_iter()
-            .map(|action| NewAction {
-                shop: stored.shop.clone(),
-                action,
-                sent_by: None,
-            })
-            .collect(),
+        actions,
         escalation,
         context,
         unanswered,
         decision,
+        risk,
     })
 }
 
@@ -287,6 +305,7 @@ fn answer_question(
     message: &Message,
     unanswered: &mut Option<UnansweredQuestion>,
     decision: &mut Option<BotDecision>,
+    risk: &mut Option<(crate::store::RiskUpdate, Option<NewAction>)>,
 ) -> anyhow::Result<(Vec<Action>, Option<Handoff>, ContextUpdate)> {
     let supports = |action: ActionName| shop.plugin().manifest.actions.contains(&action);
     let Some(question) = customer_text(&stored.event) else {
@@ -306,6 +325,16 @@ fn answer_question(
         stored.received_ms,
     );
     tracing::debug!(shop = %stored.shop, event = %stored.id, decision = %reply.decision, "bot decision");
+    if let Some(negative) = &reply.negative {
+        *risk = Some(crate::risk::observe(
+            host.store.as_ref(),
+            &host.alerts,
+            stored,
+            &customer,
+            question,
+            negative,
+        )?);
+    }
     if reply.unanswered {
         *unanswered = Some(UnansweredQuestion {
             shop: stored.shop.clone(),

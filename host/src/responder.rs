@@ -46,6 +46,18 @@ pub struct Reply {
     /// The knowledge base has no answer for the question (kept for
     /// suggestions).
     pub unanswered: bool,
+    /// The message is negative: whether it threatens a complaint, and the
+    /// cues found (for risk alerts).
+    pub negative: Option<NegativeMessage>,
+}
+
+/// What made a message negative.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NegativeMessage {
+    /// It threatens a complaint or a bad review.
+    pub threatens: bool,
+    /// The cues, in words.
+    pub cues: String,
 }
 
 impl Reply {
@@ -58,6 +70,7 @@ impl Reply {
             decision,
             context: ContextUpdate::Clear,
             unanswered: false,
+            negative: None,
         }
     }
 }
@@ -111,6 +124,10 @@ fn decide(
             Priority::Threat
         } else {
             Priority::Angry
+        });
+        reply.negative = Some(NegativeMessage {
+            threatens: assessment.threatens(),
+            cues: assessment.explanation(),
         });
         return reply;
     }

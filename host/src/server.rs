@@ -52,6 +52,8 @@ pub struct HostState {
     pub sessions: Arc<crate::console::session::Sessions>,
     /// The console's settings.
     pub console: crate::config::ConsoleConfig,
+    /// Risk alerts' settings.
+    pub alerts: crate::config::AlertsConfig,
     /// Who has the console open.
     pub presence: Arc<crate::console::presence::Presence>,
     /// The marketplace shops install plugins from, if configured.
@@ -139,6 +141,7 @@ impl HostState {
             delivery_wake: Arc::clone(&self.delivery_wake),
             poll_hints: self.poll_hints.clone(),
             metrics: Arc::clone(&self.metrics),
+            alerts: self.alerts.clone(),
         }
     }
 
@@ -433,6 +436,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         audit: Arc::new(crate::auth::audit::AuditLog::open(&config.data_dir)?),
         sessions,
         console: config.console.clone(),
+        alerts: config.alerts.clone(),
         presence: Arc::default(),
         market,
         config_path: config.path.clone(),

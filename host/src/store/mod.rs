@@ -224,6 +224,19 @@ pub struct InboxOutcome<'a> {
     /// The bot's decision about a customer's message: kept for the thread
     /// and counted in the day's figures.
     pub decision: Option<&'a BotDecision>,
+    /// The conversation's risk after the message, and the alert it raised.
+    pub risk: Option<&'a RiskUpdate>,
+}
+
+/// A conversation's new risk state, and the alert the message raised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskUpdate {
+    /// The conversation.
+    pub conversation: String,
+    /// Its state after the message.
+    pub state: crate::model::RiskState,
+    /// The alert raised, if any.
+    pub alert: Option<crate::model::RiskAlert>,
 }
 
 /// How a delivery ended, for [`Store::finish_delivery`].
@@ -364,6 +377,16 @@ pub trait Store: Flush {
     /// The bot's decision about a customer's message (written with
     /// [`InboxOutcome::decision`]).
     fn decision(&self, event_id: &str) -> StoreResult<Option<BotDecision>>;
+
+    /// A conversation's risk so far (written with [`InboxOutcome::risk`]).
+    fn risk_state(
+        &self,
+        shop: &str,
+        conversation: &str,
+    ) -> StoreResult<Option<crate::model::RiskState>>;
+
+    /// The latest `limit` risk alerts raised, newest first.
+    fn risk_alerts(&self, limit: usize) -> StoreResult<Vec<crate::model::RiskAlert>>;
 
     /// A shop's figures for a day ([`crate::model::day_of`]).
     fn tally(&self, day: i64, shop: &str) -> StoreResult<DailyTally>;

@@ -8,7 +8,7 @@ use crate::model::{
 };
 use crate::model::{
     AgentStatus, BotDecision, CannedReply, ChangeKind, ConsoleChange, ConsoleSession, DailyTally,
-    Note, UnansweredQuestion,
+    Note, RiskAlert, RiskState, UnansweredQuestion,
 };
 use crate::store::keys;
 use crate::store::{
@@ -99,6 +99,10 @@ pub struct SledStore {
     tallies: sled::Tree,
     /// SHA-256 of a session id → [`ConsoleSession`] JSON.
     console_sessions: sled::Tree,
+    /// (shop, conversation) → [`RiskState`].
+    risk: sled::Tree,
+    /// time (raised, big-endian) ‖ (shop, conversation) → [`RiskAlert`].
+    alerts: sled::Tree,
     /// The next change's number, held while a change is numbered and
     /// committed, so changes commit in the order of their numbers and a
     /// reader never skips one. It starts after the last committed change.
@@ -388,6 +392,8 @@ impl SledStore {
             decisions: tree("decisions")?,
             tallies: tree("tallies")?,
             console_sessions: tree("console_sessions")?,
+            risk: tree("risk")?,
+            alerts: tree("alerts")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -675,7 +681,8 @@ impl Store for SledStore {
             .iter()
             .map(|(_, outcome)| self.new_seqs(outcome.actions.len()))
             .collect::<StoreResult<Vec<_>>>()?;
-        let finished_all = (
+        // More trees than sled's tuple transactions take: a slice of them.
+        let finished_all = [
             &self.inbox,
             &self.outbox,
             &self.outbox_due,
@@ -690,141 +697,153 @@ impl Store for SledStore {
             &self.changes,
             &self.decisions,
             &self.tallies,
-        )
-            .transaction(
-                |(
-                    inbox,
-                    outbox,
-                    outbox_due,
-                    outbox_keys,
-                    conversation_outbox,
-                    handoffs,
-                    identities,
-                    identity_hints,
-                    identity_conversations,
-                    bot_context,
-                    unanswered,
-                    changes,
-                    decisions,
-                    tallies,
-                )| {
-                    // The day's figures, summed per shop over the batch and
-                    // merged once each.
-                    let mut day_tallies: Vec<(&str, DailyTally)> = Vec::new();
-                    let identity_tx = IdentityTx {
-                        identities,
-                        identity_hints,
-                        identity_conversations,
+            &self.risk,
+            &self.alerts,
+        ]
+        .transaction(|trees| {
+            let [
+                inbox,
+                outbox,
+                outbox_due,
+                outbox_keys,
+                conversation_outbox,
+                handoffs,
+                identities,
+                identity_hints,
+                identity_conversations,
+                bot_context,
+                unanswered,
+                changes,
+                decisions,
+                tallies,
+                risk,
+                alerts,
+            ] = trees.as_slice()
+            else {
+                unreachable!("the transaction has 16 trees")
+            };
+            // The day's figures, summed per shop over the batch and
+            // merged once each.
+            let mut day_tallies: Vec<(&str, DailyTally)> = Vec::new();
+            let identity_tx = IdentityTx {
+                identities,
+                identity_hints,
+                identity_conversations,
+            };
+            let tx = OutboxTx {
+                outbox,
+                outbox_due,
+                outbox_keys,
+                conversation_outbox,
+            };
+            let mut all_queued = Vec::with_capacity(finished.len());
+            for (((event_id, outcome), event_key), seqs) in
+                finished.iter().zip(&event_keys).zip(&seqs)
+            {
+                let queued = tx.queue(outcome.actions, seqs, Some(event_id), now_ms)?;
+                // Whether the conversation went to people or became
+                // more urgent (else, with people already, the
+                // console hears of a message).
+                let mut handed_over = false;
+                if let Some(escalation) = outcome.escalation {
+                    let key = keys::parts(&[&escalation.shop, &escalation.conversation]);
+                    let handoff = match handoffs.get(&key)? {
+                        Some(bytes) => {
+                            let mut current: Handoff = from_json(&bytes, "hand-off")?;
+                            handed_over = escalation.priority > current.priority;
+                            current.priority = current.priority.max(escalation.priority);
+                            current
+                        }
+                        None => {
+                            handed_over = true;
+                            escalation.clone()
+                        }
                     };
-                    let tx = OutboxTx {
-                        outbox,
-                        outbox_due,
-                        outbox_keys,
-                        conversation_outbox,
+                    let json = serde_json::to_vec(&handoff)
+                        .map_err(|err| ConflictableTransactionError::Abort(err.to_string()))?;
+                    handoffs.insert(key, json)?;
+                }
+                if let Some((conversation, identity)) = outcome.customer {
+                    absorb_identity(&identity_tx, outcome.shop, conversation, identity, now_ms)?;
+                }
+                if let Some((conversation, update)) = outcome.context {
+                    let key = keys::parts(&[outcome.shop, conversation]);
+                    match update {
+                        ContextUpdate::Keep => {}
+                        ContextUpdate::Set(context) => {
+                            bot_context.insert(key, to_json(context)?)?;
+                        }
+                        ContextUpdate::Clear => {
+                            bot_context.remove(key)?;
+                        }
+                    }
+                }
+                let mut alerted = false;
+                if let Some(update) = outcome.risk {
+                    let key = keys::parts(&[outcome.shop, &update.conversation]);
+                    risk.insert(key.clone(), to_json(&update.state)?)?;
+                    if let Some(alert) = &update.alert {
+                        let mut alert_key = keys::time(alert.at_ms).to_vec();
+                        alert_key.extend_from_slice(&key);
+                        alerts.insert(alert_key, to_json(alert)?)?;
+                        alerted = true;
+                    }
+                }
+                if let Some(conversation) = outcome.conversation {
+                    let key = keys::parts(&[outcome.shop, conversation]);
+                    let kind = if alerted {
+                        Some(ChangeKind::Alert)
+                    } else if handed_over {
+                        Some(ChangeKind::Handoff)
+                    } else if handoffs.get(&key)?.is_some() {
+                        Some(ChangeKind::Message)
+                    } else {
+                        None
                     };
-                    let mut all_queued = Vec::with_capacity(finished.len());
-                    for (((event_id, outcome), event_key), seqs) in
-                        finished.iter().zip(&event_keys).zip(&seqs)
+                    if let Some(kind) = kind {
+                        record_change(
+                            &next_change,
+                            changes,
+                            outcome.shop,
+                            conversation,
+                            kind,
+                            now_ms,
+                        )?;
+                    }
+                }
+                if let Some(question) = outcome.unanswered {
+                    let mut key = keys::time(question.received_ms).to_vec();
+                    key.extend_from_slice(question.event.as_bytes());
+                    unanswered.insert(key, to_json(question)?)?;
+                }
+                if let Some(decision) = outcome.decision {
+                    decisions.insert(event_key.as_slice(), to_json(decision)?)?;
+                    let delta = DailyTally::of_outcome(decision.outcome);
+                    match day_tallies
+                        .iter_mut()
+                        .find(|(shop, _)| *shop == outcome.shop)
                     {
-                        let queued = tx.queue(outcome.actions, seqs, Some(event_id), now_ms)?;
-                        // Whether the conversation went to people or became
-                        // more urgent (else, with people already, the
-                        // console hears of a message).
-                        let mut handed_over = false;
-                        if let Some(escalation) = outcome.escalation {
-                            let key = keys::parts(&[&escalation.shop, &escalation.conversation]);
-                            let handoff = match handoffs.get(&key)? {
-                                Some(bytes) => {
-                                    let mut current: Handoff = from_json(&bytes, "hand-off")?;
-                                    handed_over = escalation.priority > current.priority;
-                                    current.priority = current.priority.max(escalation.priority);
-                                    current
-                                }
-                                None => {
-                                    handed_over = true;
-                                    escalation.clone()
-                                }
-                            };
-                            let json = serde_json::to_vec(&handoff).map_err(|err| {
-                                ConflictableTransactionError::Abort(err.to_string())
-                            })?;
-                            handoffs.insert(key, json)?;
-                        }
-                        if let Some((conversation, identity)) = outcome.customer {
-                            absorb_identity(
-                                &identity_tx,
-                                outcome.shop,
-                                conversation,
-                                identity,
-                                now_ms,
-                            )?;
-                        }
-                        if let Some((conversation, update)) = outcome.context {
-                            let key = keys::parts(&[outcome.shop, conversation]);
-                            match update {
-                                ContextUpdate::Keep => {}
-                                ContextUpdate::Set(context) => {
-                                    bot_context.insert(key, to_json(context)?)?;
-                                }
-                                ContextUpdate::Clear => {
-                                    bot_context.remove(key)?;
-                                }
-                            }
-                        }
-                        if let Some(conversation) = outcome.conversation {
-                            let key = keys::parts(&[outcome.shop, conversation]);
-                            let kind = if handed_over {
-                                Some(ChangeKind::Handoff)
-                            } else if handoffs.get(&key)?.is_some() {
-                                Some(ChangeKind::Message)
-                            } else {
-                                None
-                            };
-                            if let Some(kind) = kind {
-                                record_change(
-                                    &next_change,
-                                    changes,
-                                    outcome.shop,
-                                    conversation,
-                                    kind,
-                                    now_ms,
-                                )?;
-                            }
-                        }
-                        if let Some(question) = outcome.unanswered {
-                            let mut key = keys::time(question.received_ms).to_vec();
-                            key.extend_from_slice(question.event.as_bytes());
-                            unanswered.insert(key, to_json(question)?)?;
-                        }
-                        if let Some(decision) = outcome.decision {
-                            decisions.insert(event_key.as_slice(), to_json(decision)?)?;
-                            let delta = DailyTally::of_outcome(decision.outcome);
-                            match day_tallies
-                                .iter_mut()
-                                .find(|(shop, _)| *shop == outcome.shop)
-                            {
-                                Some((_, tally)) => tally.add(&delta),
-                                None => day_tallies.push((outcome.shop, delta)),
-                            }
-                        }
-                        inbox.remove(event_key)?;
-                        all_queued.push(queued);
+                        Some((_, tally)) => tally.add(&delta),
+                        None => day_tallies.push((outcome.shop, delta)),
                     }
-                    let day = crate::model::day_of(now_ms);
-                    for (shop, delta) in &day_tallies {
-                        let key = tally_key(day, shop);
-                        let mut tally: DailyTally = match tallies.get(&key)? {
-                            Some(bytes) => from_json(&bytes, "daily tally")?,
-                            None => DailyTally::default(),
-                        };
-                        tally.add(delta);
-                        tallies.insert(key, to_json(&tally)?)?;
-                    }
-                    Ok(all_queued)
-                },
-            )
-            .map_err(tx_error)
-            .with_context(|| format!("finishing {} inbox event(s)", finished.len()));
+                }
+                inbox.remove(event_key)?;
+                all_queued.push(queued);
+            }
+            let day = crate::model::day_of(now_ms);
+            for (shop, delta) in &day_tallies {
+                let key = tally_key(day, shop);
+                let mut tally: DailyTally = match tallies.get(&key)? {
+                    Some(bytes) => from_json(&bytes, "daily tally")?,
+                    None => DailyTally::default(),
+                };
+                tally.add(delta);
+                tallies.insert(key, to_json(&tally)?)?;
+            }
+            Ok(all_queued)
+        })
+        .map_err(tx_error)
+        .with_context(|| format!("finishing {} inbox event(s)", finished.len()));
         *in_order = next_change.get();
         finished_all
     }
@@ -1102,6 +1121,25 @@ impl Store for SledStore {
             .get(event_key(event_id)?)?
             .map(|bytes| read(&bytes, "bot decision"))
             .transpose()
+    }
+
+    fn risk_state(&self, shop: &str, conversation: &str) -> StoreResult<Option<RiskState>> {
+        self.risk
+            .get(keys::parts(&[shop, conversation]))?
+            .map(|bytes| read(&bytes, "risk state"))
+            .transpose()
+    }
+
+    fn risk_alerts(&self, limit: usize) -> StoreResult<Vec<RiskAlert>> {
+        self.alerts
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                read(&bytes, "risk alert")
+            })
+            .collect()
     }
 
     fn tally(&self, day: i64, shop: &str) -> StoreResult<DailyTally> {
