@@ -22,6 +22,7 @@ mod outcome;
 mod poll;
 mod profile;
 mod push;
+mod robot;
 mod sync_messages;
 mod token;
 mod xml_fields;
@@ -78,6 +79,11 @@ impl Channel for Wecom {
                 "the callback configuration's 43-character EncodingAESKey",
                 true,
             )
+            .credential(
+                "robot_key",
+                "the key of the group robot (群机器人) that posts the brand's alerts, if any",
+                false,
+            )
             .build()
     }
 
@@ -105,6 +111,9 @@ impl Channel for Wecom {
     }
 
     fn render_action(ctx: ShopContext, action: Action) -> Result<OutboundRequest, PluginError> {
+        if robot::is_for_robot(&action) {
+            return robot::render(&ctx, &action);
+        }
         actions::render(&ctx, &action)
     }
 
@@ -114,6 +123,9 @@ impl Channel for Wecom {
         step: String,
         response: HttpResponse,
     ) -> Result<Interpretation, PluginError> {
+        if step == robot::STEP_ROBOT {
+            return Ok(robot::interpret(&response));
+        }
         outcome::interpret(&ctx, &action, &step, &response)
     }
 }
@@ -169,7 +181,8 @@ mod tests {
                 ("corp_id", true),
                 ("secret", true),
                 ("token", true),
-                ("encoding_aes_key", true)
+                ("encoding_aes_key", true),
+                ("robot_key", false)
             ]
         );
     }

@@ -16,7 +16,10 @@
 //! * `POST /cgi-bin/kf/send_msg_on_event` — an event code once, within 20 s;
 //! * `POST /cgi-bin/kf/service_state/get` and `…/trans` — the session state
 //!   machine (95016, 95014);
-//! * `POST /cgi-bin/kf/customer/batchget` — profiles, unionid when bound.
+//! * `POST /cgi-bin/kf/customer/batchget` — profiles, unionid when bound;
+//! * `POST /cgi-bin/webhook/send?key=…` — a group robot: the key (93000),
+//!   `text` ≤ 2048 bytes or `markdown` ≤ 4096, at most 20 messages a minute
+//!   (45009); no access token.
 //!
 //! Every kf endpoint checks the access token (41001 / 40014 / 42001). Tests
 //! can inject failures, read a log of every request and of every accepted
@@ -24,6 +27,7 @@
 //! documented and which are assumptions.
 
 mod kf;
+mod robot;
 mod sessions;
 
 use rand::Rng;
@@ -35,6 +39,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tongdao_loopback::{Incoming, LoopbackServer, Reply};
 
+pub use robot::RobotMessage;
 pub use sessions::SessionState;
 
 /// Path of the token endpoint.
@@ -51,6 +56,8 @@ pub const SERVICE_STATE_GET_PATH: &str = "/cgi-bin/kf/service_state/get";
 pub const SERVICE_STATE_TRANS_PATH: &str = "/cgi-bin/kf/service_state/trans";
 /// Path of the customer profile query.
 pub const CUSTOMER_BATCHGET_PATH: &str = "/cgi-bin/kf/customer/batchget";
+/// Path of the group robot's webhook.
+pub const WEBHOOK_SEND_PATH: &str = "/cgi-bin/webhook/send";
 
 /// What the emulator answers when a msgid is sent a second time for the
 /// same kf account. WeCom's documented behaviour could not be found (see
@@ -100,6 +107,10 @@ pub struct WecomApiConfig {
     pub profile_window_secs: i64,
     /// The answer to a repeated msgid.
     pub repeated_msgid: RepeatedMsgid,
+    /// The key of the group robot's webhook; none answers 93000 to all.
+    pub robot_key: Option<String>,
+    /// Messages a group robot takes per minute (20).
+    pub robot_messages_per_minute: usize,
 }
 
 impl WecomApiConfig {
@@ -120,6 +131,8 @@ impl WecomApiConfig {
             event_code_lifetime_secs: 20,
             profile_window_secs: 48 * 3600,
             repeated_msgid: RepeatedMsgid::EchoOk,
+            robot_key: None,
+            robot_messages_per_minute: 20,
         }
     }
 }
@@ -252,6 +265,7 @@ struct State {
     event_replies: Vec<SentEventReply>,
     state_changes: Vec<StateChange>,
     requests: Vec<RecordedRequest>,
+    robot: robot::Robot,
     next_id: u64,
     /// Entries the next successful pull repeats from before its cursor.
     overlap_next_pull: usize,
@@ -351,6 +365,7 @@ impl WecomApiEmulator {
             event_replies: Vec::new(),
             state_changes: Vec::new(),
             requests: Vec::new(),
+            robot: robot::Robot::default(),
             next_id: 0,
             overlap_next_pull: 0,
         }));
@@ -673,6 +688,11 @@ impl WecomApiEmulator {
         self.with(|s| s.sent.clone())
     }
 
+    /// Messages the group robot accepted, in order.
+    pub fn robot_messages(&self) -> Vec<RobotMessage> {
+        self.with(|s| s.robot.accepted.clone())
+    }
+
     /// Event replies `send_msg_on_event` accepted, in order.
     pub fn event_replies(&self) -> Vec<SentEventReply> {
         self.with(|s| s.event_replies.clone())
@@ -707,6 +727,7 @@ impl WecomApiEmulator {
 fn route(state: &mut State, request: &Incoming) -> Reply {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", GETTOKEN_PATH) => gettoken(state, request),
+        ("POST", WEBHOOK_SEND_PATH) => robot::send(state, request),
         ("POST", path)
             if matches!(
                 path,
