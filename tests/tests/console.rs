@@ -5,13 +5,16 @@
 //! emulator receives it), transfers it to a colleague who finds it in 我的
 //! and closes it. A post without the session's CSRF token is refused, a
 //! signed-out page redirects to sign-in, and an agent cannot open another
-//! shop's conversation.
+//! shop's conversation. Risk alerts (a complaint threat, sustained anger)
+//! reach the supervisor's stream and board and the brand's WeCom group
+//! robot, once per conversation, also when many come at once.
 
 use std::time::Duration;
 use tongdao::responder::SOOTHING_REPLY;
-use tongdao_e2e::harness::{CONSOLE_WECHAT, TestHost, console_config, eventually};
+use tongdao_e2e::harness::{CONSOLE_WECHAT, TestHost, console_config, eventually, plugin_entry};
 use tongdao_emulator_wechat::api::{WechatApiConfig, WechatApiEmulator};
 use tongdao_emulator_wechat::signing::WechatPusher;
+use tongdao_emulator_wecom::api::{WecomApiConfig, WecomApiEmulator};
 
 const APP_ID: &str = CONSOLE_WECHAT.0;
 const SECRET: &str = CONSOLE_WECHAT.1;
@@ -448,11 +451,17 @@ async fn live_updates_arrive_in_order_and_resume_after_a_disconnect_without_loss
     // Reconnecting with Last-Event-ID gives exactly what was missed, in order.
     let mut resumed = EventStream::open(&mei, Some(first)).await;
     let mut missed = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         missed.push(resumed.next(Duration::from_secs(5)).await);
     }
     let names: Vec<&str> = missed.iter().map(|(_, name, _)| name.as_str()).collect();
-    assert_eq!(names, ["handoff", "message", "reply"], "{missed:?}");
+    // The threat's alert (a change of its own, after its hand-off), then
+    // the take, the customer's message and mei's reply.
+    assert_eq!(
+        names,
+        ["alert", "handoff", "message", "reply"],
+        "{missed:?}"
+    );
     assert!(missed.iter().all(|(id, _, _)| *id > first), "{missed:?}");
     assert!(
         missed.windows(2).all(|w| w[0].0 < w[1].0),
@@ -950,5 +959,120 @@ async fn a_supervisor_links_a_customer_across_shops_and_the_thread_shows_both_ch
             .1
             .contains(&row)
     );
+    host.stop().await;
+}
+
+/// The console config with a supervisor and a WeCom shop, `kf`, whose
+/// group robot carries risk alerts.
+fn config_with_alerts(api: &WechatApiEmulator, wecom: &WecomApiEmulator) -> String {
+    format!(
+        "{}\n{}\n[[shops]]\nid = \"kf\"\nplugin = \"wecom\"\negress = [\"qyapi.weixin.qq.com\"]\n\
+         credentials = {{ corp_id = \"ww12345678910\", secret = \"kf-secret\", token = \"wecomtoken\", \
+         encoding_aes_key = \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\", robot_key = \"{ROBOT_KEY}\" }}\n\
+         api_base = {{ \"qyapi.weixin.qq.com\" = \"{}\" }}\n\n[alerts]\nvia_shop = \"kf\"\n",
+        config_with_boss(api),
+        plugin_entry("wecom"),
+        wecom.base_url()
+    )
+}
+
+const ROBOT_KEY: &str = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_alerts_reach_the_supervisor_and_the_group_robot_once_per_conversation() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let mut wecom_config = WecomApiConfig::new("ww12345678910", "kf-secret");
+    wecom_config.robot_key = Some(ROBOT_KEY.into());
+    let wecom = WecomApiEmulator::start(wecom_config).await.unwrap();
+    let host = host_for(&config_with_alerts(&api, &wecom), &["boss"]).await;
+    let boss = Browser::sign_in(&host, "boss").await;
+    let (_, calm) = boss.get("/console/supervisor").await;
+    assert!(calm.contains("暂无风险预警"), "{calm}");
+    let mut stream = EventStream::open(&boss, None).await;
+    let hook = "/hooks/wechat/demo-oa";
+    let app = (APP_ID, "spamtest");
+
+    // A threat: the hand-off and the alert reach the supervisor's stream,
+    // the board lists it, and the group robot posts it.
+    let sent_at = std::time::Instant::now();
+    angry_push(&host, &api, app, hook, CUSTOMER, 9301).await;
+    let (_, first, _) = stream.next(Duration::from_secs(5)).await;
+    let (_, second, data) = stream.next(Duration::from_secs(5)).await;
+    assert_eq!((first.as_str(), second.as_str()), ("handoff", "alert"));
+    assert!(data.contains(CUSTOMER), "{data}");
+    let posted = eventually("the robot to post", Duration::from_secs(10), || {
+        (!wecom.robot_messages().is_empty()).then(|| sent_at.elapsed())
+    })
+    .await;
+    println!("from the threat's push to the group robot: {posted:?}");
+    let (_, board) = boss.get("/console/supervisor").await;
+    let listed =
+        &board[board.find("id=\"risk-alerts\"").unwrap()..board.find("id=\"queues\"").unwrap()];
+    assert!(
+        listed.contains("data-kind=\"complaint-threat\"") && listed.contains(CUSTOMER),
+        "{listed}"
+    );
+    // Threatening again raises nothing new.
+    angry_push(&host, &api, app, hook, CUSTOMER, 9302).await;
+
+    // Sustained anger: the third negative message within the window.
+    let grumbler = "oConsoleGrumbler0000001";
+    for (i, text) in [
+        "什么破东西，质量太差了，气死我了",
+        "等了一个星期还没发货，太让人失望了",
+        "客服一直不回复，服务太差劲了",
+    ]
+    .iter()
+    .enumerate()
+    {
+        customer_says(&host, &api, app, hook, grumbler, text, 9310 + i as u64).await;
+        host.decided().await;
+    }
+
+    // Ten customers threaten at once: ten alerts, one each.
+    let mut pushes = tokio::task::JoinSet::new();
+    for i in 0..10u64 {
+        let customer = format!("oConsoleThreat{i:09}");
+        let now = tongdao::clock::now_ms() / 1000;
+        api.customer_wrote(&customer, now);
+        let base = host.base_url.clone();
+        pushes.spawn(async move {
+            let pusher = WechatPusher::new("spamtest", APP_ID, None);
+            let text = "再不给我退款，我就去12315投诉你们，还要曝光！";
+            let push = pusher.plaintext(
+                "/hooks/wechat/demo-oa",
+                &pusher.text_xml_at(&customer, now, text, 9400 + i),
+            );
+            push.send(&client(), &base).await.unwrap().status
+        });
+    }
+    while let Some(status) = pushes.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let posted = eventually("twelve alerts posted", Duration::from_secs(20), || {
+        let posted = wecom.robot_messages();
+        (posted.len() >= 12).then_some(posted)
+    })
+    .await;
+    host.settled().await;
+    let posted_now = wecom.robot_messages();
+    assert_eq!(posted_now.len(), 12, "{posted:?}");
+    let threats = posted_now
+        .iter()
+        .filter(|m| m.content.starts_with("【投诉风险】"))
+        .count();
+    let anger: Vec<_> = posted_now
+        .iter()
+        .filter(|m| m.content.starts_with("【客户持续不满】"))
+        .collect();
+    assert_eq!((threats, anger.len()), (11, 1), "{posted_now:?}");
+    assert!(anger[0].content.contains(grumbler), "{:?}", anger[0]);
+    let alerts = host.state().store.risk_alerts(100).unwrap();
+    assert_eq!(alerts.len(), 12);
+    let conversations: std::collections::BTreeSet<_> =
+        alerts.iter().map(|a| a.conversation.clone()).collect();
+    assert_eq!(conversations.len(), 12, "one alert per conversation");
     host.stop().await;
 }

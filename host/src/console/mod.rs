@@ -95,6 +95,18 @@ impl TodayBoard {
     }
 }
 
+/// A risk alert as the supervisor's view shows it.
+struct RiskRow {
+    /// `complaint-threat` or `sustained-anger`.
+    kind: &'static str,
+    kind_label: &'static str,
+    shop: String,
+    conversation: String,
+    message: String,
+    /// When it was raised, `MM-DD HH:MM` China time.
+    at: String,
+}
+
 /// A conversation whose customer threatens a complaint.
 struct Alert {
     shop: String,
@@ -113,6 +125,8 @@ struct SupervisorPage<'a> {
     alerts: Vec<Alert>,
     /// Threats beyond the ones listed.
     more_alerts: usize,
+    /// The latest risk alerts in the supervisor's shops.
+    risk_alerts: Vec<RiskRow>,
     shops: Vec<ShopBoard>,
     agents: Vec<AgentBoard>,
     today: Vec<TodayBoard>,
@@ -620,6 +634,18 @@ fn link(
     }
 }
 
+/// `MM-DD HH:MM` in China Standard Time.
+fn china_time(at_ms: i64) -> String {
+    let secs = (at_ms + 8 * 3_600_000).div_euclid(1000);
+    let (days, in_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (_, month, day) = crate::model::civil_from_days(days);
+    format!(
+        "{month:02}-{day:02} {:02}:{:02}",
+        in_day / 3600,
+        in_day % 3600 / 60
+    )
+}
+
 /// The supervisor's view: complaint threats first, then each shop's queue
 /// and each agent's status and load. It refreshes on the live stream.
 fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>> {
@@ -688,15 +714,35 @@ fn supervisor(host: &Admin, t: &Text, session: &Session) -> Response<Full<Bytes>
                 cap: agent.max_concurrent,
             });
         }
-        Ok((alerts, more_alerts, shops, agents, today))
+        let risk_alerts = host
+            .store
+            .risk_alerts(MAX_ALERTS * 4)?
+            .into_iter()
+            .filter(|alert| who.serves(&alert.shop))
+            .take(MAX_ALERTS)
+            .map(|alert| RiskRow {
+                kind: alert.kind.as_str(),
+                kind_label: if t.lang == "zh-CN" {
+                    alert.kind.zh()
+                } else {
+                    alert.kind.as_str()
+                },
+                at: china_time(alert.at_ms),
+                shop: alert.shop,
+                conversation: alert.conversation,
+                message: alert.message,
+            })
+            .collect();
+        Ok((alerts, more_alerts, risk_alerts, shops, agents, today))
     })();
     match board {
-        Ok((alerts, more_alerts, shops, agents, today)) => page(&SupervisorPage {
+        Ok((alerts, more_alerts, risk_alerts, shops, agents, today)) => page(&SupervisorPage {
             t,
             me: who.id.clone(),
             role: who.role.as_str(),
             alerts,
             more_alerts,
+            risk_alerts,
             shops,
             agents,
             today,

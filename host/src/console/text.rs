@@ -148,6 +148,10 @@ pub struct Text {
     pub alerts: &'static str,
     /// No alerts.
     pub no_alerts: &'static str,
+    /// Risk alerts raised (threats and sustained anger).
+    pub risk_alerts: &'static str,
+    /// No risk alerts.
+    pub no_risk_alerts: &'static str,
     /// Queues per shop.
     pub queues: &'static str,
     /// Shop.
@@ -251,6 +255,8 @@ pub static ZH: Text = Text {
     supervisor: "主管看板",
     alerts: "投诉风险告警",
     no_alerts: "暂无告警",
+    risk_alerts: "风险预警",
+    no_risk_alerts: "暂无风险预警",
     queues: "各店排队",
     shop: "店铺",
     waiting: "排队中",
@@ -335,6 +341,8 @@ pub static EN: Text = Text {
     supervisor: "Supervisor's view",
     alerts: "Complaint-threat alerts",
     no_alerts: "No alerts",
+    risk_alerts: "Risk alerts",
+    no_risk_alerts: "No risk alerts",
     queues: "Queues per shop",
     shop: "Shop",
     waiting: "Waiting",

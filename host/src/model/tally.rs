@@ -17,6 +17,27 @@ pub fn day_of(at_ms: i64) -> i64 {
     (at_ms + CHINA_OFFSET_MS).div_euclid(DAY_MS)
 }
 
+/// The calendar date of a day number (days since 1970-01-01): (year,
+/// month, day), proleptic Gregorian (Howard Hinnant's `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A day number as `YYYY-MM-DD`.
+pub fn date_of_day(day: i64) -> String {
+    let (year, month, date) = civil_from_days(day);
+    format!("{year:04}-{month:02}-{date:02}")
+}
+
 /// How the bot's handling of one customer message ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BotOutcome {
@@ -120,6 +141,15 @@ mod tests {
         let before = 1_794_412_799_000;
         assert_eq!(day_of(before) + 1, day_of(before + 1_000));
         assert_eq!(day_of(before - 3_600_000), day_of(before));
+    }
+
+    #[test]
+    fn day_numbers_are_dates() {
+        assert_eq!(date_of_day(0), "1970-01-01");
+        // Double 11 of 2026 in Beijing.
+        assert_eq!(date_of_day(day_of(1_794_412_799_000)), "2026-11-11");
+        assert_eq!(date_of_day(day_of(1_794_412_800_000)), "2026-11-12");
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]

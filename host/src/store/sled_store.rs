@@ -791,16 +791,17 @@ impl Store for SledStore {
                 }
                 if let Some(conversation) = outcome.conversation {
                     let key = keys::parts(&[outcome.shop, conversation]);
-                    let kind = if alerted {
-                        Some(ChangeKind::Alert)
-                    } else if handed_over {
+                    let kind = if handed_over {
                         Some(ChangeKind::Handoff)
                     } else if handoffs.get(&key)?.is_some() {
                         Some(ChangeKind::Message)
                     } else {
                         None
                     };
-                    if let Some(kind) = kind {
+                    // A raised alert is a change of its own: the lists still hear of
+                    // the hand-off.
+                    let alert = alerted.then_some(ChangeKind::Alert);
+                    for kind in kind.into_iter().chain(alert) {
                         record_change(
                             &next_change,
                             changes,
