@@ -38,6 +38,11 @@ pub struct Audit {
     /// Messages old enough that the host's retention may have removed
     /// their history: audited for their replies only.
     pub past_retention: usize,
+    /// Acknowledged complaint threats (runs that send them) whose
+    /// conversation raised no risk alert.
+    pub threats_unalerted: usize,
+    /// Conversations with more than one alert of a kind.
+    pub alerts_twice: usize,
 }
 
 /// Audit the store in `store_dir` against what the driver and stand-in saw.
@@ -51,7 +56,22 @@ pub fn audit(
     let store = SledStore::open(store_dir)
         .with_context(|| format!("opening the host's store in {}", store_dir.display()))?;
     let mut audit = Audit::default();
+    // Risk alerts per (conversation, kind): each threat raises one.
+    let mut alerts: std::collections::HashMap<(String, &'static str), usize> =
+        std::collections::HashMap::new();
+    for alert in store.risk_alerts(usize::MAX)? {
+        *alerts
+            .entry((alert.conversation, alert.kind.as_str()))
+            .or_default() += 1;
+    }
+    audit.alerts_twice = alerts.values().filter(|&&n| n > 1).count();
     for index in 0..driven.issued {
+        if driven.acked[index]
+            && side.is_threat(index)
+            && !alerts.contains_key(&(side.conversation(index), "complaint-threat"))
+        {
+            audit.threats_unalerted += 1;
+        }
         if audited_from_micros.is_some_and(|from| driven.first_due_micros[index] < from) {
             audit.past_retention += 1;
             if driven.acked[index] && sends.count(index) == 0 {

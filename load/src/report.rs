@@ -234,6 +234,13 @@ impl fmt::Display for Report {
             a.uncertain_resends,
             a.stored_unacknowledged
         )?;
+        if a.threats_unalerted > 0 || a.alerts_twice > 0 || self.console_streams.is_some() {
+            writeln!(
+                f,
+                "threats without an alert {}  conversations alerted twice {}",
+                a.threats_unalerted, a.alerts_twice
+            )?;
+        }
         if a.past_retention > 0 {
             writeln!(
                 f,
