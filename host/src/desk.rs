@@ -370,6 +370,14 @@ pub fn transfer(
         since_ms: clock::now_ms(),
     };
     swap(host, &handoff, Some(&moved))?;
+    host.store.add_agent_tally(
+        crate::model::day_of(clock::now_ms()),
+        agent,
+        &crate::model::AgentTally {
+            transfers: 1,
+            ..Default::default()
+        },
+    )?;
     Ok(moved)
 }
 
@@ -388,12 +396,22 @@ pub fn release(
     swap(host, &handoff, None)?;
     if let HandoffState::Assigned { since_ms, .. } = &handoff.state {
         let now_ms = clock::now_ms();
+        let handling_ms = (now_ms - since_ms).max(0) as u64;
         host.store.add_tally(
             crate::model::day_of(now_ms),
             shop,
             &crate::model::DailyTally {
                 handled: 1,
-                handling_ms: (now_ms - since_ms).max(0) as u64,
+                handling_ms,
+                ..Default::default()
+            },
+        )?;
+        host.store.add_agent_tally(
+            crate::model::day_of(now_ms),
+            agent,
+            &crate::model::AgentTally {
+                handled: 1,
+                handling_ms,
                 ..Default::default()
             },
         )?;
@@ -510,6 +528,15 @@ fn send(
             crate::model::day_of(now_ms),
             shop,
             &crate::model::DailyTally {
+                first_responses: 1,
+                first_response_ms: waited,
+                ..Default::default()
+            },
+        )?;
+        host.store.add_agent_tally(
+            crate::model::day_of(now_ms),
+            agent,
+            &crate::model::AgentTally {
                 first_responses: 1,
                 first_response_ms: waited,
                 ..Default::default()

@@ -81,6 +81,25 @@ enum Command {
         #[command(subcommand)]
         command: SentimentCommand,
     },
+    /// The voice-of-the-customer report over days FROM..=TO (China time):
+    /// questions by intent and scenario, sentiment, complaints by product
+    /// and order state, unknown questions grouped, the automation rate and
+    /// each agent's figures. From the store when no host holds it, else
+    /// from the running host.
+    Report {
+        /// The brand config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The first day, YYYY-MM-DD (default: six days before `--to`).
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        /// `json` or `csv` (long form: section,date,subject,key,value).
+        #[arg(long, default_value = "json")]
+        format: ReportFormat,
+    },
     /// Write a consistent snapshot of the store to OUT. With the host
     /// running, asks it over the admin API (credential: `TONGDAO_CREDENTIAL`
     /// as `agent:secret` of an admin, else the config's `admin.token`).
@@ -117,6 +136,13 @@ enum Command {
         #[command(subcommand)]
         command: market_commands::MarketCommand,
     },
+}
+
+/// How `tongdao report` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Json,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -216,6 +242,46 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The report straight from the store when no host holds it, else from
+/// the running host over its admin API.
+fn report(
+    config: &Config,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> anyhow::Result<tongdao::report::Report> {
+    let day = |date: Option<&str>, default: i64| -> anyhow::Result<i64> {
+        match date {
+            Some(date) => tongdao::report::parse_day(date).map_err(anyhow::Error::msg),
+            None => Ok(default),
+        }
+    };
+    let to = day(to, tongdao::report::today())?;
+    let from = day(from, to - 6)?;
+    let store_dir = config.data_dir.join("store");
+    if !store_dir.exists() {
+        anyhow::bail!("there is no store at {}", store_dir.display());
+    }
+    let direct = match tongdao::store::SledStore::open_with(&store_dir, None) {
+        Ok(store) => {
+            let bot =
+                tongdao::kb::Bot::load(config.bot.knowledge_base.as_deref(), config.bot.min_score)?;
+            return tongdao::report::build(&store, &bot, from, to, |_| true);
+        }
+        Err(err) => err,
+    };
+    let answer = ask_running_host(
+        config,
+        reqwest::Method::GET,
+        &format!(
+            "report?from={}&to={}",
+            tongdao::model::date_of_day(from),
+            tongdao::model::date_of_day(to)
+        ),
+        &direct,
+    )?;
+    serde_json::from_value(answer).context("the host's report does not read as one")
 }
 
 /// Suggestions straight from the store when no host holds it, else from
@@ -493,6 +559,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let config = Config::load(&config)?;
             let suggestions = kb_suggestions(&config, days, min_count)?;
             println!("{}", serde_json::to_string_pretty(&suggestions)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            config,
+            from,
+            to,
+            format,
+        } => {
+            let config = Config::load(&config)?;
+            let report = report(&config, from.as_deref(), to.as_deref())?;
+            match format {
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                ReportFormat::Csv => print!("{}", report.to_csv()?),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => run_agent(command),

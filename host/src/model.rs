@@ -7,6 +7,7 @@
 mod records;
 mod risk;
 mod tally;
+mod voc;
 
 pub use crate::runtime::bindings::tongdao::channel::types::{
     ActionName, ContentKind, CredentialSpec, DeliveryOutcome, Failure, Frame, FrameResult,
@@ -18,6 +19,7 @@ pub use records::*;
 pub use risk::*;
 use serde::{Deserialize, Serialize};
 pub use tally::*;
+pub use voc::*;
 
 /// An event as the store keeps it: the plugin's normalized event plus the
 /// host's id, the shop and plugin it came through, and when it arrived.

@@ -173,6 +173,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     conversation: Some(stored.event.conversation_id.as_str()),
                     decision: p.decided.decision.as_ref(),
                     risk: p.decided.risk.as_ref(),
+                    voc: p.decided.voc.as_ref(),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -237,6 +238,22 @@ struct Decided {
     decision: Option<BotDecision>,
     /// The conversation's risk after a negative message.
     risk: Option<crate::store::RiskUpdate>,
+    /// What a customer's message adds to the voice of the customer.
+    voc: Option<crate::model::VocTally>,
+}
+
+/// What deciding about a customer's message found besides its actions.
+#[derive(Default)]
+struct Findings {
+    /// The question, when the knowledge base has no answer for it.
+    unanswered: Option<UnansweredQuestion>,
+    /// The bot's decision.
+    decision: Option<BotDecision>,
+    /// The conversation's risk after a negative message, and the alert's
+    /// message to the group.
+    risk: Option<(crate::store::RiskUpdate, Option<NewAction>)>,
+    /// What the message adds to the voice of the customer.
+    voc: Option<crate::model::VocTally>,
 }
 
 /// What the bot does about one event.
@@ -244,19 +261,9 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
     let Some(shop) = host.shops.get(&stored.shop) else {
         return Ok(Decided::default());
     };
-    let mut unanswered = None;
-    let mut decision = None;
-    let mut risk = None;
+    let mut found = Findings::default();
     let (actions, escalation, context) = match &stored.event.body {
-        EventBody::Message(message) => answer_question(
-            host,
-            shop,
-            stored,
-            message,
-            &mut unanswered,
-            &mut decision,
-            &mut risk,
-        )?,
+        EventBody::Message(message) => answer_question(host, shop, stored, message, &mut found)?,
         EventBody::Commerce(commerce) => (
             look_up_order(shop, stored, commerce).into_iter().collect(),
             None,
@@ -276,6 +283,12 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
             sent_by: None,
         })
         .collect();
+    let Findings {
+        unanswered,
+        decision,
+        risk,
+        voc,
+    } = found;
     let risk = risk.map(|(update, to_group)| {
         actions.extend(to_group);
         update
@@ -287,6 +300,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         unanswered,
         decision,
         risk,
+        voc,
     })
 }
 
@@ -303,9 +317,7 @@ fn answer_question(
     shop: &Shop,
     stored: &StoredEvent,
     message: &Message,
-    unanswered: &mut Option<UnansweredQuestion>,
-    decision: &mut Option<BotDecision>,
-    risk: &mut Option<(crate::store::RiskUpdate, Option<NewAction>)>,
+    found: &mut Findings,
 ) -> anyhow::Result<(Vec<Action>, Option<Handoff>, ContextUpdate)> {
     let supports = |action: ActionName| shop.plugin().manifest.actions.contains(&action);
     let Some(question) = customer_text(&stored.event) else {
@@ -326,7 +338,7 @@ fn answer_question(
     );
     tracing::debug!(shop = %stored.shop, event = %stored.id, decision = %reply.decision, "bot decision");
     if let Some(negative) = &reply.negative {
-        *risk = Some(crate::risk::observe(
+        found.risk = Some(crate::risk::observe(
             host.store.as_ref(),
             &host.alerts,
             stored,
@@ -335,8 +347,17 @@ fn answer_question(
             negative,
         )?);
     }
+    found.voc = Some(crate::voc::of_message(
+        host.store.as_ref(),
+        stored,
+        &reply,
+        found
+            .risk
+            .as_ref()
+            .and_then(|(update, _)| update.alert.as_ref()),
+    )?);
     if reply.unanswered {
-        *unanswered = Some(UnansweredQuestion {
+        found.unanswered = Some(UnansweredQuestion {
             shop: stored.shop.clone(),
             conversation: stored.event.conversation_id.clone(),
             event: stored.id.clone(),
@@ -368,7 +389,7 @@ fn answer_question(
     } else {
         BotOutcome::Settled
     };
-    *decision = Some(BotDecision {
+    found.decision = Some(BotDecision {
         decision: reply.decision.clone(),
         outcome,
     });

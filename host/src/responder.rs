@@ -49,6 +49,9 @@ pub struct Reply {
     /// The message is negative: whether it threatens a complaint, and the
     /// cues found (for risk alerts).
     pub negative: Option<NegativeMessage>,
+    /// The intent the bot answered (or looks an order up for), for the
+    /// voice of the customer: (id, scenario).
+    pub intent: Option<(String, String)>,
 }
 
 /// What made a message negative.
@@ -71,6 +74,7 @@ impl Reply {
             context: ContextUpdate::Clear,
             unanswered: false,
             negative: None,
+            intent: None,
         }
     }
 }
@@ -155,6 +159,7 @@ fn decide(
                     format!("order number for intent {}", intent.id),
                 );
                 reply.look_up = Some((action, order.clone()));
+                reply.intent = Some((intent.id.clone(), intent.scenario.clone()));
                 return reply;
             }
         }
@@ -210,6 +215,7 @@ fn answer(
 ) -> Reply {
     let answer = knowledge_base.answer_for(&shop.id, intent).to_owned();
     let mut reply = Reply::new(Some(answer), format!("intent {}", intent.id));
+    reply.intent = Some((intent.id.clone(), intent.scenario.clone()));
     match intent.action {
         Some(IntentAction::HandOver) => reply.escalation = Some(Priority::Normal),
         Some(IntentAction::OfferCoupon) => reply.coupon = shop.coupon_offer(),

@@ -134,6 +134,23 @@ pub async fn handle(
     };
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let who = &principal;
+    if method == Method::GET && segments.as_slice() == ["report"] {
+        return match require(who, Role::Supervisor).and_then(|()| report(host, who, &query)) {
+            Ok(report) if query_text(&query, "format") == Some("csv") => match report.to_csv() {
+                Ok(csv) => Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "text/csv; charset=utf-8")
+                    .body(Full::new(Bytes::from(csv)))
+                    .expect("a valid response"),
+                Err(err) => failure(DeskError::Store(format!("{err:#}"))),
+            },
+            Ok(report) => json_response(
+                StatusCode::OK,
+                &serde_json::to_value(&report).unwrap_or(Value::Null),
+            ),
+            Err(err) => failure(err),
+        };
+    }
     let result = match (&method, segments.as_slice()) {
         (&Method::GET, ["plugins"]) => {
             require(who, Role::Supervisor).and_then(|()| super::plugins::list(host))
@@ -174,7 +191,14 @@ pub async fn handle(
     };
     match result {
         Ok(value) => json_response(StatusCode::OK, &value),
-        Err(err) => {
+        Err(err) => failure(err),
+    }
+}
+
+/// The error response for a refused or failed request.
+fn failure(err: DeskError) -> Response<Full<Bytes>> {
+    {
+        {
             let (status, kind) = match &err {
                 DeskError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
                 DeskError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -251,6 +275,37 @@ fn backup(host: &Admin, who: &Principal) -> Result<Value, DeskError> {
 }
 
 /// A number from the query string (`name=N`), or `default`.
+/// A query parameter's raw value.
+fn query_text<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// `GET /admin/report?from=YYYY-MM-DD&to=YYYY-MM-DD[&format=csv]`: the
+/// voice-of-the-customer report over the supervisor's shops (default: the
+/// last seven days).
+fn report(host: &Admin, who: &Principal, query: &str) -> Result<crate::report::Report, DeskError> {
+    let day = |name: &str, default: i64| match query_text(query, name) {
+        Some(date) => crate::report::parse_day(date).map_err(DeskError::Invalid),
+        None => Ok(default),
+    };
+    let to = day("to", crate::report::today())?;
+    let from = day("from", to - 6)?;
+    if from > to || to - from >= crate::report::MOST_DAYS {
+        return Err(DeskError::Invalid(format!(
+            "`from` must not be after `to`, and a report covers at most {} days",
+            crate::report::MOST_DAYS
+        )));
+    }
+    tokio::task::block_in_place(|| {
+        crate::report::build(&*host.store, &host.bot, from, to, |shop| who.serves(shop))
+    })
+    .map_err(|err| DeskError::Store(format!("{err:#}")))
+}
+
 fn query_number(query: &str, name: &str, default: i64) -> Result<i64, DeskError> {
     match query
         .split('&')

@@ -226,6 +226,20 @@ pub struct InboxOutcome<'a> {
     pub decision: Option<&'a BotDecision>,
     /// The conversation's risk after the message, and the alert it raised.
     pub risk: Option<&'a RiskUpdate>,
+    /// What the message adds to the shop's voice of the customer today.
+    pub voc: Option<&'a crate::model::VocTally>,
+}
+
+/// Every figure kept for one day: per shop, the bot's and people's figures
+/// and the voice of the customer; per agent, theirs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayFigures {
+    /// Per shop: [`crate::model::DailyTally`].
+    pub shops: Vec<(String, DailyTally)>,
+    /// Per shop: [`crate::model::VocTally`].
+    pub voc: Vec<(String, crate::model::VocTally)>,
+    /// Per agent: [`crate::model::AgentTally`].
+    pub agents: Vec<(String, crate::model::AgentTally)>,
 }
 
 /// A conversation's new risk state, and the alert the message raised.
@@ -387,6 +401,17 @@ pub trait Store: Flush {
 
     /// The latest `limit` risk alerts raised, newest first.
     fn risk_alerts(&self, limit: usize) -> StoreResult<Vec<crate::model::RiskAlert>>;
+
+    /// Every figure kept for a day, in one read of that day's records.
+    fn day_figures(&self, day: i64) -> StoreResult<DayFigures>;
+
+    /// Adds to an agent's figures for a day.
+    fn add_agent_tally(
+        &self,
+        day: i64,
+        agent: &str,
+        delta: &crate::model::AgentTally,
+    ) -> StoreResult<()>;
 
     /// A shop's figures for a day ([`crate::model::day_of`]).
     fn tally(&self, day: i64, shop: &str) -> StoreResult<DailyTally>;

@@ -7,8 +7,8 @@ use crate::model::{
     StateChange, StateEntry, StoredEvent,
 };
 use crate::model::{
-    AgentStatus, BotDecision, CannedReply, ChangeKind, ConsoleChange, ConsoleSession, DailyTally,
-    Note, RiskAlert, RiskState, UnansweredQuestion,
+    AgentStatus, AgentTally, BotDecision, CannedReply, ChangeKind, ConsoleChange, ConsoleSession,
+    DailyTally, Note, RiskAlert, RiskState, UnansweredQuestion, VocTally,
 };
 use crate::store::keys;
 use crate::store::{
@@ -95,7 +95,10 @@ pub struct SledStore {
     /// event key → [`BotDecision`] JSON: what the bot decided about a
     /// customer's message (removed with the event).
     decisions: sled::Tree,
-    /// day (i64, big-endian) ‖ shop → [`DailyTally`] JSON.
+    /// Per day (i64, big-endian) ‖ …: the day's figures. `‖ shop` →
+    /// [`DailyTally`]; `‖ (shop, "\0voc")` → [`VocTally`]; `‖ ("\0agent",
+    /// agent)` → [`AgentTally`] (names never hold NUL, so the shapes never
+    /// meet).
     tallies: sled::Tree,
     /// SHA-256 of a session id → [`ConsoleSession`] JSON.
     console_sessions: sled::Tree,
@@ -325,6 +328,27 @@ fn tx_error(err: TransactionError<String>) -> anyhow::Error {
         TransactionError::Abort(message) => anyhow!(message),
         TransactionError::Storage(err) => anyhow!(err),
     }
+}
+
+/// The tag of a shop's voice-of-the-customer record in `tallies`.
+const VOC_TAG: &str = "\0voc";
+/// The tag of an agent's record in `tallies`.
+const AGENT_TAG: &str = "\0agent";
+
+/// A shop's voice-of-the-customer key for a day.
+fn voc_key(day: i64, shop: &str) -> Vec<u8> {
+    let mut key = day.to_be_bytes().to_vec();
+    keys::push_part(&mut key, shop);
+    keys::push_part(&mut key, VOC_TAG);
+    key
+}
+
+/// An agent's key for a day.
+fn agent_tally_key(day: i64, agent: &str) -> Vec<u8> {
+    let mut key = day.to_be_bytes().to_vec();
+    keys::push_part(&mut key, AGENT_TAG);
+    keys::push_part(&mut key, agent);
+    key
 }
 
 /// A day's figures' key: the day, big-endian (days sort in order), then
@@ -725,6 +749,7 @@ impl Store for SledStore {
             // The day's figures, summed per shop over the batch and
             // merged once each.
             let mut day_tallies: Vec<(&str, DailyTally)> = Vec::new();
+            let mut day_voc: Vec<(&str, VocTally)> = Vec::new();
             let identity_tx = IdentityTx {
                 identities,
                 identity_hints,
@@ -817,6 +842,12 @@ impl Store for SledStore {
                     key.extend_from_slice(question.event.as_bytes());
                     unanswered.insert(key, to_json(question)?)?;
                 }
+                if let Some(voc) = outcome.voc {
+                    match day_voc.iter_mut().find(|(shop, _)| *shop == outcome.shop) {
+                        Some((_, tally)) => tally.add(voc),
+                        None => day_voc.push((outcome.shop, voc.clone())),
+                    }
+                }
                 if let Some(decision) = outcome.decision {
                     decisions.insert(event_key.as_slice(), to_json(decision)?)?;
                     let delta = DailyTally::of_outcome(decision.outcome);
@@ -837,6 +868,15 @@ impl Store for SledStore {
                 let mut tally: DailyTally = match tallies.get(&key)? {
                     Some(bytes) => from_json(&bytes, "daily tally")?,
                     None => DailyTally::default(),
+                };
+                tally.add(delta);
+                tallies.insert(key, to_json(&tally)?)?;
+            }
+            for (shop, delta) in &day_voc {
+                let key = voc_key(day, shop);
+                let mut tally: VocTally = match tallies.get(&key)? {
+                    Some(bytes) => from_json(&bytes, "voice of the customer")?,
+                    None => VocTally::default(),
                 };
                 tally.add(delta);
                 tallies.insert(key, to_json(&tally)?)?;
@@ -1141,6 +1181,44 @@ impl Store for SledStore {
                 read(&bytes, "risk alert")
             })
             .collect()
+    }
+
+    fn day_figures(&self, day: i64) -> StoreResult<crate::store::DayFigures> {
+        let mut figures = crate::store::DayFigures::default();
+        for entry in self.tallies.scan_prefix(day.to_be_bytes()) {
+            let (key, bytes) = entry?;
+            let parts = keys::split(&key[8..])
+                .with_context(|| format!("corrupt figures key of day {day}"))?;
+            match parts.as_slice() {
+                [shop] => figures
+                    .shops
+                    .push((shop.clone(), read(&bytes, "daily tally")?)),
+                [shop, tag] if tag == VOC_TAG => figures
+                    .voc
+                    .push((shop.clone(), read(&bytes, "voice of the customer")?)),
+                [tag, agent] if tag == AGENT_TAG => figures
+                    .agents
+                    .push((agent.clone(), read(&bytes, "agent's figures")?)),
+                _ => anyhow::bail!("corrupt figures key of day {day}: {parts:?}"),
+            }
+        }
+        Ok(figures)
+    }
+
+    fn add_agent_tally(&self, day: i64, agent: &str, delta: &AgentTally) -> StoreResult<()> {
+        let key = agent_tally_key(day, agent);
+        self.tallies
+            .transaction(|tallies| {
+                let mut tally: AgentTally = match tallies.get(&key)? {
+                    Some(bytes) => from_json(&bytes, "agent's figures")?,
+                    None => AgentTally::default(),
+                };
+                tally.add(delta);
+                tallies.insert(key.as_slice(), to_json(&tally)?)?;
+                Ok(())
+            })
+            .map_err(tx_error)
+            .with_context(|| format!("adding to agent {agent}'s figures of day {day}"))
     }
 
     fn tally(&self, day: i64, shop: &str) -> StoreResult<DailyTally> {
