@@ -416,6 +416,9 @@ pub fn release(
             },
         )?;
     }
+    if end_session {
+        invite_rating(host, &handoff, agent)?;
+    }
     let supports_end = host.shops.get(shop).is_some_and(|s| {
         s.plugin()
             .manifest
@@ -544,6 +547,44 @@ fn send(
         )?;
     }
     Ok(seq)
+}
+
+/// Where the shop asks for it (`csat_invite`) and its channel sends
+/// messages, invites the customer of a conversation `agent` closed to rate
+/// the service, and has the bot wait for the answer (before any end of
+/// the session, which goes out after it).
+fn invite_rating(host: &People, handoff: &Handoff, agent: &str) -> Result<(), DeskError> {
+    let Some(shop) = host.shops.get(&handoff.shop) else {
+        return Ok(());
+    };
+    let sends = shop
+        .plugin()
+        .manifest
+        .actions
+        .contains(&ActionName::SendMessage);
+    if !shop.config.csat_invite || !sends {
+        return Ok(());
+    }
+    let invitation = new_action(
+        host,
+        handoff,
+        agent,
+        ActionKind::SendMessage(crate::model::Content::Text(
+            crate::csat::INVITATION.to_owned(),
+        )),
+    )?;
+    let now_ms = clock::now_ms();
+    host.store.queue_actions(&[invitation], now_ms)?;
+    host.store.set_bot_context(
+        &handoff.shop,
+        &handoff.conversation,
+        Some(&crate::model::BotContext::AwaitingRating {
+            served_by: agent.to_owned(),
+            asked_ms: now_ms,
+        }),
+    )?;
+    host.delivery_wake.notify_one();
+    Ok(())
 }
 
 fn new_action(

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod contract;
+pub mod csat;
 pub mod declared;
 pub mod delivery;
 pub mod desk;

@@ -56,24 +56,42 @@ pub enum BotContext {
         /// When it asked, Unix milliseconds.
         asked_ms: i64,
     },
+    /// The conversation closed and the customer was invited to rate it.
+    AwaitingRating {
+        /// Who served: an agent's id, or [`BOT_SERVER`].
+        served_by: String,
+        /// When the invitation was queued, Unix milliseconds.
+        asked_ms: i64,
+    },
 }
+
+/// Who served when the bot did, in ratings and the report.
+pub const BOT_SERVER: &str = "(bot)";
 
 impl BotContext {
     /// How long the bot remembers what it asked: a customer who answers
     /// later is asking something new.
     pub const LIFETIME_MS: i64 = 10 * 60 * 1000;
 
+    /// How long an invitation to rate stays open.
+    pub const RATING_LIFETIME_MS: i64 = 30 * 60 * 1000;
+
     /// When the bot asked.
     pub fn asked_ms(&self) -> i64 {
         match self {
             BotContext::Clarifying { asked_ms, .. }
-            | BotContext::AwaitingOrder { asked_ms, .. } => *asked_ms,
+            | BotContext::AwaitingOrder { asked_ms, .. }
+            | BotContext::AwaitingRating { asked_ms, .. } => *asked_ms,
         }
     }
 
     /// Whether the context still applies at `now_ms`.
     pub fn is_current(&self, now_ms: i64) -> bool {
-        now_ms - self.asked_ms() <= Self::LIFETIME_MS
+        let lifetime = match self {
+            BotContext::AwaitingRating { .. } => Self::RATING_LIFETIME_MS,
+            _ => Self::LIFETIME_MS,
+        };
+        now_ms - self.asked_ms() <= lifetime
     }
 }
 

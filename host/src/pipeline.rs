@@ -174,6 +174,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     decision: p.decided.decision.as_ref(),
                     risk: p.decided.risk.as_ref(),
                     voc: p.decided.voc.as_ref(),
+                    rating: p.decided.rating.as_ref(),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -240,6 +241,8 @@ struct Decided {
     risk: Option<crate::store::RiskUpdate>,
     /// What a customer's message adds to the voice of the customer.
     voc: Option<crate::model::VocTally>,
+    /// A customer's rating: who served, and the score.
+    rating: Option<(String, u8)>,
 }
 
 /// What deciding about a customer's message found besides its actions.
@@ -254,6 +257,8 @@ struct Findings {
     risk: Option<(crate::store::RiskUpdate, Option<NewAction>)>,
     /// What the message adds to the voice of the customer.
     voc: Option<crate::model::VocTally>,
+    /// The customer's rating: who served, and the score.
+    rating: Option<(String, u8)>,
 }
 
 /// What the bot does about one event.
@@ -288,6 +293,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         decision,
         risk,
         voc,
+        rating,
     } = found;
     let risk = risk.map(|(update, to_group)| {
         actions.extend(to_group);
@@ -301,6 +307,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         decision,
         risk,
         voc,
+        rating,
     })
 }
 
@@ -347,6 +354,10 @@ fn answer_question(
             negative,
         )?);
     }
+    found.rating = reply
+        .rating
+        .as_ref()
+        .map(|(served_by, rating)| (served_by.clone(), rating.score));
     found.voc = Some(crate::voc::of_message(
         host.store.as_ref(),
         stored,
@@ -380,6 +391,8 @@ fn answer_question(
         .is_some();
     let outcome = if with_people || !supports(ActionName::SendMessage) {
         BotOutcome::WithPeople
+    } else if reply.rating.is_some() {
+        BotOutcome::Rated
     } else if reply.escalation.is_some() {
         BotOutcome::HandedOver
     } else if matches!(reply.context, ContextUpdate::Set(_)) {

@@ -52,6 +52,9 @@ pub struct Reply {
     /// The intent the bot answered (or looks an order up for), for the
     /// voice of the customer: (id, scenario).
     pub intent: Option<(String, String)>,
+    /// The customer rated the service they were invited to rate: who
+    /// served, and the rating.
+    pub rating: Option<(String, crate::csat::Rating)>,
 }
 
 /// What made a message negative.
@@ -75,6 +78,7 @@ impl Reply {
             unanswered: false,
             negative: None,
             intent: None,
+            rating: None,
         }
     }
 }
@@ -118,6 +122,16 @@ fn decide(
     context: Option<&BotContext>,
     now_ms: i64,
 ) -> Reply {
+    if let Some(BotContext::AwaitingRating { served_by, .. }) = context
+        && let Some(rating) = crate::csat::parse(text)
+    {
+        let mut reply = Reply::new(
+            Some(crate::csat::THANKS.to_owned()),
+            format!("rated {} for {served_by}", rating.score),
+        );
+        reply.rating = Some((served_by.clone(), rating));
+        return reply;
+    }
     let assessment = bot.assess(text);
     if assessment.is_negative() {
         let mut reply = Reply::new(
@@ -163,7 +177,7 @@ fn decide(
                 return reply;
             }
         }
-        None => {}
+        Some(BotContext::AwaitingRating { .. }) | None => {}
     }
     match matcher.decide(text) {
         Decision::Answer { intent, confidence } => {

@@ -4,7 +4,8 @@
 //! The admin API's report (JSON and CSV) counts the questions by intent and
 //! scenario, the negative message, the threat and its alert, the complaint
 //! by order state, groups the unknown questions, and credits the agent's
-//! first response and handling. Its figures come from the tallies kept as
+//! first response and handling; closing it invites the customer to rate
+//! the service, and the rating is credited to her. Its figures come from the tallies kept as
 //! the messages were decided, so they survive a restart unchanged.
 
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ const ADMIN_TOKEN: &str = "voc-report-admin-token-0123";
 
 fn config(api: &WechatApiEmulator) -> String {
     format!(
-        "{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\nassignment = \"least-loaded\"\n\n[[agents]]\nid = \"mei\"\nshops = [\"demo-oa\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\n",
+        "{}\n{}\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\nassignment = \"least-loaded\"\n\n[[agents]]\nid = \"mei\"\nshops = [\"demo-oa\"]\n\n[[shops]]\nid = \"demo-oa\"\nplugin = \"wechat\"\negress = [\"api.weixin.qq.com\"]\ncredentials = {{ app_id = \"{APP_ID}\", app_secret = \"{SECRET}\", token = \"spamtest\" }}\napi_base = {{ \"api.weixin.qq.com\" = \"{}\" }}\ncsat_invite = true\n",
         bot_entry(),
         plugin_entry("wechat"),
         api.base_url()
@@ -124,6 +125,24 @@ async fn the_report_counts_what_customers_asked_felt_and_complained_about_and_ho
     assert_eq!(status, 200, "{body}");
     let (status, body) = call(&host, mei, "POST", &path("close"), json!({})).await;
     assert_eq!(status, 200, "{body}");
+
+    // Closing invites the customer to rate mei's service; the answer is
+    // thanked and credited to her (not counted as a question).
+    eventually("the invitation to rate", Duration::from_secs(10), || {
+        api.sent_messages()
+            .iter()
+            .any(|m| m.touser == angry && m.text.as_deref() == Some(tongdao::csat::INVITATION))
+            .then_some(())
+    })
+    .await;
+    say(&host, &api, angry, "5分，客服很耐心", 301).await;
+    eventually("the thanks", Duration::from_secs(10), || {
+        api.sent_messages()
+            .iter()
+            .any(|m| m.touser == angry && m.text.as_deref() == Some(tongdao::csat::THANKS))
+            .then_some(())
+    })
+    .await;
     host.settled().await;
 
     let today = tongdao::model::date_of_day(tongdao::report::today());
@@ -132,7 +151,7 @@ async fn the_report_counts_what_customers_asked_felt_and_complained_about_and_ho
     assert_eq!(status, 200, "{body}");
     let report: Value = serde_json::from_str(&body).unwrap();
     let total = &report["total"];
-    assert_eq!(total["messages"], 9, "{report:#}");
+    assert_eq!(total["messages"], 10, "{report:#}");
     assert_eq!(total["intents"]["ship_time"], 6, "{report:#}");
     assert_eq!(total["intents"]["(unknown)"], 2, "{report:#}");
     assert_eq!(total["scenarios"]["售前"], 6, "{report:#}");
@@ -157,6 +176,11 @@ async fn the_report_counts_what_customers_asked_felt_and_complained_about_and_ho
     assert_eq!(
         (agent["first_responses"].clone(), agent["handled"].clone()),
         (json!(1), json!(1)),
+        "{report:#}"
+    );
+    assert_eq!(
+        (agent["ratings"].clone(), agent["csat"].clone()),
+        (json!(1), json!(5.0)),
         "{report:#}"
     );
 

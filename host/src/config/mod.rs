@@ -165,6 +165,9 @@ pub struct ShopConfig {
     pub egress_networks: Vec<ipnet::IpNet>,
     /// Whether the bot may offer coupons in this shop.
     pub allow_coupons: bool,
+    /// Invite the customer to rate the service (1–5) when an agent closes
+    /// the conversation.
+    pub csat_invite: bool,
     /// The coupon offered to a hesitating customer (with `allow_coupons`).
     pub coupon: Option<crate::model::Coupon>,
     /// Whether the host holds the plugin's stream for this shop; `None`
@@ -206,6 +209,7 @@ impl std::fmt::Debug for ShopConfig {
             .field("api_base", &self.api_base)
             .field("egress_networks", &self.egress_networks)
             .field("allow_coupons", &self.allow_coupons)
+            .field("csat_invite", &self.csat_invite)
             .field("coupon", &self.coupon)
             .field("stream", &self.stream)
             .field("poll_feeds", &self.poll_feeds)
@@ -947,6 +951,7 @@ impl Builder {
                 None => None,
             };
             let allow_coupons = shop.allow_coupons.unwrap_or(false);
+            let csat_invite = shop.csat_invite.unwrap_or(false);
             let coupon = shop.coupon.map(|coupon| {
                 let coupon = coupon.into_inner();
                 let fallback_text = match &coupon.url {
@@ -978,6 +983,7 @@ impl Builder {
                     api_base,
                     egress_networks,
                     allow_coupons,
+                    csat_invite,
                     coupon,
                     stream: shop.stream.map(Spanned::into_inner),
                     poll_feeds,

@@ -136,6 +136,7 @@ pub struct RawShop {
     pub api_base: Option<BTreeMap<String, Spanned<String>>>,
     pub egress_networks: Option<Vec<Spanned<String>>>,
     pub allow_coupons: Option<bool>,
+    pub csat_invite: Option<bool>,
     pub coupon: Option<Spanned<RawCoupon>>,
     pub stream: Option<Spanned<bool>>,
     pub poll_feeds: Option<Spanned<Vec<Spanned<String>>>>,

@@ -51,6 +51,8 @@ pub enum BotOutcome {
     Unanswered,
     /// It said nothing: people have the conversation.
     WithPeople,
+    /// The message rated the service (not a question).
+    Rated,
 }
 
 /// The bot's decision about one customer message.
@@ -88,7 +90,7 @@ impl DailyTally {
     /// One decision of the bot.
     pub fn of_outcome(outcome: BotOutcome) -> DailyTally {
         let mut tally = DailyTally::default();
-        if outcome == BotOutcome::WithPeople {
+        if matches!(outcome, BotOutcome::WithPeople | BotOutcome::Rated) {
             return tally;
         }
         tally.questions = 1;
@@ -96,7 +98,7 @@ impl DailyTally {
             BotOutcome::Settled => tally.settled = 1,
             BotOutcome::Clarified => tally.clarified = 1,
             BotOutcome::HandedOver => tally.handed_over = 1,
-            BotOutcome::Unanswered | BotOutcome::WithPeople => {}
+            BotOutcome::Unanswered | BotOutcome::WithPeople | BotOutcome::Rated => {}
         }
         tally
     }

@@ -228,6 +228,9 @@ pub struct InboxOutcome<'a> {
     pub risk: Option<&'a RiskUpdate>,
     /// What the message adds to the shop's voice of the customer today.
     pub voc: Option<&'a crate::model::VocTally>,
+    /// The customer rated the service: who served (an agent, or the bot),
+    /// and the score, credited to them today.
+    pub rating: Option<&'a (String, u8)>,
 }
 
 /// Every figure kept for one day: per shop, the bot's and people's figures
@@ -425,6 +428,15 @@ pub trait Store: Flush {
     /// What the bot is waiting for in a conversation, if anything (written
     /// with [`InboxOutcome::context`]).
     fn bot_context(&self, shop: &str, conversation: &str) -> StoreResult<Option<BotContext>>;
+
+    /// Sets (or clears) what the bot waits for in a conversation, outside
+    /// the pipeline (an invitation to rate when an agent closes it).
+    fn set_bot_context(
+        &self,
+        shop: &str,
+        conversation: &str,
+        context: Option<&BotContext>,
+    ) -> StoreResult<()>;
 
     /// Adds a private note to a conversation.
     fn add_note(&self, shop: &str, conversation: &str, note: &Note) -> StoreResult<()>;

@@ -750,6 +750,7 @@ impl Store for SledStore {
             // merged once each.
             let mut day_tallies: Vec<(&str, DailyTally)> = Vec::new();
             let mut day_voc: Vec<(&str, VocTally)> = Vec::new();
+            let mut day_ratings: Vec<(&str, u8)> = Vec::new();
             let identity_tx = IdentityTx {
                 identities,
                 identity_hints,
@@ -842,6 +843,9 @@ impl Store for SledStore {
                     key.extend_from_slice(question.event.as_bytes());
                     unanswered.insert(key, to_json(question)?)?;
                 }
+                if let Some((served_by, score)) = outcome.rating {
+                    day_ratings.push((served_by, *score));
+                }
                 if let Some(voc) = outcome.voc {
                     match day_voc.iter_mut().find(|(shop, _)| *shop == outcome.shop) {
                         Some((_, tally)) => tally.add(voc),
@@ -870,6 +874,19 @@ impl Store for SledStore {
                     None => DailyTally::default(),
                 };
                 tally.add(delta);
+                tallies.insert(key, to_json(&tally)?)?;
+            }
+            for (served_by, score) in &day_ratings {
+                let key = agent_tally_key(day, served_by);
+                let mut tally: AgentTally = match tallies.get(&key)? {
+                    Some(bytes) => from_json(&bytes, "agent's figures")?,
+                    None => AgentTally::default(),
+                };
+                tally.add(&AgentTally {
+                    ratings: 1,
+                    rating_sum: u64::from(*score),
+                    ..AgentTally::default()
+                });
                 tallies.insert(key, to_json(&tally)?)?;
             }
             for (shop, delta) in &day_voc {
@@ -1025,6 +1042,26 @@ impl Store for SledStore {
             .map(|bytes| read(&bytes, "bot context"))
             .transpose()
             .with_context(|| format!("bot context of {shop}/{conversation}"))
+    }
+
+    fn set_bot_context(
+        &self,
+        shop: &str,
+        conversation: &str,
+        context: Option<&BotContext>,
+    ) -> StoreResult<()> {
+        let _writing = self.writing();
+        let key = keys::parts(&[shop, conversation]);
+        match context {
+            Some(context) => {
+                let bytes = codec::encode(context).map_err(anyhow::Error::msg)?;
+                self.bot_context.insert(key, bytes)?;
+            }
+            None => {
+                self.bot_context.remove(key)?;
+            }
+        }
+        Ok(())
     }
 
     fn add_note(&self, shop: &str, conversation: &str, note: &Note) -> StoreResult<()> {

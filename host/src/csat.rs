@@ -1,0 +1,153 @@
+//! Customer satisfaction (CSAT): the invitation sent when a conversation
+//! closes, and reading the customer's answer — a digit or 「五星」, the
+//! words 「非常满意」…「非常不满意」, or an emoji — at the start of their next
+//! message, with whatever follows as a comment.
+
+/// What the customer is asked when an agent closes the conversation.
+pub const INVITATION: &str = "亲，本次服务您满意吗？请回复 1-5 分为我们打分（5 非常满意，4 满意，3 一般，2 不满意，1 非常不满意），也欢迎留下您的意见～";
+
+/// What the bot says to a rating.
+pub const THANKS: &str = "感谢您的评价，我们会继续努力～";
+
+/// A customer's rating of the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rating {
+    /// 1 (very dissatisfied) to 5 (very satisfied).
+    pub score: u8,
+    /// What the customer wrote after it, if anything.
+    pub comment: String,
+}
+
+/// Words, longest first so 「非常不满意」 is not read as 「满意」.
+const WORDS: [(&str, u8); 16] = [
+    ("非常不满意", 1),
+    ("很不满意", 1),
+    ("极不满意", 1),
+    ("十分满意", 5),
+    ("非常满意", 5),
+    ("特别满意", 5),
+    ("超级满意", 5),
+    ("很满意", 5),
+    ("不太满意", 2),
+    ("不满意", 2),
+    ("比较满意", 4),
+    ("还满意", 4),
+    ("满意", 4),
+    ("一般般", 3),
+    ("一般", 3),
+    ("还行", 3),
+];
+
+/// Emoji and what they say.
+const EMOJI: [(&str, u8); 13] = [
+    ("👍", 5),
+    ("😀", 5),
+    ("😄", 5),
+    ("😁", 5),
+    ("😊", 5),
+    ("🥰", 5),
+    ("❤", 5),
+    ("🙂", 4),
+    ("😐", 3),
+    ("🙁", 2),
+    ("😞", 1),
+    ("😡", 1),
+    ("👎", 1),
+];
+
+/// The rating at the start of `text`, if it begins with one.
+pub fn parse(text: &str) -> Option<Rating> {
+    let text = text.trim_start();
+    let (score, rest) = leading_score(text)?;
+    let comment = rest
+        .trim_start_matches(|c: char| c.is_whitespace() || "，,。.！!、~～：:;；分星颗".contains(c))
+        .trim()
+        .to_owned();
+    Some(Rating { score, comment })
+}
+
+fn leading_score(text: &str) -> Option<(u8, &str)> {
+    let first = text.chars().next()?;
+    let digit = match first {
+        '1'..='5' => Some(first as u8 - b'0'),
+        '１'..='５' => Some((first as u32 - '０' as u32) as u8),
+        '一' | '二' | '三' | '四' | '五' => {
+            // A Chinese numeral counts only as a score: 「五星」, 「四分」.
+            let next = text[first.len_utf8()..].chars().next();
+            match next {
+                Some('星' | '分' | '颗') => {
+                    Some("一二三四五".chars().position(|c| c == first)? as u8 + 1)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if let Some(score) = digit {
+        let rest = &text[first.len_utf8()..];
+        // 「10元」 or 「2024」 are not ratings.
+        if rest.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '元') {
+            return None;
+        }
+        return Some((score, rest));
+    }
+    for (word, score) in WORDS {
+        if let Some(rest) = text.strip_prefix(word) {
+            return Some((score, rest));
+        }
+    }
+    for (emoji, score) in EMOJI {
+        if let Some(rest) = text.strip_prefix(emoji) {
+            let rest = rest.trim_start_matches('\u{fe0f}');
+            return Some((score, rest));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(text: &str) -> Option<u8> {
+        parse(text).map(|r| r.score)
+    }
+
+    #[test]
+    fn digits_words_and_emoji_are_read() {
+        assert_eq!(score("5"), Some(5));
+        assert_eq!(score(" 4分，挺好的"), Some(4));
+        assert_eq!(score("５"), Some(5));
+        assert_eq!(score("五星好评"), Some(5));
+        assert_eq!(score("非常满意"), Some(5));
+        assert_eq!(score("满意"), Some(4));
+        assert_eq!(score("不满意，等了好久"), Some(2));
+        assert_eq!(score("非常不满意"), Some(1));
+        assert_eq!(score("一般"), Some(3));
+        assert_eq!(score("👍👍"), Some(5));
+        assert_eq!(score("👎"), Some(1));
+        assert_eq!(score("❤️"), Some(5));
+    }
+
+    #[test]
+    fn other_messages_are_not_ratings() {
+        assert_eq!(score("我想问下退货怎么弄"), None);
+        assert_eq!(score("10元优惠券怎么用"), None);
+        assert_eq!(score("2024年的订单"), None);
+        assert_eq!(score("五一发货吗"), None);
+        assert_eq!(score("6"), None);
+        assert_eq!(score(""), None);
+    }
+
+    #[test]
+    fn what_follows_is_the_comment() {
+        assert_eq!(
+            parse("2分，客服回复太慢了").unwrap(),
+            Rating {
+                score: 2,
+                comment: "客服回复太慢了".into()
+            }
+        );
+        assert_eq!(parse("5").unwrap().comment, "");
+    }
+}
