@@ -401,3 +401,131 @@ async fn two_agents_work_a_conversation_in_real_browsers() {
     }
     host.stop().await;
 }
+
+/// A customer of demo-oa writes `text`.
+async fn customer_writes(
+    host: &TestHost,
+    api: &WechatApiEmulator,
+    customer: &str,
+    text: &str,
+    id: u64,
+) {
+    let now = tongdao::clock::now_ms() / 1000;
+    api.customer_wrote(customer, now);
+    let pusher = WechatPusher::new("spamtest", APP_ID, None);
+    let push = pusher.plaintext(
+        "/hooks/wechat/demo-oa",
+        &pusher.text_xml_at(customer, now, text, id),
+    );
+    assert_eq!(
+        push.send(&reqwest::Client::new(), &host.base_url)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_reads_the_report_s_charts_in_a_real_browser() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let config = config(&api).replacen(
+        "[[shops]]",
+        "[[agents]]\nid = \"boss\"\nrole = \"supervisor\"\n\n[[shops]]",
+        1,
+    );
+    let host = TestHost::start(&config).await;
+    for agent in ["boss", "mei"] {
+        tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(&password(agent)))
+            .unwrap();
+    }
+    let questions = [
+        "今天能发货吗",
+        "什么时候发货",
+        "怎么退货",
+        "发什么快递",
+        "请问公司的股票代码是什么",
+        "公司上市了吗股票代码多少",
+        "你们这是欺诈，我要去12315投诉！",
+    ];
+    for (i, text) in questions.iter().enumerate() {
+        customer_writes(
+            &host,
+            &api,
+            &format!("oReportCustomer{i:07}"),
+            text,
+            600 + i as u64,
+        )
+        .await;
+    }
+    host.decided().await;
+
+    let driver = Driver::start().await;
+    let boss = driver.browser().await;
+    let base = host.base_url.clone();
+    sign_in(&boss, &base, "boss").await;
+    boss.goto(&format!("{base}/console/supervisor"))
+        .await
+        .unwrap();
+    boss.find(Locator::Id("report-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    boss.wait()
+        .for_element(Locator::Css("svg#chart-intents"))
+        .await
+        .expect("the report's charts");
+    // Every chart is drawn, each intent asked is a bar, and the day's
+    // messages are a point.
+    for id in [
+        "chart-messages",
+        "chart-automation",
+        "chart-negative",
+        "chart-intents",
+        "chart-scenarios",
+        "chart-states",
+        "chart-products",
+    ] {
+        boss.find(Locator::Css(&format!("svg#{id}"))).await.unwrap();
+    }
+    let bars = boss
+        .find_all(Locator::Css("svg#chart-intents rect.bar"))
+        .await
+        .unwrap();
+    assert!(bars.len() >= 3, "{} intent bars", bars.len());
+    let points = boss
+        .find_all(Locator::Css("svg#chart-messages circle.point"))
+        .await
+        .unwrap();
+    assert!(!points.is_empty());
+    let totals = boss
+        .find(Locator::Id("totals"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(totals.contains("每日咨询量 7"), "{totals}");
+    screenshot(&boss, "5-report").await;
+
+    // An agent is not shown the report.
+    let mei = driver.browser().await;
+    sign_in(&mei, &base, "mei").await;
+    mei.goto(&format!("{base}/console/report")).await.unwrap();
+    let body = mei
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("supervisor"), "{body}");
+    for browser in [boss, mei] {
+        browser.close().await.unwrap();
+    }
+    host.stop().await;
+}

@@ -7,8 +7,10 @@
 //! and the conversation's actions, the customer's identities). Chinese by
 //! default, English with `?lang=en`.
 
+mod charts;
 pub mod live;
 pub mod presence;
+mod report_page;
 pub mod session;
 pub mod text;
 pub mod view;
@@ -269,6 +271,8 @@ async fn route(
                     response
                 }
                 (&Method::GET, ["supervisor"]) => supervisor(host, t, &session),
+                (&Method::GET, ["report"]) => report_page::page(host, t, &session, query),
+                (&Method::GET, ["report.csv"]) => report_page::csv(host, &session, query),
                 (&Method::GET, ["canned"]) => {
                     let params: Vec<(String, String)> =
                         url::form_urlencoded::parse(query.as_bytes())
