@@ -151,3 +151,76 @@ mod tests {
         assert_eq!(parse("5").unwrap().comment, "");
     }
 }
+
+/// Invites the customers the bot answered and who have been quiet since
+/// (their invitation due at `now_ms`) to rate the bot, and has the bot wait
+/// for the answer. An invitation is dropped where people have the
+/// conversation, the customer wrote again, or the shop no longer invites.
+/// Its idempotency key comes from the conversation and when it fell due,
+/// so one queued before a crash is not queued twice. Returns how many were
+/// queued.
+pub fn invite_quiet_customers(host: &crate::desk::People, now_ms: i64) -> anyhow::Result<usize> {
+    use crate::model::{
+        Action, ActionKind, ActionName, BOT_SERVER, BotContext, Content, NewAction,
+    };
+    use sha2::{Digest, Sha256};
+    let mut queued = 0;
+    for (shop_id, conversation, due_ms) in host.store.due_csat(now_ms, 256)? {
+        let wanted = (|| -> anyhow::Result<Option<NewAction>> {
+            let Some(shop) = host.shops.get(&shop_id) else {
+                return Ok(None);
+            };
+            let sends = shop
+                .plugin()
+                .manifest
+                .actions
+                .contains(&ActionName::SendMessage);
+            if !shop.config.csat_invite || !sends {
+                return Ok(None);
+            }
+            if host.store.handoff(&shop_id, &conversation)?.is_some() {
+                return Ok(None);
+            }
+            let Some(record) = host.store.conversation(&shop_id, &conversation)? else {
+                return Ok(None);
+            };
+            let answered_ms = due_ms - shop.config.csat_after_bot.as_millis() as i64;
+            let (Some(customer), false) = (
+                record.customer.as_ref(),
+                record.last_inbound_ms.is_some_and(|at| at > answered_ms),
+            ) else {
+                return Ok(None);
+            };
+            let key =
+                Sha256::digest(format!("csat\n{shop_id}\n{conversation}\n{due_ms}").as_bytes());
+            Ok(Some(NewAction {
+                shop: shop_id.clone(),
+                action: Action {
+                    idempotency_key: hex::encode(&key[..16]),
+                    conversation_id: conversation.clone(),
+                    recipient: customer.platform_user_id.clone(),
+                    route: record.route.clone(),
+                    kind: ActionKind::SendMessage(Content::Text(INVITATION.to_owned())),
+                    attempt: 0,
+                },
+                sent_by: None,
+            }))
+        })()?;
+        if let Some(invitation) = wanted {
+            host.store.set_bot_context(
+                &shop_id,
+                &conversation,
+                Some(&BotContext::AwaitingRating {
+                    served_by: BOT_SERVER.to_owned(),
+                    asked_ms: now_ms,
+                }),
+            )?;
+            queued += host.store.queue_actions(&[invitation], now_ms)?.len();
+        }
+        host.store.clear_csat(&shop_id, &conversation, due_ms)?;
+    }
+    if queued > 0 {
+        host.delivery_wake.notify_one();
+    }
+    Ok(queued)
+}

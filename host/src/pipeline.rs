@@ -175,6 +175,10 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     risk: p.decided.risk.as_ref(),
                     voc: p.decided.voc.as_ref(),
                     rating: p.decided.rating.as_ref(),
+                    csat: p
+                        .decided
+                        .csat
+                        .map(|due| (stored.event.conversation_id.as_str(), due)),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -243,6 +247,8 @@ struct Decided {
     voc: Option<crate::model::VocTally>,
     /// A customer's rating: who served, and the score.
     rating: Option<(String, u8)>,
+    /// The bot's invitation to rate it: when due, or `None` to cancel one.
+    csat: Option<Option<i64>>,
 }
 
 /// What deciding about a customer's message found besides its actions.
@@ -259,6 +265,8 @@ struct Findings {
     voc: Option<crate::model::VocTally>,
     /// The customer's rating: who served, and the score.
     rating: Option<(String, u8)>,
+    /// The bot's invitation to rate it: when due, or `None` to cancel one.
+    csat: Option<Option<i64>>,
 }
 
 /// What the bot does about one event.
@@ -294,6 +302,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         risk,
         voc,
         rating,
+        csat,
     } = found;
     let risk = risk.map(|(update, to_group)| {
         actions.extend(to_group);
@@ -308,6 +317,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         risk,
         voc,
         rating,
+        csat,
     })
 }
 
@@ -402,6 +412,15 @@ fn answer_question(
     } else {
         BotOutcome::Settled
     };
+    // Where the shop invites ratings, a customer the bot answered outright
+    // is invited once they have been quiet a while; anything else they
+    // write cancels a pending invitation.
+    if shop.config.csat_invite {
+        found.csat = Some(
+            (outcome == BotOutcome::Settled)
+                .then(|| stored.received_ms + shop.config.csat_after_bot.as_millis() as i64),
+        );
+    }
     found.decision = Some(BotDecision {
         decision: reply.decision.clone(),
         outcome,

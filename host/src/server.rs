@@ -469,6 +469,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         tokio::spawn(delivery::run(Arc::new(state.delivery()), watch.clone())),
         tokio::spawn(sweep(Arc::clone(&state), config.retention, watch.clone())),
         tokio::spawn(requeue_lost_agents(Arc::clone(&state), watch.clone())),
+        tokio::spawn(invite_quiet_customers(Arc::clone(&state), watch.clone())),
     ];
     let admin_addr = match admin_listener {
         Some(listener) => {
@@ -493,6 +494,27 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         shutdown,
         tasks,
     })
+}
+
+/// Every second: customers the bot answered who have been quiet since are
+/// invited to rate it, where their shop asks for ratings.
+async fn invite_quiet_customers(state: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let people = state.people();
+        match tokio::task::spawn_blocking(move || {
+            crate::csat::invite_quiet_customers(&people, clock::now_ms())
+        })
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(error = %format!("{err:#}"), "inviting ratings failed"),
+            Err(err) => tracing::warn!(error = %err, "the invitation task failed"),
+        }
+    }
 }
 
 /// Every second: agents whose console connections have all been gone for

@@ -221,3 +221,92 @@ async fn the_report_counts_what_customers_asked_felt_and_complained_about_and_ho
     assert_eq!(serde_json::from_str::<Value>(&again).unwrap(), report);
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_the_bot_answered_are_invited_once_they_are_quiet_and_rate_the_bot() {
+    let api = WechatApiEmulator::start(WechatApiConfig::new(APP_ID, SECRET))
+        .await
+        .unwrap();
+    let config = config(&api).replace(
+        "csat_invite = true\n",
+        "csat_invite = true\ncsat_after_bot_secs = 1\n",
+    );
+    let host = TestHost::start(&config).await;
+    let invitations = |customer: &str| {
+        api.sent_messages()
+            .iter()
+            .filter(|m| {
+                m.touser == customer && m.text.as_deref() == Some(tongdao::csat::INVITATION)
+            })
+            .count()
+    };
+    // A asks once; B asks twice (the second question pushes the
+    // invitation back); C's question is one the bot cannot answer, which
+    // cancels C's.
+    let (a, b, c) = (
+        "oQuietCustomer000001",
+        "oQuietCustomer000002",
+        "oQuietCustomer000003",
+    );
+    say(&host, &api, a, "今天能发货吗", 400).await;
+    say(&host, &api, b, "今天能发货吗", 401).await;
+    say(&host, &api, c, "今天能发货吗", 402).await;
+    host.decided().await;
+    say(&host, &api, b, "发什么快递", 403).await;
+    say(&host, &api, c, "请问公司的股票代码是什么", 404).await;
+    host.decided().await;
+    eventually("A and B invited", Duration::from_secs(15), || {
+        (invitations(a) == 1 && invitations(b) == 1).then_some(())
+    })
+    .await;
+    let far = tongdao::clock::now_ms() + 86_400_000;
+    eventually(
+        "no invitation left pending",
+        Duration::from_secs(10),
+        || {
+            host.state()
+                .store
+                .due_csat(far, 10)
+                .unwrap()
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    host.settled().await;
+    assert_eq!((invitations(a), invitations(b), invitations(c)), (1, 1, 0));
+
+    // A rates the bot.
+    say(&host, &api, a, "4", 405).await;
+    eventually("the thanks", Duration::from_secs(10), || {
+        api.sent_messages()
+            .iter()
+            .any(|m| m.touser == a && m.text.as_deref() == Some(tongdao::csat::THANKS))
+            .then_some(())
+    })
+    .await;
+    host.settled().await;
+    let today = tongdao::model::date_of_day(tongdao::report::today());
+    let (status, body) = call(
+        &host,
+        ADMIN_TOKEN,
+        "GET",
+        &format!("report?from={today}&to={today}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    let bot = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["agent"] == "(bot)")
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .clone();
+    assert_eq!(
+        (bot["ratings"].clone(), bot["csat"].clone()),
+        (json!(1), json!(4.0))
+    );
+    host.stop().await;
+}

@@ -166,8 +166,12 @@ pub struct ShopConfig {
     /// Whether the bot may offer coupons in this shop.
     pub allow_coupons: bool,
     /// Invite the customer to rate the service (1–5) when an agent closes
-    /// the conversation.
+    /// the conversation, or after the bot answered and the customer said
+    /// nothing more for [`ShopConfig::csat_after_bot`].
     pub csat_invite: bool,
+    /// How long after the bot's answer a quiet customer is invited to rate
+    /// the bot (default 10 minutes).
+    pub csat_after_bot: Duration,
     /// The coupon offered to a hesitating customer (with `allow_coupons`).
     pub coupon: Option<crate::model::Coupon>,
     /// Whether the host holds the plugin's stream for this shop; `None`
@@ -210,6 +214,7 @@ impl std::fmt::Debug for ShopConfig {
             .field("egress_networks", &self.egress_networks)
             .field("allow_coupons", &self.allow_coupons)
             .field("csat_invite", &self.csat_invite)
+            .field("csat_after_bot", &self.csat_after_bot)
             .field("coupon", &self.coupon)
             .field("stream", &self.stream)
             .field("poll_feeds", &self.poll_feeds)
@@ -952,6 +957,15 @@ impl Builder {
             };
             let allow_coupons = shop.allow_coupons.unwrap_or(false);
             let csat_invite = shop.csat_invite.unwrap_or(false);
+            let csat_after_bot = Duration::from_secs(
+                self.bounded(
+                    &shop.csat_after_bot_secs,
+                    &format!("shops.{id}.csat_after_bot_secs"),
+                    1,
+                    86_400,
+                )?
+                .unwrap_or(600),
+            );
             let coupon = shop.coupon.map(|coupon| {
                 let coupon = coupon.into_inner();
                 let fallback_text = match &coupon.url {
@@ -984,6 +998,7 @@ impl Builder {
                     egress_networks,
                     allow_coupons,
                     csat_invite,
+                    csat_after_bot,
                     coupon,
                     stream: shop.stream.map(Spanned::into_inner),
                     poll_feeds,

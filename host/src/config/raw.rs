@@ -137,6 +137,7 @@ pub struct RawShop {
     pub egress_networks: Option<Vec<Spanned<String>>>,
     pub allow_coupons: Option<bool>,
     pub csat_invite: Option<bool>,
+    pub csat_after_bot_secs: Option<Spanned<u64>>,
     pub coupon: Option<Spanned<RawCoupon>>,
     pub stream: Option<Spanned<bool>>,
     pub poll_feeds: Option<Spanned<Vec<Spanned<String>>>>,

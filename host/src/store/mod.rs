@@ -231,6 +231,10 @@ pub struct InboxOutcome<'a> {
     /// The customer rated the service: who served (an agent, or the bot),
     /// and the score, credited to them today.
     pub rating: Option<&'a (String, u8)>,
+    /// The bot's invitation to rate it: (conversation, when it is due;
+    /// `None` cancels one pending, as a new message from the customer
+    /// does).
+    pub csat: Option<(&'a str, Option<i64>)>,
 }
 
 /// Every figure kept for one day: per shop, the bot's and people's figures
@@ -404,6 +408,13 @@ pub trait Store: Flush {
 
     /// The latest `limit` risk alerts raised, newest first.
     fn risk_alerts(&self, limit: usize) -> StoreResult<Vec<crate::model::RiskAlert>>;
+
+    /// The bot's invitations to rate it that are due at `now_ms`: (shop,
+    /// conversation, due), oldest first.
+    fn due_csat(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<(String, String, i64)>>;
+
+    /// Removes a due invitation once it is queued (or no longer wanted).
+    fn clear_csat(&self, shop: &str, conversation: &str, due_ms: i64) -> StoreResult<()>;
 
     /// Every figure kept for a day, in one read of that day's records.
     fn day_figures(&self, day: i64) -> StoreResult<DayFigures>;

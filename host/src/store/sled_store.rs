@@ -106,6 +106,11 @@ pub struct SledStore {
     risk: sled::Tree,
     /// time (raised, big-endian) ‖ (shop, conversation) → [`RiskAlert`].
     alerts: sled::Tree,
+    /// time (due) ‖ (shop, conversation) → empty: the bot's invitations
+    /// to rate it, waiting for a quiet customer.
+    csat_due: sled::Tree,
+    /// (shop, conversation) → the conversation's `csat_due` key.
+    csat_scheduled: sled::Tree,
     /// The next change's number, held while a change is numbered and
     /// committed, so changes commit in the order of their numbers and a
     /// reader never skips one. It starts after the last committed change.
@@ -418,6 +423,8 @@ impl SledStore {
             console_sessions: tree("console_sessions")?,
             risk: tree("risk")?,
             alerts: tree("alerts")?,
+            csat_due: tree("csat_due")?,
+            csat_scheduled: tree("csat_scheduled")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -723,6 +730,8 @@ impl Store for SledStore {
             &self.tallies,
             &self.risk,
             &self.alerts,
+            &self.csat_due,
+            &self.csat_scheduled,
         ]
         .transaction(|trees| {
             let [
@@ -742,9 +751,11 @@ impl Store for SledStore {
                 tallies,
                 risk,
                 alerts,
+                csat_due,
+                csat_scheduled,
             ] = trees.as_slice()
             else {
-                unreachable!("the transaction has 16 trees")
+                unreachable!("the transaction has 18 trees")
             };
             // The day's figures, summed per shop over the batch and
             // merged once each.
@@ -842,6 +853,18 @@ impl Store for SledStore {
                     let mut key = keys::time(question.received_ms).to_vec();
                     key.extend_from_slice(question.event.as_bytes());
                     unanswered.insert(key, to_json(question)?)?;
+                }
+                if let Some((conversation, due)) = outcome.csat {
+                    let key = keys::parts(&[outcome.shop, conversation]);
+                    if let Some(pending) = csat_scheduled.remove(key.as_slice())? {
+                        csat_due.remove(pending)?;
+                    }
+                    if let Some(due_ms) = due {
+                        let mut due_key = keys::time(due_ms).to_vec();
+                        due_key.extend_from_slice(&key);
+                        csat_due.insert(due_key.as_slice(), &[])?;
+                        csat_scheduled.insert(key, due_key)?;
+                    }
                 }
                 if let Some((served_by, score)) = outcome.rating {
                     day_ratings.push((served_by, *score));
@@ -1218,6 +1241,42 @@ impl Store for SledStore {
                 read(&bytes, "risk alert")
             })
             .collect()
+    }
+
+    fn due_csat(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<(String, String, i64)>> {
+        let mut due = Vec::new();
+        for entry in self
+            .csat_due
+            .range(..keys::time(now_ms.saturating_add(1)).to_vec())
+        {
+            let (key, _) = entry?;
+            let at = keys::decode_time(&key).context("corrupt invitation key")?;
+            let parts = keys::split(&key[8..]).context("corrupt invitation key")?;
+            if let [shop, conversation] = parts.as_slice() {
+                due.push((shop.clone(), conversation.clone(), at));
+            }
+            if due.len() >= limit {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    fn clear_csat(&self, shop: &str, conversation: &str, due_ms: i64) -> StoreResult<()> {
+        let _writing = self.writing();
+        let key = keys::parts(&[shop, conversation]);
+        let mut due_key = keys::time(due_ms).to_vec();
+        due_key.extend_from_slice(&key);
+        (&self.csat_due, &self.csat_scheduled)
+            .transaction(|(csat_due, csat_scheduled)| {
+                csat_due.remove(due_key.as_slice())?;
+                if csat_scheduled.get(key.as_slice())?.as_deref() == Some(due_key.as_slice()) {
+                    csat_scheduled.remove(key.as_slice())?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)
+            .with_context(|| format!("clearing the invitation of {shop}/{conversation}"))
     }
 
     fn day_figures(&self, day: i64) -> StoreResult<crate::store::DayFigures> {
