@@ -105,53 +105,6 @@ fn leading_score(text: &str) -> Option<(u8, &str)> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn score(text: &str) -> Option<u8> {
-        parse(text).map(|r| r.score)
-    }
-
-    #[test]
-    fn digits_words_and_emoji_are_read() {
-        assert_eq!(score("5"), Some(5));
-        assert_eq!(score(" 4分，挺好的"), Some(4));
-        assert_eq!(score("５"), Some(5));
-        assert_eq!(score("五星好评"), Some(5));
-        assert_eq!(score("非常满意"), Some(5));
-        assert_eq!(score("满意"), Some(4));
-        assert_eq!(score("不满意，等了好久"), Some(2));
-        assert_eq!(score("非常不满意"), Some(1));
-        assert_eq!(score("一般"), Some(3));
-        assert_eq!(score("👍👍"), Some(5));
-        assert_eq!(score("👎"), Some(1));
-        assert_eq!(score("❤️"), Some(5));
-    }
-
-    #[test]
-    fn other_messages_are_not_ratings() {
-        assert_eq!(score("我想问下退货怎么弄"), None);
-        assert_eq!(score("10元优惠券怎么用"), None);
-        assert_eq!(score("2024年的订单"), None);
-        assert_eq!(score("五一发货吗"), None);
-        assert_eq!(score("6"), None);
-        assert_eq!(score(""), None);
-    }
-
-    #[test]
-    fn what_follows_is_the_comment() {
-        assert_eq!(
-            parse("2分，客服回复太慢了").unwrap(),
-            Rating {
-                score: 2,
-                comment: "客服回复太慢了".into()
-            }
-        );
-        assert_eq!(parse("5").unwrap().comment, "");
-    }
-}
-
 /// Invites the customers the bot answered and who have been quiet since
 /// (their invitation due at `now_ms`) to rate the bot, and has the bot wait
 /// for the answer. An invitation is dropped where people have the
@@ -223,4 +176,51 @@ pub fn invite_quiet_customers(host: &crate::desk::People, now_ms: i64) -> anyhow
         host.delivery_wake.notify_one();
     }
     Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(text: &str) -> Option<u8> {
+        parse(text).map(|r| r.score)
+    }
+
+    #[test]
+    fn digits_words_and_emoji_are_read() {
+        assert_eq!(score("5"), Some(5));
+        assert_eq!(score(" 4分，挺好的"), Some(4));
+        assert_eq!(score("５"), Some(5));
+        assert_eq!(score("五星好评"), Some(5));
+        assert_eq!(score("非常满意"), Some(5));
+        assert_eq!(score("满意"), Some(4));
+        assert_eq!(score("不满意，等了好久"), Some(2));
+        assert_eq!(score("非常不满意"), Some(1));
+        assert_eq!(score("一般"), Some(3));
+        assert_eq!(score("👍👍"), Some(5));
+        assert_eq!(score("👎"), Some(1));
+        assert_eq!(score("❤️"), Some(5));
+    }
+
+    #[test]
+    fn other_messages_are_not_ratings() {
+        assert_eq!(score("我想问下退货怎么弄"), None);
+        assert_eq!(score("10元优惠券怎么用"), None);
+        assert_eq!(score("2024年的订单"), None);
+        assert_eq!(score("五一发货吗"), None);
+        assert_eq!(score("6"), None);
+        assert_eq!(score(""), None);
+    }
+
+    #[test]
+    fn what_follows_is_the_comment() {
+        assert_eq!(
+            parse("2分，客服回复太慢了").unwrap(),
+            Rating {
+                score: 2,
+                comment: "客服回复太慢了".into()
+            }
+        );
+        assert_eq!(parse("5").unwrap().comment, "");
+    }
 }
