@@ -66,6 +66,13 @@ pub fn parse(text: &str) -> Option<Rating> {
     Some(Rating { score, comment })
 }
 
+/// Whether a rating word or digit ends where `rest` begins: at the end,
+/// a space or punctuation (so 「一般多久发货」 and 「3天了」 are not ratings).
+fn ends_here(rest: &str) -> bool {
+    rest.is_empty()
+        || rest.starts_with(|c: char| c.is_whitespace() || "，,。.！!、~～：:;；?？)）".contains(c))
+}
+
 fn leading_score(text: &str) -> Option<(u8, &str)> {
     let first = text.chars().next()?;
     let digit = match first {
@@ -85,14 +92,18 @@ fn leading_score(text: &str) -> Option<(u8, &str)> {
     };
     if let Some(score) = digit {
         let rest = &text[first.len_utf8()..];
-        // 「10元」 or 「2024」 are not ratings.
-        if rest.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '元') {
+        // A bare digit or a score (「5分」, 「4星」, 「五星好评」); 「3天了」,
+        // 「2件」, 「10元」 and 「5号」 are not ratings.
+        let scored = rest.starts_with(['分', '星', '颗']);
+        if !scored && (!ends_here(rest) || rest.starts_with('.')) {
             return None;
         }
         return Some((score, rest));
     }
     for (word, score) in WORDS {
-        if let Some(rest) = text.strip_prefix(word) {
+        if let Some(rest) = text.strip_prefix(word)
+            && ends_here(rest)
+        {
             return Some((score, rest));
         }
     }
@@ -210,6 +221,12 @@ mod tests {
         assert_eq!(score("五一发货吗"), None);
         assert_eq!(score("6"), None);
         assert_eq!(score(""), None);
+        assert_eq!(score("3天了还没到货"), None);
+        assert_eq!(score("2件能便宜吗"), None);
+        assert_eq!(score("5号发货吗"), None);
+        assert_eq!(score("一般多久发货"), None);
+        assert_eq!(score("满意的话再买"), None);
+        assert_eq!(score("1.5倍运费吗"), None);
     }
 
     #[test]

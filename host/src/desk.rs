@@ -565,6 +565,11 @@ fn invite_rating(host: &People, handoff: &Handoff, agent: &str) -> Result<(), De
     if !shop.config.csat_invite || !sends {
         return Ok(());
     }
+    // Only inside the reply window: an invitation the channel refuses
+    // would leave the bot waiting for an answer to a question never seen.
+    if !window(host, &handoff.shop, &handoff.conversation)?.open {
+        return Ok(());
+    }
     let invitation = new_action(
         host,
         handoff,

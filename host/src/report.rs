@@ -274,16 +274,23 @@ fn unknown(
     let Some(matcher) = bot.matcher() else {
         return Ok((Vec::new(), 0));
     };
-    let (from_ms, to_ms) = (day_start_ms(from), day_start_ms(to + 1));
-    let items: Vec<Unanswered> = store
-        .unanswered(from_ms, MOST_UNKNOWN)?
-        .into_iter()
-        .filter(|q| q.received_ms < to_ms && visible(&q.shop))
-        .map(|q| Unanswered {
-            question: q.question,
-            agent_reply: None,
-        })
-        .collect();
+    // The same share of every day, so a busy range's last days are not
+    // left out.
+    let per_day = (MOST_UNKNOWN / (to - from + 1) as usize).max(1);
+    let mut items: Vec<Unanswered> = Vec::new();
+    for day in from..=to {
+        let end_ms = day_start_ms(day + 1);
+        items.extend(
+            store
+                .unanswered(day_start_ms(day), per_day)?
+                .into_iter()
+                .filter(|q| q.received_ms < end_ms && visible(&q.shop))
+                .map(|q| Unanswered {
+                    question: q.question,
+                    agent_reply: None,
+                }),
+        );
+    }
     let clusters = suggest(&matcher, &items, MIN_CLUSTER)
         .into_iter()
         .map(|suggestion| match suggestion {
@@ -313,6 +320,16 @@ pub fn day_start_ms(day: i64) -> i64 {
     day * 86_400_000 - 8 * 3_600_000
 }
 
+/// A cell a spreadsheet will not take for a formula: text beginning with
+/// `=`, `+`, `-` or `@` (customers' words can) gets a leading `'`.
+fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@']) && text.parse::<f64>().is_err() {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
 impl Report {
     /// The report as CSV in long form: `section,date,subject,key,value`.
     pub fn to_csv(&self) -> anyhow::Result<String> {
@@ -339,10 +356,16 @@ impl Report {
                 ])?;
             }
             for (intent, count) in &row.intents {
-                out.write_record(["intent", &row.date, "", intent, &count.to_string()])?;
+                out.write_record(["intent", &row.date, "", &cell(intent), &count.to_string()])?;
             }
             for (scenario, count) in &row.scenarios {
-                out.write_record(["scenario", &row.date, "", scenario, &count.to_string()])?;
+                out.write_record([
+                    "scenario",
+                    &row.date,
+                    "",
+                    &cell(scenario),
+                    &count.to_string(),
+                ])?;
             }
             Ok(())
         };
@@ -351,10 +374,22 @@ impl Report {
         }
         day(&self.total, &mut out)?;
         for (product, count) in &self.complaints_by_product {
-            out.write_record(["complaint_product", "", "", product, &count.to_string()])?;
+            out.write_record([
+                "complaint_product",
+                "",
+                "",
+                &cell(product),
+                &count.to_string(),
+            ])?;
         }
         for (state, count) in &self.complaints_by_order_state {
-            out.write_record(["complaint_order_state", "", "", state, &count.to_string()])?;
+            out.write_record([
+                "complaint_order_state",
+                "",
+                "",
+                &cell(state),
+                &count.to_string(),
+            ])?;
         }
         for (rank, cluster) in self.unknown_clusters.iter().enumerate() {
             let subject = format!("cluster-{}", rank + 1);
@@ -366,7 +401,7 @@ impl Report {
                 &cluster.count.to_string(),
             ])?;
             for question in &cluster.questions {
-                out.write_record(["unknown_question", "", &subject, question, ""])?;
+                out.write_record(["unknown_question", "", &subject, &cell(question), ""])?;
             }
         }
         for agent in &self.agents {
@@ -386,7 +421,7 @@ impl Report {
                 out.write_record([
                     "agent",
                     "",
-                    &agent.agent,
+                    &cell(&agent.agent),
                     key,
                     &value.map(|v| format!("{v}")).unwrap_or_default(),
                 ])?;
@@ -404,6 +439,14 @@ pub fn today() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customers_words_are_not_formulas_in_a_spreadsheet() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("-1.5"), "-1.5");
+        assert_eq!(cell("发货时间"), "发货时间");
+    }
 
     #[test]
     fn dates_read_both_ways_and_bad_ones_say_so() {

@@ -122,17 +122,28 @@ fn decide(
     context: Option<&BotContext>,
     now_ms: i64,
 ) -> Reply {
-    if let Some(BotContext::AwaitingRating { served_by, .. }) = context
-        && let Some(rating) = crate::csat::parse(text)
-    {
+    // An answer to an invitation to rate is a rating; an angry one is
+    // still handled as anger (soothed, handed over, alerted) as well.
+    let rating = match context {
+        Some(BotContext::AwaitingRating { served_by, .. }) => {
+            crate::csat::parse(text).map(|rating| (served_by.clone(), rating))
+        }
+        _ => None,
+    };
+    let assessment = bot.assess(text);
+    if let (Some((served_by, rating)), false) = (&rating, assessment.is_negative()) {
+        let comment = if rating.comment.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", rating.comment)
+        };
         let mut reply = Reply::new(
             Some(crate::csat::THANKS.to_owned()),
-            format!("rated {} for {served_by}", rating.score),
+            format!("rated {} for {served_by}{comment}", rating.score),
         );
-        reply.rating = Some((served_by.clone(), rating));
+        reply.rating = Some((served_by.clone(), rating.clone()));
         return reply;
     }
-    let assessment = bot.assess(text);
     if assessment.is_negative() {
         let mut reply = Reply::new(
             Some(SOOTHING_REPLY.to_owned()),
@@ -147,6 +158,12 @@ fn decide(
             threatens: assessment.threatens(),
             cues: assessment.explanation(),
         });
+        if let Some((served_by, rated)) = &rating {
+            reply
+                .decision
+                .push_str(&format!("; rated {} for {served_by}", rated.score));
+        }
+        reply.rating = rating;
         return reply;
     }
     let Some(matcher) = bot.matcher() else {

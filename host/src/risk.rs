@@ -37,10 +37,17 @@ pub fn observe(
     let mut state = store
         .risk_state(&stored.shop, conversation)?
         .unwrap_or_default();
+    // Anger is timed by when the customer wrote: a backlog delivered at
+    // once (a poll page) is not anger sustained within minutes.
+    let written_ms = if stored.event.platform_time_ms > 0 {
+        stored.event.platform_time_ms
+    } else {
+        stored.received_ms
+    };
     let kind = state.observe(
         true,
         negative.threatens,
-        stored.received_ms,
+        written_ms,
         config.anger_messages,
         config.anger_window.as_millis() as i64,
     );
@@ -82,14 +89,16 @@ pub fn alert_text(alert: &RiskAlert) -> String {
 }
 
 /// The message that carries `alert` to `via_shop`'s group. Its idempotency
-/// key comes from the conversation and the kind, which raise one alert.
+/// key comes from the conversation, the kind and the time, which raise one
+/// alert.
 fn group_message(alert: &RiskAlert, via_shop: &str) -> NewAction {
     let key = Sha256::digest(
         format!(
-            "risk-alert\n{}\n{}\n{}",
+            "risk-alert\n{}\n{}\n{}\n{}",
             alert.shop,
             alert.conversation,
-            alert.kind.as_str()
+            alert.kind.as_str(),
+            alert.at_ms
         )
         .as_bytes(),
     );

@@ -55,11 +55,21 @@ impl Builder {
             config.anger_window = Duration::from_secs(secs);
         }
         if let Some(shop) = &section.via_shop {
-            if !shops.contains_key(shop.get_ref()) {
+            let Some(via) = shops.get(shop.get_ref()) else {
                 return Err(self.error(
                     shop,
                     "alerts.via_shop",
                     format!("no shop `{}` is configured", shop.get_ref()),
+                ));
+            };
+            if !via.credentials.contains_key("robot_key") {
+                return Err(self.error(
+                    shop,
+                    "alerts.via_shop",
+                    format!(
+                        "shop `{}` has no `robot_key` credential (the key of the WeCom group robot alerts are posted to)",
+                        shop.get_ref()
+                    ),
                 ));
             }
             config.via_shop = Some(shop.get_ref().clone());

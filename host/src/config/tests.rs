@@ -378,3 +378,19 @@ fn console_timers_default_per_platform_and_bad_ones_name_the_field() {
     assert!(zero.contains("console.reassign_after_secs"), "{zero}");
     assert!(zero.contains("brand.toml:22:"), "{zero}");
 }
+
+#[test]
+fn alerts_go_only_through_a_shop_with_a_group_robot() {
+    let err = error_text(&format!("{GOOD}\n[alerts]\nvia_shop = \"nowhere\"\n"));
+    assert!(
+        err.contains("alerts.via_shop: no shop `nowhere` is configured"),
+        "{err}"
+    );
+    let err = error_text(&format!("{GOOD}\n[alerts]\nvia_shop = \"demo-oa\"\n"));
+    assert!(
+        err.contains("shop `demo-oa` has no `robot_key` credential"),
+        "{err}"
+    );
+    let err = error_text(&format!("{GOOD}\n[alerts]\nanger_messages = 1\n"));
+    assert!(err.contains("alerts.anger_messages"), "{err}");
+}

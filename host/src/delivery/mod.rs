@@ -100,15 +100,22 @@ pub async fn run(host: Arc<Delivery>, mut shutdown: watch::Receiver<bool>) {
 /// repeat.
 fn recover(host: &Delivery) -> anyhow::Result<()> {
     // Sending again is harmless where the platform drops a repeated
-    // idempotency key, and for look-ups, which only read.
+    // idempotency key, and for look-ups, which only read. A message to a
+    // group (a risk alert to a robot) carries no key the platform knows.
     let idempotent = |item: &OutboxItem| {
+        let to_group = item
+            .action
+            .route
+            .iter()
+            .any(|pair| pair.name == crate::risk::TARGET_ROUTE);
         matches!(
             item.action.kind,
             ActionKind::QueryOrder(_) | ActionKind::QueryLogistics(_)
-        ) || host
-            .shops
-            .get(&item.shop)
-            .is_some_and(|shop| shop.plugin().manifest.idempotent_delivery)
+        ) || (!to_group
+            && host
+                .shops
+                .get(&item.shop)
+                .is_some_and(|shop| shop.plugin().manifest.idempotent_delivery))
     };
     for item in host.store.recover_in_flight(clock::now_ms(), &idempotent)? {
         let key = item.action.idempotency_key.as_str();

@@ -1,7 +1,9 @@
 //! Risk in a conversation: what the host remembers to tell sustained anger
 //! from one cross message, and the alerts it raises. An alert is raised at
 //! most once per conversation and kind, and a complaint threat after an
-//! anger alert is raised too (it is worse); nothing else repeats one.
+//! anger alert is raised too (it is worse); nothing else repeats one until
+//! the conversation has been free of alerts for a day (a customer who
+//! threatens again next week is a new risk).
 
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +42,12 @@ pub struct RiskState {
     pub negative_ms: Vec<i64>,
     /// The worst alert raised in the conversation.
     pub raised: Option<RiskKind>,
+    /// When it was raised, by the message's time, Unix milliseconds.
+    pub raised_ms: i64,
 }
+
+/// How long after an alert the conversation's risk starts afresh.
+pub const RISK_RESET_MS: i64 = 24 * 3_600_000;
 
 impl RiskState {
     /// Takes in one customer message: negative or not, threatening or not,
@@ -57,6 +64,9 @@ impl RiskState {
     ) -> Option<RiskKind> {
         if !negative && !threatens {
             return None;
+        }
+        if self.raised.is_some() && at_ms - self.raised_ms >= RISK_RESET_MS {
+            self.raised = None;
         }
         self.negative_ms.retain(|&t| at_ms - t < window_ms);
         self.negative_ms.push(at_ms);
@@ -76,6 +86,7 @@ impl RiskState {
             return None;
         }
         self.raised = Some(kind);
+        self.raised_ms = at_ms;
         Some(kind)
     }
 }
@@ -134,5 +145,19 @@ mod tests {
             Some(RiskKind::ComplaintThreat)
         );
         assert!(state.negative_ms.len() <= 3);
+    }
+
+    #[test]
+    fn a_day_without_alerts_starts_the_risk_afresh() {
+        let mut state = RiskState::default();
+        assert!(state.observe(true, true, 0, 3, WINDOW).is_some());
+        assert_eq!(
+            state.observe(true, true, RISK_RESET_MS - 1, 3, WINDOW),
+            None
+        );
+        assert_eq!(
+            state.observe(true, true, RISK_RESET_MS + 5, 3, WINDOW),
+            Some(RiskKind::ComplaintThreat)
+        );
     }
 }

@@ -104,7 +104,7 @@ pub struct SledStore {
     console_sessions: sled::Tree,
     /// (shop, conversation) → [`RiskState`].
     risk: sled::Tree,
-    /// time (raised, big-endian) ‖ (shop, conversation) → [`RiskAlert`].
+    /// time (raised, big-endian) ‖ (shop, conversation, kind) → [`RiskAlert`].
     alerts: sled::Tree,
     /// time (due) ‖ (shop, conversation) → empty: the bot's invitations
     /// to rate it, waiting for a quiet customer.
@@ -820,8 +820,11 @@ impl Store for SledStore {
                     let key = keys::parts(&[outcome.shop, &update.conversation]);
                     risk.insert(key.clone(), to_json(&update.state)?)?;
                     if let Some(alert) = &update.alert {
+                        // Two alerts of one conversation may share an arrival
+                        // time (one poll page): the kind keeps them apart.
                         let mut alert_key = keys::time(alert.at_ms).to_vec();
                         alert_key.extend_from_slice(&key);
+                        keys::push_part(&mut alert_key, alert.kind.as_str());
                         alerts.insert(alert_key, to_json(alert)?)?;
                         alerted = true;
                     }
