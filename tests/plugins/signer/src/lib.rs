@@ -270,4 +270,7 @@ impl Guest for Signer {
     }
 }
 
+// Exported only in the component: a native build (the workspace's tests)
+// has no host to import from.
+#[cfg(target_arch = "wasm32")]
 export!(Signer);
