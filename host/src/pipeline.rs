@@ -175,6 +175,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     risk: p.decided.risk.as_ref(),
                     voc: p.decided.voc.as_ref(),
                     rating: p.decided.rating.as_ref(),
+                    arrived_ms: stored.received_ms,
                     csat: p
                         .decided
                         .csat

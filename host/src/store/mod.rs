@@ -231,6 +231,9 @@ pub struct InboxOutcome<'a> {
     /// The customer rated the service: who served (an agent, or the bot),
     /// and the score, credited to them today.
     pub rating: Option<&'a (String, u8)>,
+    /// When the event arrived, Unix milliseconds: its figures count for
+    /// that day (0: the day of the commit).
+    pub arrived_ms: i64,
     /// The bot's invitation to rate it: (conversation, when it is due;
     /// `None` cancels one pending, as a new message from the customer
     /// does).

@@ -759,9 +759,11 @@ impl Store for SledStore {
             };
             // The day's figures, summed per shop over the batch and
             // merged once each.
-            let mut day_tallies: Vec<(&str, DailyTally)> = Vec::new();
-            let mut day_voc: Vec<(&str, VocTally)> = Vec::new();
-            let mut day_ratings: Vec<(&str, u8)> = Vec::new();
+            // Keyed by the day the event arrived (a backlog decided after
+            // midnight still counts for its own day).
+            let mut day_tallies: Vec<(i64, &str, DailyTally)> = Vec::new();
+            let mut day_voc: Vec<(i64, &str, VocTally)> = Vec::new();
+            let mut day_ratings: Vec<(i64, &str, u8)> = Vec::new();
             let identity_tx = IdentityTx {
                 identities,
                 identity_hints,
@@ -869,13 +871,21 @@ impl Store for SledStore {
                         csat_scheduled.insert(key, due_key)?;
                     }
                 }
+                let day = crate::model::day_of(if outcome.arrived_ms > 0 {
+                    outcome.arrived_ms
+                } else {
+                    now_ms
+                });
                 if let Some((served_by, score)) = outcome.rating {
-                    day_ratings.push((served_by, *score));
+                    day_ratings.push((day, served_by, *score));
                 }
                 if let Some(voc) = outcome.voc {
-                    match day_voc.iter_mut().find(|(shop, _)| *shop == outcome.shop) {
-                        Some((_, tally)) => tally.add(voc),
-                        None => day_voc.push((outcome.shop, voc.clone())),
+                    match day_voc
+                        .iter_mut()
+                        .find(|(d, shop, _)| *d == day && *shop == outcome.shop)
+                    {
+                        Some((_, _, tally)) => tally.add(voc),
+                        None => day_voc.push((day, outcome.shop, voc.clone())),
                     }
                 }
                 if let Some(decision) = outcome.decision {
@@ -883,18 +893,17 @@ impl Store for SledStore {
                     let delta = DailyTally::of_outcome(decision.outcome);
                     match day_tallies
                         .iter_mut()
-                        .find(|(shop, _)| *shop == outcome.shop)
+                        .find(|(d, shop, _)| *d == day && *shop == outcome.shop)
                     {
-                        Some((_, tally)) => tally.add(&delta),
-                        None => day_tallies.push((outcome.shop, delta)),
+                        Some((_, _, tally)) => tally.add(&delta),
+                        None => day_tallies.push((day, outcome.shop, delta)),
                     }
                 }
                 inbox.remove(event_key)?;
                 all_queued.push(queued);
             }
-            let day = crate::model::day_of(now_ms);
-            for (shop, delta) in &day_tallies {
-                let key = tally_key(day, shop);
+            for (day, shop, delta) in &day_tallies {
+                let key = tally_key(*day, shop);
                 let mut tally: DailyTally = match tallies.get(&key)? {
                     Some(bytes) => from_json(&bytes, "daily tally")?,
                     None => DailyTally::default(),
@@ -902,8 +911,8 @@ impl Store for SledStore {
                 tally.add(delta);
                 tallies.insert(key, to_json(&tally)?)?;
             }
-            for (served_by, score) in &day_ratings {
-                let key = agent_tally_key(day, served_by);
+            for (day, served_by, score) in &day_ratings {
+                let key = agent_tally_key(*day, served_by);
                 let mut tally: AgentTally = match tallies.get(&key)? {
                     Some(bytes) => from_json(&bytes, "agent's figures")?,
                     None => AgentTally::default(),
@@ -915,8 +924,8 @@ impl Store for SledStore {
                 });
                 tallies.insert(key, to_json(&tally)?)?;
             }
-            for (shop, delta) in &day_voc {
-                let key = voc_key(day, shop);
+            for (day, shop, delta) in &day_voc {
+                let key = voc_key(*day, shop);
                 let mut tally: VocTally = match tallies.get(&key)? {
                     Some(bytes) => from_json(&bytes, "voice of the customer")?,
                     None => VocTally::default(),

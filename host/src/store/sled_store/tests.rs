@@ -780,3 +780,45 @@ fn an_event_that_cannot_be_read_is_corrupt_and_can_be_set_aside() {
         vec![(bad.clone(), "unreadable".to_string())]
     );
 }
+
+#[test]
+fn figures_count_for_the_day_the_message_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let decision = BotDecision {
+        decision: "intent ship_time".into(),
+        outcome: crate::model::BotOutcome::Settled,
+    };
+    let voc = VocTally {
+        messages: 1,
+        ..VocTally::default()
+    };
+    // 23:59 and 00:01 in Beijing, decided together a minute later.
+    let midnight = crate::report::day_start_ms(crate::report::parse_day("2026-11-12").unwrap());
+    let (late, early) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    let outcome = |arrived_ms| InboxOutcome {
+        shop: "demo-oa",
+        decision: Some(&decision),
+        voc: Some(&voc),
+        arrived_ms,
+        ..InboxOutcome::default()
+    };
+    store
+        .finish_inbox_all(
+            &[
+                (late.as_str(), outcome(midnight - 60_000)),
+                (early.as_str(), outcome(midnight + 60_000)),
+            ],
+            midnight + 120_000,
+        )
+        .unwrap();
+    let day = crate::model::day_of(midnight);
+    for (day, expected) in [(day - 1, 1), (day, 1)] {
+        let figures = store.day_figures(day).unwrap();
+        assert_eq!(figures.shops[0].1.questions, expected, "day {day}");
+        assert_eq!(figures.voc[0].1.messages, expected, "day {day}");
+    }
+}
