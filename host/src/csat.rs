@@ -116,6 +116,27 @@ fn leading_score(text: &str) -> Option<(u8, &str)> {
     None
 }
 
+/// Has the bot wait for the customer's rating of `served_by` (set before
+/// the invitation is queued: a crash between leaves a wait without an
+/// invitation, which only reads a bare score as a rating, never the
+/// reverse).
+pub fn await_rating(
+    store: &dyn crate::store::Store,
+    shop: &str,
+    conversation: &str,
+    served_by: &str,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    store.set_bot_context(
+        shop,
+        conversation,
+        Some(&crate::model::BotContext::AwaitingRating {
+            served_by: served_by.to_owned(),
+            asked_ms: now_ms,
+        }),
+    )
+}
+
 /// Invites the customers the bot answered and who have been quiet since
 /// (their invitation due at `now_ms`) to rate the bot, and has the bot wait
 /// for the answer. An invitation is dropped where people have the
@@ -124,9 +145,7 @@ fn leading_score(text: &str) -> Option<(u8, &str)> {
 /// so one queued before a crash is not queued twice. Returns how many were
 /// queued.
 pub fn invite_quiet_customers(host: &crate::desk::People, now_ms: i64) -> anyhow::Result<usize> {
-    use crate::model::{
-        Action, ActionKind, ActionName, BOT_SERVER, BotContext, Content, NewAction,
-    };
+    use crate::model::{Action, ActionKind, ActionName, BOT_SERVER, Content, NewAction};
     use sha2::{Digest, Sha256};
     let mut queued = 0;
     for (shop_id, conversation, due_ms) in host.store.due_csat(now_ms, 256)? {
@@ -171,14 +190,7 @@ pub fn invite_quiet_customers(host: &crate::desk::People, now_ms: i64) -> anyhow
             }))
         })()?;
         if let Some(invitation) = wanted {
-            host.store.set_bot_context(
-                &shop_id,
-                &conversation,
-                Some(&BotContext::AwaitingRating {
-                    served_by: BOT_SERVER.to_owned(),
-                    asked_ms: now_ms,
-                }),
-            )?;
+            await_rating(&*host.store, &shop_id, &conversation, BOT_SERVER, now_ms)?;
             queued += host.store.queue_actions(&[invitation], now_ms)?.len();
         }
         host.store.clear_csat(&shop_id, &conversation, due_ms)?;

@@ -370,14 +370,7 @@ pub fn transfer(
         since_ms: clock::now_ms(),
     };
     swap(host, &handoff, Some(&moved))?;
-    host.store.add_agent_tally(
-        crate::model::day_of(clock::now_ms()),
-        agent,
-        &crate::model::AgentTally {
-            transfers: 1,
-            ..Default::default()
-        },
-    )?;
+    count(host, shop, agent, clock::now_ms(), Served::Transfer)?;
     Ok(moved)
 }
 
@@ -396,25 +389,8 @@ pub fn release(
     swap(host, &handoff, None)?;
     if let HandoffState::Assigned { since_ms, .. } = &handoff.state {
         let now_ms = clock::now_ms();
-        let handling_ms = (now_ms - since_ms).max(0) as u64;
-        host.store.add_tally(
-            crate::model::day_of(now_ms),
-            shop,
-            &crate::model::DailyTally {
-                handled: 1,
-                handling_ms,
-                ..Default::default()
-            },
-        )?;
-        host.store.add_agent_tally(
-            crate::model::day_of(now_ms),
-            agent,
-            &crate::model::AgentTally {
-                handled: 1,
-                handling_ms,
-                ..Default::default()
-            },
-        )?;
+        let held = (now_ms - since_ms).max(0) as u64;
+        count(host, shop, agent, now_ms, Served::Handled { held })?;
     }
     if end_session {
         invite_rating(host, &handoff, agent)?;
@@ -527,24 +503,7 @@ fn send(
     })?;
     if first_answer {
         let waited = (now_ms - handoff.queued_ms).max(0) as u64;
-        host.store.add_tally(
-            crate::model::day_of(now_ms),
-            shop,
-            &crate::model::DailyTally {
-                first_responses: 1,
-                first_response_ms: waited,
-                ..Default::default()
-            },
-        )?;
-        host.store.add_agent_tally(
-            crate::model::day_of(now_ms),
-            agent,
-            &crate::model::AgentTally {
-                first_responses: 1,
-                first_response_ms: waited,
-                ..Default::default()
-            },
-        )?;
+        count(host, shop, agent, now_ms, Served::FirstResponse { waited })?;
     }
     Ok(seq)
 }
@@ -579,16 +538,75 @@ fn invite_rating(host: &People, handoff: &Handoff, agent: &str) -> Result<(), De
         )),
     )?;
     let now_ms = clock::now_ms();
-    host.store.queue_actions(&[invitation], now_ms)?;
-    host.store.set_bot_context(
+    crate::csat::await_rating(
+        &*host.store,
         &handoff.shop,
         &handoff.conversation,
-        Some(&crate::model::BotContext::AwaitingRating {
-            served_by: agent.to_owned(),
-            asked_ms: now_ms,
-        }),
+        agent,
+        now_ms,
     )?;
+    host.store.queue_actions(&[invitation], now_ms)?;
     host.delivery_wake.notify_one();
+    Ok(())
+}
+
+/// What an agent did that the day's figures count.
+enum Served {
+    /// Answered a handed-over customer first, after this wait (ms).
+    FirstResponse { waited: u64 },
+    /// Closed or handed back a conversation held this long (ms).
+    Handled { held: u64 },
+    /// Passed a conversation to a colleague.
+    Transfer,
+}
+
+/// Adds what `agent` did to today's figures of the shop and of the agent.
+fn count(
+    host: &People,
+    shop: &str,
+    agent: &str,
+    now_ms: i64,
+    served: Served,
+) -> Result<(), DeskError> {
+    use crate::model::{AgentTally, DailyTally};
+    let (shop_delta, agent_delta) = match served {
+        Served::FirstResponse { waited } => (
+            DailyTally {
+                first_responses: 1,
+                first_response_ms: waited,
+                ..Default::default()
+            },
+            AgentTally {
+                first_responses: 1,
+                first_response_ms: waited,
+                ..Default::default()
+            },
+        ),
+        Served::Handled { held } => (
+            DailyTally {
+                handled: 1,
+                handling_ms: held,
+                ..Default::default()
+            },
+            AgentTally {
+                handled: 1,
+                handling_ms: held,
+                ..Default::default()
+            },
+        ),
+        Served::Transfer => (
+            DailyTally::default(),
+            AgentTally {
+                transfers: 1,
+                ..Default::default()
+            },
+        ),
+    };
+    let day = crate::model::day_of(now_ms);
+    if shop_delta != DailyTally::default() {
+        host.store.add_tally(day, shop, &shop_delta)?;
+    }
+    host.store.add_agent_tally(day, agent, &agent_delta)?;
     Ok(())
 }
 

@@ -259,29 +259,14 @@ fn report(
     };
     let to = day(to, tongdao::report::today())?;
     let from = day(from, to - 6)?;
-    let store_dir = config.data_dir.join("store");
-    if !store_dir.exists() {
-        anyhow::bail!("there is no store at {}", store_dir.display());
-    }
-    let direct = match tongdao::store::SledStore::open_with(&store_dir, None) {
-        Ok(store) => {
-            let bot =
-                tongdao::kb::Bot::load(config.bot.knowledge_base.as_deref(), config.bot.min_score)?;
-            return tongdao::report::build(&store, &bot, from, to, |_| true);
-        }
-        Err(err) => err,
-    };
-    let answer = ask_running_host(
-        config,
-        reqwest::Method::GET,
-        &format!(
-            "report?from={}&to={}",
-            tongdao::model::date_of_day(from),
-            tongdao::model::date_of_day(to)
-        ),
-        &direct,
-    )?;
-    serde_json::from_value(answer).context("the host's report does not read as one")
+    let path = format!(
+        "report?from={}&to={}",
+        tongdao::model::date_of_day(from),
+        tongdao::model::date_of_day(to)
+    );
+    from_store_or_host(config, &path, |store, bot| {
+        tongdao::report::build(store, bot, from, to, |_| true)
+    })
 }
 
 /// Suggestions straight from the store when no host holds it, else from
@@ -291,27 +276,37 @@ fn kb_suggestions(
     days: i64,
     min_count: usize,
 ) -> anyhow::Result<serde_json::Value> {
+    let path = format!("kb/suggestions?days={days}&min_count={min_count}");
+    from_store_or_host(config, &path, |store, bot| {
+        let since_ms = tongdao::clock::now_ms() - days.max(0) * 86_400_000;
+        let found = tongdao::learning::suggestions(store, bot, since_ms, min_count, |_| true)?;
+        Ok(serde_json::json!({ "suggestions": found }))
+    })
+}
+
+/// `direct` on the store and the config's bot when no host holds the
+/// store, else the running host's answer to `GET /admin/PATH`, read as the
+/// same.
+fn from_store_or_host<T: serde::de::DeserializeOwned>(
+    config: &Config,
+    path: &str,
+    direct: impl FnOnce(&tongdao::store::SledStore, &tongdao::kb::Bot) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let store_dir = config.data_dir.join("store");
     if !store_dir.exists() {
         anyhow::bail!("there is no store at {}", store_dir.display());
     }
-    let direct = match tongdao::store::SledStore::open_with(&store_dir, None) {
+    let held = match tongdao::store::SledStore::open_with(&store_dir, None) {
         Ok(store) => {
             let bot =
                 tongdao::kb::Bot::load(config.bot.knowledge_base.as_deref(), config.bot.min_score)?;
-            let since_ms = tongdao::clock::now_ms() - days.max(0) * 86_400_000;
-            let found =
-                tongdao::learning::suggestions(&store, &bot, since_ms, min_count, |_| true)?;
-            return Ok(serde_json::json!({ "suggestions": found }));
+            return direct(&store, &bot);
         }
         Err(err) => err,
     };
-    ask_running_host(
-        config,
-        reqwest::Method::GET,
-        &format!("kb/suggestions?days={days}&min_count={min_count}"),
-        &direct,
-    )
+    let answer = ask_running_host(config, reqwest::Method::GET, path, &held)?;
+    serde_json::from_value(answer)
+        .with_context(|| format!("the host's answer to /admin/{path} does not read as expected"))
 }
 
 /// Asks the running host's admin API (`/admin/PATH`) as the agent in

@@ -126,41 +126,32 @@ fn random_bytes(len: u32) -> Vec<u8> {
     bytes
 }
 
-impl v0_1::tongdao::channel::host::Host for CallState {
-    fn log(&mut self, level: v0_1::tongdao::channel::host::LogLevel, message: String) {
-        use v0_1::tongdao::channel::host::LogLevel;
-        let level = match level {
-            LogLevel::Trace => tracing::Level::TRACE,
-            LogLevel::Debug => tracing::Level::DEBUG,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Error => tracing::Level::ERROR,
-        };
-        self.write_log(level, message);
-    }
+/// Logging and randomness, the same in every contract version (each has
+/// its own generated `host` interface).
+macro_rules! host_imports {
+    ($version:ident) => {
+        impl $version::tongdao::channel::host::Host for CallState {
+            fn log(&mut self, level: $version::tongdao::channel::host::LogLevel, message: String) {
+                use $version::tongdao::channel::host::LogLevel;
+                let level = match level {
+                    LogLevel::Trace => tracing::Level::TRACE,
+                    LogLevel::Debug => tracing::Level::DEBUG,
+                    LogLevel::Info => tracing::Level::INFO,
+                    LogLevel::Warn => tracing::Level::WARN,
+                    LogLevel::Error => tracing::Level::ERROR,
+                };
+                self.write_log(level, message);
+            }
 
-    fn random_bytes(&mut self, len: u32) -> Vec<u8> {
-        random_bytes(len)
-    }
+            fn random_bytes(&mut self, len: u32) -> Vec<u8> {
+                random_bytes(len)
+            }
+        }
+    };
 }
 
-impl v0_2::tongdao::channel::host::Host for CallState {
-    fn log(&mut self, level: v0_2::tongdao::channel::host::LogLevel, message: String) {
-        use v0_2::tongdao::channel::host::LogLevel;
-        let level = match level {
-            LogLevel::Trace => tracing::Level::TRACE,
-            LogLevel::Debug => tracing::Level::DEBUG,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Error => tracing::Level::ERROR,
-        };
-        self.write_log(level, message);
-    }
-
-    fn random_bytes(&mut self, len: u32) -> Vec<u8> {
-        random_bytes(len)
-    }
-}
+host_imports!(v0_1);
+host_imports!(v0_2);
 
 impl v0_2::tongdao::channel::secrets::Host for CallState {
     fn digest(
