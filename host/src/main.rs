@@ -251,14 +251,7 @@ fn report(
     from: Option<&str>,
     to: Option<&str>,
 ) -> anyhow::Result<tongdao::report::Report> {
-    let day = |date: Option<&str>, default: i64| -> anyhow::Result<i64> {
-        match date {
-            Some(date) => tongdao::report::parse_day(date).map_err(anyhow::Error::msg),
-            None => Ok(default),
-        }
-    };
-    let to = day(to, tongdao::report::today())?;
-    let from = day(from, to - 6)?;
+    let (from, to) = tongdao::report::range(from, to).map_err(anyhow::Error::msg)?;
     let path = format!(
         "report?from={}&to={}",
         tongdao::model::date_of_day(from),

@@ -136,6 +136,20 @@ pub fn parse_day(date: &str) -> Result<i64, String> {
     Ok(days)
 }
 
+/// The days a report asks for: `to` (default today) back to `from`
+/// (default six days before `to`), both `YYYY-MM-DD`, forwards and at most
+/// [`MOST_DAYS`] long.
+pub fn range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), String> {
+    let to = to.map_or(Ok(today()), parse_day)?;
+    let from = from.map_or(Ok(to - 6), parse_day)?;
+    if from > to || to - from >= MOST_DAYS {
+        return Err(format!(
+            "`from` must not be after `to`, and a report covers at most {MOST_DAYS} days"
+        ));
+    }
+    Ok((from, to))
+}
+
 /// Builds the report for days `from..=to` over the shops `visible` lets
 /// through.
 pub fn build(
@@ -455,6 +469,13 @@ mod tests {
         assert_eq!(date_of_day(parse_day("2024-02-29").unwrap()), "2024-02-29");
         assert!(parse_day("2026-02-30").is_err());
         assert!(parse_day("11/11").unwrap_err().contains("YYYY-MM-DD"));
+        let eleventh = parse_day("2026-11-11").unwrap();
+        assert_eq!(
+            range(None, Some("2026-11-11")),
+            Ok((eleventh - 6, eleventh))
+        );
+        assert!(range(Some("2026-11-12"), Some("2026-11-11")).is_err());
+        assert!(range(Some("2025-01-01"), Some("2026-11-11")).is_err());
         assert_eq!(
             day_of(day_start_ms(parse_day("2026-11-11").unwrap())),
             parse_day("2026-11-11").unwrap()

@@ -61,12 +61,13 @@ fn config(wechat: &WechatApiEmulator, signed: &SignedApi) -> String {
     )
 }
 
+/// Pushes a signed message to the signer shop of the host at `base`.
 async fn push_signed(
     client: &reqwest::Client,
-    host: &TestHost,
+    base: &str,
     (headers, body): (Vec<(String, String)>, Vec<u8>),
 ) -> u16 {
-    let mut request = client.post(format!("{}/hooks/signer/signed-shop", host.base_url));
+    let mut request = client.post(format!("{base}/hooks/signer/signed-shop"));
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -103,19 +104,7 @@ async fn plugins_of_both_contract_versions_answer_many_customers_once_each() {
         pushes.spawn(async move { push.send(&wechat_client, &base).await.unwrap().status });
         let signed_push = keys().push(&format!("m-{i}"), &format!("buyer-{i}"), QUESTION, now);
         let (signed_client, host_url) = (client.clone(), host.base_url.clone());
-        pushes.spawn(async move {
-            let mut request = signed_client.post(format!("{host_url}/hooks/signer/signed-shop"));
-            for (name, value) in signed_push.0 {
-                request = request.header(name, value);
-            }
-            request
-                .body(signed_push.1)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        });
+        pushes.spawn(async move { push_signed(&signed_client, &host_url, signed_push).await });
     }
     while let Some(status) = pushes.join_next().await {
         assert_eq!(status.unwrap(), 200);
@@ -161,11 +150,16 @@ async fn plugins_of_both_contract_versions_answer_many_customers_once_each() {
         signing_key: "guessed".into(),
         ..keys()
     };
-    let status = push_signed(&client, &host, forged.push("m-f", "forger", QUESTION, now)).await;
+    let status = push_signed(
+        &client,
+        &host.base_url,
+        forged.push("m-f", "forger", QUESTION, now),
+    )
+    .await;
     assert_eq!(status, 401);
     let status = push_signed(
         &client,
-        &host,
+        &host.base_url,
         keys().push("m-s", "late", QUESTION, now - 600),
     )
     .await;
@@ -301,7 +295,7 @@ async fn a_0_2_0_plugin_installs_from_a_marketplace_and_one_for_an_unlinked_cont
             QUESTION,
             now,
         );
-        assert_eq!(push_signed(&client, &host, push).await, 200);
+        assert_eq!(push_signed(&client, &host.base_url, push).await, 200);
     }
     eventually(
         "the installed 0.2.0 plugin to answer",

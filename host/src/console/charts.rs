@@ -69,6 +69,16 @@ fn nice_max(max: f64, unit: Unit) -> f64 {
     10.0 * magnitude
 }
 
+/// A chart's opening tag and title, `height` tall.
+fn open(id: &str, title: &str, height: f64) -> String {
+    format!(
+        r##"<svg id="{}" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="{}"><title>{}</title>"##,
+        escape(id),
+        escape(title),
+        escape(title)
+    )
+}
+
 /// A line over the days: `points` are (day label, value); a day without a
 /// value leaves a gap.
 pub fn line(id: &str, title: &str, points: &[(String, Option<f64>)], unit: Unit) -> String {
@@ -85,14 +95,7 @@ pub fn line(id: &str, title: &str, points: &[(String, Option<f64>)], unit: Unit)
     };
     let x = |i: usize| MARGIN_LEFT + step * i as f64;
     let y = |v: f64| MARGIN_TOP + plot_height * (1.0 - v / top);
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r##"<svg id="{}" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {LINE_HEIGHT}" width="{WIDTH}" height="{LINE_HEIGHT}" role="img" aria-label="{}"><title>{}</title>"##,
-        escape(id),
-        escape(title),
-        escape(title)
-    );
+    let mut svg = open(id, title, LINE_HEIGHT);
     for k in 0..=4 {
         let value = top * f64::from(k) / 4.0;
         let _ = write!(
@@ -162,14 +165,7 @@ pub fn bars(id: &str, title: &str, items: &[(String, f64)], unit: Unit) -> Strin
     let top = nice_max(items.iter().map(|(_, v)| *v).fold(0.0, f64::max), unit);
     let height = MARGIN_TOP + items.len().max(1) as f64 * (BAR_HEIGHT + BAR_GAP) + 8.0;
     let bar_room = WIDTH - LABEL_WIDTH - 72.0;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r##"<svg id="{}" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="{}"><title>{}</title>"##,
-        escape(id),
-        escape(title),
-        escape(title)
-    );
+    let mut svg = open(id, title, height);
     for (i, (label, value)) in items.iter().enumerate() {
         let y = MARGIN_TOP + i as f64 * (BAR_HEIGHT + BAR_GAP);
         let width = (bar_room * value / top).max(1.0);

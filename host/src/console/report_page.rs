@@ -121,20 +121,13 @@ fn range(query: &str) -> Result<(i64, i64), String> {
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    let day =
-        |name: &str, default: i64| match params.iter().find(|(k, v)| k == name && !v.is_empty()) {
-            Some((_, date)) => crate::report::parse_day(date),
-            None => Ok(default),
-        };
-    let to = day("to", crate::report::today())?;
-    let from = day("from", to - 6)?;
-    if from > to || to - from >= crate::report::MOST_DAYS {
-        return Err(format!(
-            "the range must run forwards and cover at most {} days",
-            crate::report::MOST_DAYS
-        ));
-    }
-    Ok((from, to))
+    let date = |name: &str| {
+        params
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    crate::report::range(date("from"), date("to"))
 }
 
 fn build(host: &Admin, session: &Session, query: &str) -> Result<Report, (StatusCode, String)> {

@@ -288,18 +288,8 @@ fn query_text<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 /// voice-of-the-customer report over the supervisor's shops (default: the
 /// last seven days).
 fn report(host: &Admin, who: &Principal, query: &str) -> Result<crate::report::Report, DeskError> {
-    let day = |name: &str, default: i64| match query_text(query, name) {
-        Some(date) => crate::report::parse_day(date).map_err(DeskError::Invalid),
-        None => Ok(default),
-    };
-    let to = day("to", crate::report::today())?;
-    let from = day("from", to - 6)?;
-    if from > to || to - from >= crate::report::MOST_DAYS {
-        return Err(DeskError::Invalid(format!(
-            "`from` must not be after `to`, and a report covers at most {} days",
-            crate::report::MOST_DAYS
-        )));
-    }
+    let (from, to) = crate::report::range(query_text(query, "from"), query_text(query, "to"))
+        .map_err(DeskError::Invalid)?;
     tokio::task::block_in_place(|| {
         crate::report::build(&*host.store, &host.bot, from, to, |shop| who.serves(shop))
     })

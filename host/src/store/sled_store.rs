@@ -335,6 +335,23 @@ fn tx_error(err: TransactionError<String>) -> anyhow::Error {
     }
 }
 
+/// Adds to the figures record at `key` in `tallies` (a new one starts
+/// from its default), inside a transaction.
+fn add_figures<T: Default + Serialize + DeserializeOwned>(
+    tallies: &TransactionalTree,
+    key: &[u8],
+    what: &str,
+    add: impl FnOnce(&mut T),
+) -> TxResult<()> {
+    let mut figures: T = match tallies.get(key)? {
+        Some(bytes) => from_json(&bytes, what)?,
+        None => T::default(),
+    };
+    add(&mut figures);
+    tallies.insert(key, to_json(&figures)?)?;
+    Ok(())
+}
+
 /// The tag of a shop's voice-of-the-customer record in `tallies`.
 const VOC_TAG: &str = "\0voc";
 /// The tag of an agent's record in `tallies`.
@@ -903,35 +920,33 @@ impl Store for SledStore {
                 all_queued.push(queued);
             }
             for (day, shop, delta) in &day_tallies {
-                let key = tally_key(*day, shop);
-                let mut tally: DailyTally = match tallies.get(&key)? {
-                    Some(bytes) => from_json(&bytes, "daily tally")?,
-                    None => DailyTally::default(),
-                };
-                tally.add(delta);
-                tallies.insert(key, to_json(&tally)?)?;
+                add_figures(
+                    tallies,
+                    &tally_key(*day, shop),
+                    "daily tally",
+                    |t: &mut DailyTally| t.add(delta),
+                )?;
             }
             for (day, served_by, score) in &day_ratings {
-                let key = agent_tally_key(*day, served_by);
-                let mut tally: AgentTally = match tallies.get(&key)? {
-                    Some(bytes) => from_json(&bytes, "agent's figures")?,
-                    None => AgentTally::default(),
-                };
-                tally.add(&AgentTally {
+                let rating = AgentTally {
                     ratings: 1,
                     rating_sum: u64::from(*score),
                     ..AgentTally::default()
-                });
-                tallies.insert(key, to_json(&tally)?)?;
+                };
+                add_figures(
+                    tallies,
+                    &agent_tally_key(*day, served_by),
+                    "agent's figures",
+                    |t: &mut AgentTally| t.add(&rating),
+                )?;
             }
             for (day, shop, delta) in &day_voc {
-                let key = voc_key(*day, shop);
-                let mut tally: VocTally = match tallies.get(&key)? {
-                    Some(bytes) => from_json(&bytes, "voice of the customer")?,
-                    None => VocTally::default(),
-                };
-                tally.add(delta);
-                tallies.insert(key, to_json(&tally)?)?;
+                add_figures(
+                    tallies,
+                    &voc_key(*day, shop),
+                    "voice of the customer",
+                    |t: &mut VocTally| t.add(delta),
+                )?;
             }
             Ok(all_queued)
         })
@@ -1317,13 +1332,9 @@ impl Store for SledStore {
         let key = agent_tally_key(day, agent);
         self.tallies
             .transaction(|tallies| {
-                let mut tally: AgentTally = match tallies.get(&key)? {
-                    Some(bytes) => from_json(&bytes, "agent's figures")?,
-                    None => AgentTally::default(),
-                };
-                tally.add(delta);
-                tallies.insert(key.as_slice(), to_json(&tally)?)?;
-                Ok(())
+                add_figures(tallies, &key, "agent's figures", |t: &mut AgentTally| {
+                    t.add(delta)
+                })
             })
             .map_err(tx_error)
             .with_context(|| format!("adding to agent {agent}'s figures of day {day}"))
@@ -1340,13 +1351,9 @@ impl Store for SledStore {
         let key = tally_key(day, shop);
         self.tallies
             .transaction(|tallies| {
-                let mut tally: DailyTally = match tallies.get(&key)? {
-                    Some(bytes) => from_json(&bytes, "daily tally")?,
-                    None => DailyTally::default(),
-                };
-                tally.add(delta);
-                tallies.insert(key.as_slice(), to_json(&tally)?)?;
-                Ok(())
+                add_figures(tallies, &key, "daily tally", |t: &mut DailyTally| {
+                    t.add(delta)
+                })
             })
             .map_err(tx_error)
             .with_context(|| format!("adding to shop {shop}'s figures of day {day}"))
