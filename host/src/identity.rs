@@ -67,8 +67,14 @@ pub fn customer(
     let Some(start) = store.known_identity(shop, platform_user_id)? else {
         return Ok(None);
     };
+    customer_from(store, start).map(Some)
+}
+
+/// The customer around `start`, which need not be in the graph yet (an
+/// identity met for the first time may already have manual links).
+pub fn customer_from(store: &dyn Store, start: KnownIdentity) -> StoreResult<Customer> {
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
-    seen.insert((shop.to_owned(), platform_user_id.to_owned()));
+    seen.insert((start.shop.clone(), start.platform_user_id.clone()));
     let mut queue = VecDeque::from([start]);
     let mut identities = Vec::new();
     let mut links = Vec::new();
@@ -121,7 +127,7 @@ pub fn customer(
         }
         identities.push(identity);
     }
-    Ok(Some(Customer { identities, links }))
+    Ok(Customer { identities, links })
 }
 
 /// Everything the customer said and was told, across their conversations

@@ -14,6 +14,7 @@ pub mod answers;
 pub mod auth;
 pub mod backoff;
 pub mod breaker;
+pub mod care;
 pub mod clock;
 pub mod config;
 pub mod console;

@@ -4,6 +4,7 @@
 //! passes through (requests, manifests, results), and what the host adds
 //! around them — stored events, conversations, outbox items, hand-offs.
 
+mod care;
 mod records;
 mod risk;
 mod tally;
@@ -15,6 +16,7 @@ pub use crate::runtime::bindings::tongdao::channel::types::{
     PluginError, PollHint, PollOutcome, PollPage, PollRequest, PollResult, PushResult, ReplyWindow,
     RetryHint, ShopContext, StreamConnect,
 };
+pub use care::*;
 pub use records::*;
 pub use risk::*;
 use serde::{Deserialize, Serialize};

@@ -180,6 +180,7 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                         .decided
                         .csat
                         .map(|due| (stored.event.conversation_id.as_str(), due)),
+                    care: p.decided.care.as_ref(),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -189,7 +190,8 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
     let mut queued_any = false;
     let mut escalated_any = false;
     for p in &batch {
-        queued_any |= !p.decided.actions.is_empty();
+        queued_any |= !p.decided.actions.is_empty()
+            || p.decided.care.as_ref().is_some_and(|c| !c.sends.is_empty());
         if let Some(handoff) = &p.decided.escalation {
             escalated_any = true;
             tracing::info!(shop = %handoff.shop, conversation = %handoff.conversation, priority = ?handoff.priority, reason = %handoff.reason, "conversation handed to people");
@@ -250,6 +252,8 @@ struct Decided {
     rating: Option<(String, u8)>,
     /// The bot's invitation to rate it: when due, or `None` to cancel one.
     csat: Option<Option<i64>>,
+    /// What proactive care decided.
+    care: Option<crate::model::CareChanges>,
 }
 
 /// What deciding about a customer's message found besides its actions.
@@ -268,6 +272,8 @@ struct Findings {
     rating: Option<(String, u8)>,
     /// The bot's invitation to rate it: when due, or `None` to cancel one.
     csat: Option<Option<i64>>,
+    /// What proactive care decided.
+    care: Option<crate::model::CareChanges>,
 }
 
 /// What the bot does about one event.
@@ -278,11 +284,15 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
     let mut found = Findings::default();
     let (actions, escalation, context) = match &stored.event.body {
         EventBody::Message(message) => answer_question(host, shop, stored, message, &mut found)?,
-        EventBody::Commerce(commerce) => (
-            look_up_order(shop, stored, commerce).into_iter().collect(),
-            None,
-            ContextUpdate::Keep,
-        ),
+        EventBody::Commerce(commerce) => {
+            found.care =
+                crate::care::on_commerce(host.store.as_ref(), &host.shops, shop, stored, commerce)?;
+            (
+                look_up_order(shop, stored, commerce).into_iter().collect(),
+                None,
+                ContextUpdate::Keep,
+            )
+        }
         EventBody::Session(session) => (
             welcome(shop, stored, session).into_iter().collect(),
             None,
@@ -304,6 +314,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         voc,
         rating,
         csat,
+        care,
     } = found;
     let risk = risk.map(|(update, to_group)| {
         actions.extend(to_group);
@@ -319,6 +330,7 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
         voc,
         rating,
         csat,
+        care,
     })
 }
 
@@ -342,6 +354,28 @@ fn answer_question(
         return Ok((Vec::new(), None, ContextUpdate::Keep));
     };
     let customer = message.author.platform_user_id.clone();
+    if let Some(opted_out) =
+        crate::care::opt_out::wish(question).filter(|_| carries_care(&host.shops, &stored.shop))
+    {
+        found.care = Some(crate::model::CareChanges {
+            opt_out: Some((customer.clone(), opted_out)),
+            ..Default::default()
+        });
+        let text = if opted_out {
+            crate::care::opt_out::OPTED_OUT
+        } else {
+            crate::care::opt_out::OPTED_IN
+        };
+        let reply = supports(ActionName::SendMessage).then(|| {
+            action_for(
+                stored,
+                action_key(stored, "care-opt-out"),
+                customer,
+                ActionKind::SendMessage(Content::Text(text.to_owned())),
+            )
+        });
+        return Ok((reply.into_iter().collect(), None, ContextUpdate::Keep));
+    }
     let attended = host.desk.serves(&stored.shop);
     let context = host
         .store
@@ -479,6 +513,18 @@ fn answer_question(
         ));
     }
     Ok((actions, escalation, reply.context))
+}
+
+/// Whether some shop's care messages may go through `shop`'s channel (its
+/// customers may then opt out of them there).
+fn carries_care(shops: &Shops, shop: &str) -> bool {
+    shops.iter().any(|other| {
+        other
+            .config
+            .care
+            .as_ref()
+            .is_some_and(|care| care.via.iter().any(|via| via == shop))
+    })
 }
 
 /// An order event gets an order look-up through the plugin (order events

@@ -378,6 +378,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         };
         shops.insert(serving);
     }
+    crate::care::check_channels(&shops, &config.path)?;
     let bot = Arc::new(Bot::load(
         config.bot.knowledge_base.as_deref(),
         config.bot.min_score,
@@ -470,6 +471,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHost> {
         tokio::spawn(sweep(Arc::clone(&state), config.retention, watch.clone())),
         tokio::spawn(requeue_lost_agents(Arc::clone(&state), watch.clone())),
         tokio::spawn(invite_quiet_customers(Arc::clone(&state), watch.clone())),
+        tokio::spawn(fire_stuck_parcels(Arc::clone(&state), watch.clone())),
     ];
     let admin_addr = match admin_listener {
         Some(listener) => {
@@ -513,6 +515,30 @@ async fn invite_quiet_customers(state: Arc<HostState>, mut shutdown: watch::Rece
             Ok(Ok(_)) => {}
             Ok(Err(err)) => tracing::warn!(error = %format!("{err:#}"), "inviting ratings failed"),
             Err(err) => tracing::warn!(error = %err, "the invitation task failed"),
+        }
+    }
+}
+
+/// Every second: shipped orders with no logistics update for their shop's
+/// `stuck` rule get its apology.
+async fn fire_stuck_parcels(state: Arc<HostState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let (store, shops) = (Arc::clone(&state.store), state.shops.clone());
+        match tokio::task::spawn_blocking(move || {
+            crate::care::fire_stuck_parcels(store.as_ref(), &shops, clock::now_ms())
+        })
+        .await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(_)) => state.delivery_wake.notify_one(),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %format!("{err:#}"), "firing stuck-parcel care failed")
+            }
+            Err(err) => tracing::warn!(error = %err, "the stuck-parcel task failed"),
         }
     }
 }

@@ -13,11 +13,16 @@ mod raw;
 pub use error::ConfigError;
 
 mod alerts;
+mod care;
 mod console;
 mod market;
 mod people;
 
 pub use alerts::AlertsConfig;
+pub use care::{
+    CareConfig, CareRule, CareTrigger, PLACEHOLDERS, QuietHours, WechatNotice, WechatNoticeKind,
+    placeholder_names,
+};
 pub use console::{ConsoleConfig, ReplyTimer};
 pub use market::MarketConfig;
 pub use people::{AdminConfig, AgentConfig, Assignment, Role};
@@ -190,6 +195,8 @@ pub struct ShopConfig {
     /// new customer (WeChat `user/info`, WeCom `customer/batchget`: the
     /// unionid that links one person across channels).
     pub look_up_profiles: bool,
+    /// Proactive care after orders: messages on commerce events.
+    pub care: Option<CareConfig>,
     line: usize,
     credentials_line: usize,
     egress_lines: Vec<usize>,
@@ -222,6 +229,7 @@ impl std::fmt::Debug for ShopConfig {
             .field("welcome_message", &self.welcome_message)
             .field("look_up_orders", &self.look_up_orders)
             .field("look_up_profiles", &self.look_up_profiles)
+            .field("care", &self.care)
             .finish_non_exhaustive()
     }
 }
@@ -442,6 +450,7 @@ impl Builder {
         let plugins = self.plugins(raw.plugins)?;
         let market = self.market(raw.market)?;
         let shops = self.shops(raw.shops, &plugins, market.is_some())?;
+        self.check_care_via(&shops)?;
         let admin = self.admin(raw.admin)?;
         let agents = self.agents(raw.agents, &shops)?;
         let retention = self.retention(raw.retention.unwrap_or_default())?;
@@ -955,6 +964,7 @@ impl Builder {
                 Some(text) => Some(text.into_inner()),
                 None => None,
             };
+            let care = shop.care.map(|care| self.care(&id, care)).transpose()?;
             let allow_coupons = shop.allow_coupons.unwrap_or(false);
             let csat_invite = shop.csat_invite.unwrap_or(false);
             let csat_after_bot = Duration::from_secs(
@@ -1006,6 +1016,7 @@ impl Builder {
                     welcome_message,
                     look_up_orders: shop.look_up_orders.unwrap_or(true),
                     look_up_profiles: shop.look_up_profiles.unwrap_or(false),
+                    care,
                     line,
                     credentials_line,
                     egress_lines,

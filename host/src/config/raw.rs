@@ -145,6 +145,34 @@ pub struct RawShop {
     pub welcome_message: Option<Spanned<String>>,
     pub look_up_orders: Option<bool>,
     pub look_up_profiles: Option<bool>,
+    pub care: Option<Spanned<RawCare>>,
+}
+
+/// A shop's proactive care: where its messages may go, their limits and
+/// the rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCare {
+    pub via: Spanned<Vec<Spanned<String>>>,
+    pub quiet_hours: Option<Spanned<String>>,
+    pub most_per_customer: Option<Spanned<u64>>,
+    pub cap_window_secs: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub rules: Vec<Spanned<RawCareRule>>,
+}
+
+/// One care rule as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCareRule {
+    pub name: Spanned<String>,
+    pub on: Spanned<String>,
+    pub text: Spanned<String>,
+    pub stuck_after_secs: Option<Spanned<u64>>,
+    pub wechat_template: Option<Spanned<String>>,
+    pub wechat_subscription: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub fields: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
 
 /// The coupon the bot offers a hesitating customer.

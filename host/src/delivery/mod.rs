@@ -354,11 +354,16 @@ fn window_closed(
     item: &OutboxItem,
     now: i64,
 ) -> anyhow::Result<Option<String>> {
-    let (ActionKind::SendMessage(_), Some(window)) =
+    let (ActionKind::SendMessage(content), Some(window)) =
         (&item.action.kind, &shop.plugin().manifest.reply_window)
     else {
         return Ok(None);
     };
+    // A platform notification (a WeChat template or subscription message)
+    // is sent outside any chat window.
+    if crate::care::reach::is_notification(&item.action.route, content) {
+        return Ok(None);
+    }
     let Some(conversation) = host
         .store
         .conversation(&item.shop, &item.action.conversation_id)?
@@ -368,7 +373,10 @@ fn window_closed(
     Ok(reply_window_verdict(&conversation, window, now))
 }
 
-pub(crate) fn reply_window_verdict(
+/// Why the channel's reply window does not let a message out at `now`, if
+/// it does not: the customer never wrote, the window closed, or the replies
+/// it allows are spent.
+pub fn reply_window_verdict(
     conversation: &Conversation,
     window: &crate::model::ReplyWindow,
     now: i64,

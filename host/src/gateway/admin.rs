@@ -19,6 +19,7 @@
 //! | GET | `/admin/customers/{shop}/{user}` | | the shop's agents | the customer across channels: identities, links, history |
 //! | POST | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user],"note"?}` | supervisor | link two identities |
 //! | DELETE | `/admin/customers/links` | `{"a":[shop,user],"b":[shop,user]}` | supervisor | undo a link |
+//! | GET | `/admin/shops/{shop}/orders/{order}/care` | | the shop's agents | what each proactive-care rule did about the order |
 //! | GET | `/admin/audit` | | admin | the last 200 audited actions |
 //! | POST | `/admin/backup` | | admin | a consistent snapshot of the store, written to `<data_dir>/backups/` |
 //!
@@ -177,6 +178,12 @@ pub async fn handle(
         }
         (&Method::POST, ["shops", shop, "conversations", id, verb]) => {
             serving(who, shop).and_then(|()| act(host, who, shop, id, verb, &body))
+        }
+        (&Method::GET, ["shops", shop, "orders", order, "care"]) => {
+            serving(who, shop).and_then(|()| {
+                let records = host.store.care_records(shop, order)?;
+                Ok(json!({ "rules": records }))
+            })
         }
         (&Method::GET, ["customers", shop, user]) => {
             serving(who, shop).and_then(|()| customer(host, shop, user))

@@ -238,6 +238,8 @@ pub struct InboxOutcome<'a> {
     /// `None` cancels one pending, as a new message from the customer
     /// does).
     pub csat: Option<(&'a str, Option<i64>)>,
+    /// What proactive care decided about the event.
+    pub care: Option<&'a crate::model::CareChanges>,
 }
 
 /// Every figure kept for one day: per shop, the bot's and people's figures
@@ -418,6 +420,29 @@ pub trait Store: Flush {
 
     /// Removes a due invitation once it is queued (or no longer wanted).
     fn clear_csat(&self, shop: &str, conversation: &str, due_ms: i64) -> StoreResult<()>;
+
+    /// What the care rules did about an order, by rule name.
+    fn care_records(&self, shop: &str, order: &str) -> StoreResult<Vec<crate::model::CareRecord>>;
+
+    /// Whether the customer opted out of care (退订) on the shop.
+    fn care_opted_out(&self, shop: &str, customer: &str) -> StoreResult<bool>;
+
+    /// Stuck-parcel watches due by `now_ms`, soonest first, at most `limit`.
+    fn due_care_watches(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::model::CareWatch>>;
+
+    /// Fires a due watch in one transaction: if it is unchanged (not pushed
+    /// back or cancelled since it was read), stop watching and commit
+    /// `send` as a rule firing once for the order. The seq queued, if any.
+    fn fire_care_watch(
+        &self,
+        watch: &crate::model::CareWatch,
+        send: &crate::model::CareSend,
+        now_ms: i64,
+    ) -> StoreResult<Option<u64>>;
 
     /// Every figure kept for a day, in one read of that day's records.
     fn day_figures(&self, day: i64) -> StoreResult<DayFigures>;

@@ -10,6 +10,7 @@ use crate::model::{
     AgentStatus, AgentTally, BotDecision, CannedReply, ChangeKind, ConsoleChange, ConsoleSession,
     DailyTally, Note, RiskAlert, RiskState, UnansweredQuestion, VocTally,
 };
+use crate::model::{CareRecord, CareSend, CareWatch};
 use crate::store::keys;
 use crate::store::{
     DeliveryEnd, DeliveryRecord, Flush, InboxOutcome, IngestBatch, IngestReceipt, Store,
@@ -111,6 +112,9 @@ pub struct SledStore {
     csat_due: sled::Tree,
     /// (shop, conversation) → the conversation's `csat_due` key.
     csat_scheduled: sled::Tree,
+    /// Proactive care: what each rule did per order, caps, opt-outs and
+    /// stuck-parcel watches (see [`care`]).
+    care: sled::Tree,
     /// The next change's number, held while a change is numbered and
     /// committed, so changes commit in the order of their numbers and a
     /// reader never skips one. It starts after the last committed change.
@@ -237,33 +241,48 @@ impl OutboxTx<'_> {
     ) -> TxResult<Vec<u64>> {
         let mut queued = Vec::new();
         for (new, &seq) in actions.iter().zip(seqs) {
-            let key = keys::parts(&[&new.shop, &new.action.idempotency_key]);
-            if self.outbox_keys.get(&key)?.is_some() {
-                continue;
+            if self.queue_one(new, seq, cause, now_ms, now_ms)? {
+                queued.push(seq);
             }
-            let mut action = new.action.clone();
-            action.attempt = 0;
-            let item = OutboxItem {
-                seq,
-                shop: new.shop.clone(),
-                action,
-                cause: cause.map(str::to_owned),
-                status: OutboxStatus::Pending,
-                next_attempt_ms: now_ms,
-                created_ms: now_ms,
-                last_error: None,
-                sent_by: new.sent_by.clone(),
-                uncertain_resends: 0,
-            };
-            self.outbox.insert(&keys::seq(seq), to_json(&item)?)?;
-            self.outbox_due.insert(&keys::due(now_ms, seq), &[])?;
-            self.outbox_keys.insert(key, &keys::seq(seq))?;
-            let mut index = keys::parts(&[&new.shop, &new.action.conversation_id]);
-            index.extend_from_slice(&keys::seq(seq));
-            self.conversation_outbox.insert(index, &[])?;
-            queued.push(seq);
         }
         Ok(queued)
+    }
+
+    /// Queues one action with `seq`, first due at `due_ms`, unless its
+    /// idempotency key is already queued for the shop. Whether it was.
+    fn queue_one(
+        &self,
+        new: &NewAction,
+        seq: u64,
+        cause: Option<&str>,
+        now_ms: i64,
+        due_ms: i64,
+    ) -> TxResult<bool> {
+        let key = keys::parts(&[&new.shop, &new.action.idempotency_key]);
+        if self.outbox_keys.get(&key)?.is_some() {
+            return Ok(false);
+        }
+        let mut action = new.action.clone();
+        action.attempt = 0;
+        let item = OutboxItem {
+            seq,
+            shop: new.shop.clone(),
+            action,
+            cause: cause.map(str::to_owned),
+            status: OutboxStatus::Pending,
+            next_attempt_ms: due_ms,
+            created_ms: now_ms,
+            last_error: None,
+            sent_by: new.sent_by.clone(),
+            uncertain_resends: 0,
+        };
+        self.outbox.insert(&keys::seq(seq), to_json(&item)?)?;
+        self.outbox_due.insert(&keys::due(due_ms, seq), &[])?;
+        self.outbox_keys.insert(key, &keys::seq(seq))?;
+        let mut index = keys::parts(&[&new.shop, &new.action.conversation_id]);
+        index.extend_from_slice(&keys::seq(seq));
+        self.conversation_outbox.insert(index, &[])?;
+        Ok(true)
     }
 }
 
@@ -442,6 +461,7 @@ impl SledStore {
             alerts: tree("alerts")?,
             csat_due: tree("csat_due")?,
             csat_scheduled: tree("csat_scheduled")?,
+            care: tree("care")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
@@ -727,7 +747,9 @@ impl Store for SledStore {
             .collect::<StoreResult<Vec<_>>>()?;
         let seqs = finished
             .iter()
-            .map(|(_, outcome)| self.new_seqs(outcome.actions.len()))
+            .map(|(_, outcome)| {
+                self.new_seqs(outcome.actions.len() + outcome.care.map_or(0, |c| c.sends.len()))
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         // More trees than sled's tuple transactions take: a slice of them.
         let finished_all = [
@@ -749,6 +771,7 @@ impl Store for SledStore {
             &self.alerts,
             &self.csat_due,
             &self.csat_scheduled,
+            &self.care,
         ]
         .transaction(|trees| {
             let [
@@ -770,9 +793,10 @@ impl Store for SledStore {
                 alerts,
                 csat_due,
                 csat_scheduled,
+                care_tree,
             ] = trees.as_slice()
             else {
-                unreachable!("the transaction has 18 trees")
+                unreachable!("the transaction has 19 trees")
             };
             // The day's figures, summed per shop over the batch and
             // merged once each.
@@ -796,7 +820,19 @@ impl Store for SledStore {
             for (((event_id, outcome), event_key), seqs) in
                 finished.iter().zip(&event_keys).zip(&seqs)
             {
-                let queued = tx.queue(outcome.actions, seqs, Some(event_id), now_ms)?;
+                let (action_seqs, care_seqs) = seqs.split_at(outcome.actions.len());
+                let mut queued = tx.queue(outcome.actions, action_seqs, Some(event_id), now_ms)?;
+                if let Some(changes) = outcome.care {
+                    queued.extend(care::apply(
+                        care_tree,
+                        &tx,
+                        outcome.shop,
+                        changes,
+                        care_seqs,
+                        Some(event_id),
+                        now_ms,
+                    )?);
+                }
                 // Whether the conversation went to people or became
                 // more urgent (else, with people already, the
                 // console hears of a message).
@@ -1306,6 +1342,76 @@ impl Store for SledStore {
             .with_context(|| format!("clearing the invitation of {shop}/{conversation}"))
     }
 
+    fn care_records(&self, shop: &str, order: &str) -> StoreResult<Vec<CareRecord>> {
+        self.care
+            .scan_prefix(care::order_prefix(shop, order))
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                read(&bytes, "care record")
+            })
+            .collect()
+    }
+
+    fn care_opted_out(&self, shop: &str, customer: &str) -> StoreResult<bool> {
+        Ok(self.care.get(care::opt_out_key(shop, customer))?.is_some())
+    }
+
+    fn due_care_watches(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<CareWatch>> {
+        let mut watches = Vec::new();
+        for entry in self.care.scan_prefix(care::DUE_PREFIX) {
+            let (key, _) = entry?;
+            let due = keys::decode_time(&key[1..]).context("corrupt care due key")?;
+            if due > now_ms || watches.len() >= limit {
+                break;
+            }
+            let parts = keys::split(&key[9..]).context("corrupt care due key")?;
+            let [shop, order] = parts.as_slice() else {
+                return Err(anyhow!("corrupt care due key"));
+            };
+            if let Some(bytes) = self.care.get(care::watch_key(shop, order))? {
+                watches.push(read(&bytes, "care watch")?);
+            }
+        }
+        Ok(watches)
+    }
+
+    fn fire_care_watch(
+        &self,
+        watch: &CareWatch,
+        send: &CareSend,
+        now_ms: i64,
+    ) -> StoreResult<Option<u64>> {
+        let _writing = self.writing();
+        let seq = self.new_seqs(1)?[0];
+        (
+            &self.care,
+            &self.outbox,
+            &self.outbox_due,
+            &self.outbox_keys,
+            &self.conversation_outbox,
+        )
+            .transaction(
+                |(care_tree, outbox, outbox_due, outbox_keys, conversation_outbox)| {
+                    // Pushed back or cancelled since it was read: not due.
+                    let current = care_tree.get(care::watch_key(&watch.shop, &watch.order))?;
+                    match current {
+                        Some(bytes) if from_json::<CareWatch>(&bytes, "care watch")? == *watch => {}
+                        _ => return Ok(None),
+                    }
+                    care::remove_watch(care_tree, &watch.shop, &watch.order)?;
+                    let tx = OutboxTx {
+                        outbox,
+                        outbox_due,
+                        outbox_keys,
+                        conversation_outbox,
+                    };
+                    care::fire(care_tree, &tx, send, seq, None, now_ms)
+                },
+            )
+            .map_err(tx_error)
+            .with_context(|| format!("firing the stuck-parcel rule for order {}", watch.order))
+    }
+
     fn day_figures(&self, day: i64) -> StoreResult<crate::store::DayFigures> {
         let mut figures = crate::store::DayFigures::default();
         for entry in self.tallies.scan_prefix(day.to_be_bytes()) {
@@ -1783,6 +1889,7 @@ impl Store for SledStore {
     }
 }
 
+mod care;
 mod codec;
 mod retention;
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //!   normalized events; the platform gets `success` once they are committed;
 //! - actions: 客服消息 `message/custom/send` with an access token from
 //!   `cgi-bin/stable_token` kept in plugin state, refreshed on 40001/40014/42001;
+//!   模板消息 and 订阅通知 (`message/template/send`, `message/subscribe/bizsend`)
+//!   for the host's proactive care, outside the chat window;
 //! - poll feed `profile` (hinted by the host with an openid): `user/info`,
 //!   whose `unionid` links the customer across channels.
 //!
@@ -13,6 +15,7 @@
 
 mod fields;
 mod normalize;
+mod notice;
 mod outcome;
 mod profile;
 mod push;
@@ -43,6 +46,7 @@ impl Channel for Wechat {
             ContentKind::Voice,
             ContentKind::Video,
             ContentKind::MiniProgram,
+            ContentKind::Raw,
         ])
         .action(ActionName::SendMessage)
         .max_text_bytes(send::MAX_TEXT_BYTES as u32)

@@ -1,5 +1,6 @@
 //! Rendering 客服消息 (custom messages): a `stable_token` fetch first when the
-//! shop has no live access token, then `message/custom/send`.
+//! shop has no live access token, then `message/custom/send` (or, for a
+//! template or subscription message, its endpoint: see [`crate::notice`]).
 
 use crate::API_HOST;
 use serde_json::{Value, json};
@@ -24,16 +25,21 @@ pub fn render(ctx: &ShopContext, action: &Action) -> Result<OutboundRequest, Plu
             action.kind.name()
         )));
     };
-    // Validate the message before spending a token fetch on it.
-    let body = message_body(&action.recipient, content)?;
+    // Validate the message before spending a token fetch on it. A
+    // template or subscription message has its own endpoint.
+    let (path, body) =
+        match crate::notice::request(&action.recipient, &action.idempotency_key, content)? {
+            Some(notice) => notice,
+            None => (
+                "/cgi-bin/message/custom/send",
+                message_body(&action.recipient, content)?,
+            ),
+        };
     match ctx.state_value(ACCESS_TOKEN) {
         Some(token) => Ok(OutboundRequest {
             step: STEP_SEND.into(),
             request: post_json(
-                &format!(
-                    "https://{API_HOST}/cgi-bin/message/custom/send?access_token={}",
-                    encode(token)
-                ),
+                &format!("https://{API_HOST}{path}?access_token={}", encode(token)),
                 &body,
             ),
         }),

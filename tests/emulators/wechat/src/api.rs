@@ -9,7 +9,8 @@
 //! * `POST /cgi-bin/message/custom/send` — token checks (41001 / 40001 /
 //!   42001), body checks (47001 / 44002 / 40008 / 44004 / 40007 / 45002), the
 //!   follower and reply-window rules (40003 / 45015 / 45047) and failures
-//!   injected by the test.
+//!   injected by the test;
+//! * template and subscription messages: see [`crate::notices`].
 //!
 //! Everything it accepted and every request it saw is recorded for
 //! assertions. Its clock is the system clock unless the test sets one.
@@ -128,13 +129,13 @@ struct IssuedToken {
 }
 
 #[derive(Debug)]
-struct Follower {
+pub(crate) struct Follower {
     last_wrote: i64,
     replies: u32,
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     config: WechatApiConfig,
     clock: Option<i64>,
     tokens: HashMap<String, IssuedToken>,
@@ -142,17 +143,18 @@ struct State {
     current_classic: Option<String>,
     /// (Beijing day number, force refreshes on that day).
     force_refreshes: (i64, u32),
-    followers: HashMap<String, Follower>,
+    pub(crate) followers: HashMap<String, Follower>,
     /// openid → unionid, for accounts bound to an Open Platform account.
     unionids: HashMap<String, String>,
-    failures: VecDeque<(i64, String)>,
+    pub(crate) failures: VecDeque<(i64, String)>,
     sent: Vec<SentMessage>,
+    pub(crate) notices: crate::notices::Notices,
     token_requests: Vec<TokenRequest>,
     requests: HashMap<String, usize>,
 }
 
 impl State {
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.clock.unwrap_or_else(system_now)
     }
 
@@ -214,6 +216,7 @@ impl WechatApiEmulator {
             unionids: HashMap::new(),
             failures: VecDeque::new(),
             sent: Vec::new(),
+            notices: Default::default(),
             token_requests: Vec::new(),
             requests: HashMap::new(),
         }));
@@ -223,7 +226,7 @@ impl WechatApiEmulator {
             let mut state = lock(&shared);
             *state.requests.entry(request.path.clone()).or_default() += 1;
             let reply = route(&mut state, &request);
-            accepted_tx.send_replace(state.sent.len());
+            accepted_tx.send_replace(state.sent.len() + state.notices.sent.len());
             reply
         })
         .await?;
@@ -327,6 +330,50 @@ impl WechatApiEmulator {
         })
     }
 
+    /// The account has the template `id` (for template and subscription
+    /// messages).
+    pub fn add_template(&self, id: &str) {
+        self.with(|s| s.notices.templates.insert(id.to_owned()));
+    }
+
+    /// `openid` follows the account (without having written).
+    pub fn follow(&self, openid: &str) {
+        self.with(|s| s.notices.follows.insert(openid.to_owned()));
+    }
+
+    /// `openid` subscribed once to template `id` (一次性订阅): one
+    /// subscription message may reach them.
+    pub fn subscribe(&self, openid: &str, id: &str) {
+        self.with(|s| {
+            *s.notices
+                .subscriptions
+                .entry((openid.to_owned(), id.to_owned()))
+                .or_default() += 1
+        });
+    }
+
+    /// Template and subscription messages accepted so far, in order.
+    pub fn notices(&self) -> Vec<crate::notices::SentNotice> {
+        self.with(|s| s.notices.sent.clone())
+    }
+
+    /// Resolve once custom messages and notifications accepted together
+    /// reach `n`; an error if that does not happen within `timeout`.
+    pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> anyhow::Result<()> {
+        let mut accepted = self.accepted.clone();
+        let reached = tokio::time::timeout(timeout, accepted.wait_for(|count| *count >= n))
+            .await
+            .map(|waited| waited.is_ok());
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => anyhow::bail!("the WeChat API emulator stopped"),
+            Err(_) => anyhow::bail!(
+                "the WeChat API emulator accepted {} message(s) and notification(s) within {timeout:?}, expected {n}",
+                *self.accepted.borrow()
+            ),
+        }
+    }
+
     /// Messages accepted so far, in order.
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.with(|s| s.sent.clone())
@@ -396,7 +443,7 @@ impl WechatApiEmulator {
     }
 }
 
-fn error(code: i64, message: &str) -> Reply {
+pub(crate) fn error(code: i64, message: &str) -> Reply {
     Reply::json(&json!({"errcode": code, "errmsg": message}))
 }
 
@@ -406,6 +453,12 @@ fn route(state: &mut State, request: &Incoming) -> Reply {
         ("GET", TOKEN_PATH) => classic_token(state, request),
         ("POST", CUSTOM_SEND_PATH) => custom_send(state, request),
         ("GET", USER_INFO_PATH) => user_info(state, request),
+        ("POST", crate::notices::TEMPLATE_SEND_PATH) => {
+            crate::notices::send(state, request, crate::notices::NoticeApi::Template)
+        }
+        ("POST", crate::notices::SUBSCRIBE_SEND_PATH) => {
+            crate::notices::send(state, request, crate::notices::NoticeApi::Subscription)
+        }
         _ => Reply::not_found(),
     }
 }
@@ -550,7 +603,7 @@ fn classic_token(state: &mut State, request: &Incoming) -> Reply {
 
 /// Checks the `access_token` query parameter: `Err` is the platform's
 /// error answer.
-fn check_token(state: &State, request: &Incoming) -> Result<(), Reply> {
+pub(crate) fn check_token(state: &State, request: &Incoming) -> Result<(), Reply> {
     let Some(token) = request.query("access_token").filter(|t| !t.is_empty()) else {
         return Err(error(41001, "access_token missing"));
     };

@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: a loopback emulator of the API tongdao calls (tokens and
 //!   客服消息) with the platform's rules and error codes;
+//! - [`notices`]: its template and subscription messages (模板消息, 订阅通知);
 //! - [`signing`]: the webhooks WeChat sends — signed, sealed in safe mode,
 //!   forged or aged on request — and the opening of encrypted replies.
 //!
@@ -10,4 +11,5 @@
 //! in its test peer.
 
 pub mod api;
+pub mod notices;
 pub mod signing;
