@@ -603,6 +603,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let config = Config::load(&config)?;
             let runtime = tongdao::runtime::Runtime::new((&config.limits).into(), None)?;
             let plugins = tongdao::server::load_plugins(&config, &runtime)?;
+            // Care's channels, among the shops whose plugin is configured
+            // here (installed ones are checked when the host starts).
+            let mut shops = tongdao::shops::Shops::default();
+            for shop in config.shops.values() {
+                if let Some(plugin) = plugins.get(&shop.plugin) {
+                    shops.insert(tongdao::shops::Shop::new(
+                        shop.clone(),
+                        std::sync::Arc::clone(plugin),
+                        &config.limits,
+                    ));
+                }
+            }
+            tongdao::care::check_channels(&shops, &config.path)?;
             println!(
                 "{}: ok ({} plugin(s), {} shop(s))",
                 config.path.display(),

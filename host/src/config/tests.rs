@@ -394,3 +394,79 @@ fn alerts_go_only_through_a_shop_with_a_group_robot() {
     let err = error_text(&format!("{GOOD}\n[alerts]\nanger_messages = 1\n"));
     assert!(err.contains("alerts.anger_messages"), "{err}");
 }
+
+/// `GOOD` with `[shops.care]` for its shop.
+fn with_care(care: &str) -> String {
+    format!("{GOOD}\n[shops.care]\n{care}\n")
+}
+
+const THANKS: &str =
+    "[[shops.care.rules]]\nname = \"thanks\"\non = \"paid\"\ntext = \"订单{order_id}已付款\"\n";
+
+#[test]
+fn care_rules_are_read_with_their_limits() {
+    let config = parse(&with_care(&format!(
+        "via = [\"demo-oa\"]\nquiet_hours = \"22:00-08:00\"\nmost_per_customer = 3\ncap_window_secs = 7200\n{THANKS}\n[[shops.care.rules]]\nname = \"sorry\"\non = \"stuck\"\nstuck_after_secs = 259200\ntext = \"抱歉\"\nwechat_template = \"TPL\"\nfields = {{ keyword1 = \"{{order_id}}\" }}\n"
+    )))
+    .unwrap();
+    let care = config.shops["demo-oa"].care.as_ref().unwrap();
+    assert_eq!(care.via, ["demo-oa"]);
+    assert_eq!(
+        care.quiet_hours,
+        Some(QuietHours {
+            from_secs: 22 * 3600,
+            to_secs: 8 * 3600
+        })
+    );
+    assert_eq!(care.most_per_customer, 3);
+    assert_eq!(care.cap_window, Duration::from_secs(7200));
+    assert_eq!(care.rules[0].on, CareTrigger::Paid);
+    assert_eq!(care.rules[1].stuck_after, Some(Duration::from_secs(259_200)));
+    let notice = care.rules[1].wechat.as_ref().unwrap();
+    assert_eq!(notice.kind, WechatNoticeKind::Template);
+    assert_eq!(notice.fields["keyword1"], "{order_id}");
+}
+
+#[test]
+fn bad_care_rules_are_refused_naming_line_and_field() {
+    let cases = [
+        ("via = []\n", "shops.demo-oa.care.via: names no shop"),
+        (
+            &format!("via = [\"nowhere\"]\n{THANKS}"),
+            "shops.demo-oa.care.via: no shop `nowhere` is configured",
+        ),
+        (
+            &format!("via = [\"demo-oa\"]\nquiet_hours = \"22-8\"\n{THANKS}"),
+            "shops.demo-oa.care.quiet_hours: `22-8` is not a span",
+        ),
+        (
+            "via = [\"demo-oa\"]\n[[shops.care.rules]]\nname = \"x\"\non = \"delivered\"\ntext = \"t\"\n",
+            "shops.demo-oa.care.rules.x.on: `delivered` is no trigger",
+        ),
+        (
+            "via = [\"demo-oa\"]\n[[shops.care.rules]]\nname = \"x\"\non = \"paid\"\ntext = \"订单{order}\"\n",
+            "shops.demo-oa.care.rules.x.text: `{order}` is no placeholder",
+        ),
+        (
+            "via = [\"demo-oa\"]\n[[shops.care.rules]]\nname = \"x\"\non = \"stuck\"\ntext = \"t\"\n",
+            "needs `stuck_after_secs`",
+        ),
+        (
+            "via = [\"demo-oa\"]\n[[shops.care.rules]]\nname = \"x\"\non = \"paid\"\nstuck_after_secs = 5\ntext = \"t\"\n",
+            "shops.demo-oa.care.rules.x.stuck_after_secs: only a `stuck` rule waits",
+        ),
+        (
+            "via = [\"demo-oa\"]\n[[shops.care.rules]]\nname = \"x\"\non = \"paid\"\ntext = \"t\"\nwechat_template = \"T\"\n",
+            "shops.demo-oa.care.rules.x.fields: a WeChat template needs its `fields`",
+        ),
+        (
+            &format!("via = [\"demo-oa\"]\n{THANKS}{THANKS}"),
+            "must be a unique name",
+        ),
+    ];
+    for (care, expected) in cases {
+        let err = error_text(&with_care(care));
+        assert!(err.contains(expected), "{care}\n→ {err}");
+        assert!(err.contains("brand.toml:"), "{err}");
+    }
+}
