@@ -14,7 +14,9 @@
 //! - on WeCom, whose `send_msg` drops a repeated client msgid, no reply
 //!   reaches a customer twice even through kills;
 //! - on a Taobao TMC stream, every paid order pushed is confirmed only after
-//!   it is stored, stored once, and looked up, through kills.
+//!   it is stored, stored once, looked up, and thanked by proactive care
+//!   exactly once (a WeChat template message to the linked follower),
+//!   through kills.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,6 +75,8 @@ fn assert_kept_its_promises(report: &Report) {
     assert_eq!(audit.answered_thrice, 0, "{report}");
     assert_eq!(audit.threats_unalerted, 0, "{report}");
     assert_eq!(audit.alerts_twice, 0, "{report}");
+    assert_eq!(audit.unthanked, 0, "{report}");
+    assert_eq!(audit.thanked_twice, 0, "{report}");
     assert_eq!(report.replies_to_strangers, 0, "{report}");
     assert!(report.stopped_cleanly, "SIGTERM must drain and exit 0");
 }

@@ -43,6 +43,11 @@ pub struct Audit {
     pub threats_unalerted: usize,
     /// Conversations with more than one alert of a kind.
     pub alerts_twice: usize,
+    /// TMC: confirmed paid orders care never thanked.
+    pub unthanked: usize,
+    /// TMC: paid orders thanked more than once (at the platform, after
+    /// WeChat dropped repeats of a `client_msg_id`).
+    pub thanked_twice: usize,
 }
 
 /// Audit the store in `store_dir` against what the driver and stand-in saw.
@@ -65,7 +70,15 @@ pub fn audit(
             .or_default() += 1;
     }
     audit.alerts_twice = alerts.values().filter(|&&n| n > 1).count();
+    let thanks = side.care_wechat().map(crate::care::thanks_per_order);
     for index in 0..driven.issued {
+        if let Some(thanks) = &thanks {
+            match thanks.get(&crate::tmc::tid(index)).copied().unwrap_or(0) {
+                0 if driven.acked[index] => audit.unthanked += 1,
+                n if n > 1 => audit.thanked_twice += 1,
+                _ => {}
+            }
+        }
         if driven.acked[index]
             && side.is_threat(index)
             && !alerts.contains_key(&(side.conversation(index), "complaint-threat"))

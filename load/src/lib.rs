@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod bare;
+pub mod care;
 pub mod console;
 pub mod driver;
 pub mod host;
@@ -142,7 +143,10 @@ fn config_toml(
             .join(format!("plugins/{plugin}/tongdao-plugin.toml"))
             .display(),
         side.shop_toml(stand_in),
-    )
+    ) + &side
+        .care_wechat()
+        .map(|wechat| care::oa_toml(&options.workspace, wechat))
+        .unwrap_or_default()
 }
 
 /// Run the harness.
@@ -212,6 +216,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     } else {
         (Vec::new(), String::new())
     };
+    // TMC: every buyer is met on Tmall and the Official Account and linked,
+    // so care can thank them.
+    if let (Some(taobao), Some(_)) = (side.taobao(), side.care_wechat()) {
+        care::link_buyers(taobao, listen)
+            .await
+            .context("linking the buyers care thanks")?;
+    }
     // Start-up (compiling the plugins, opening the store) is not charged to
     // the messages; restarts after kills are.
     let start_up_cpu_seconds = host.cpu_seconds();
@@ -279,7 +290,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         let answered = (0..driven.issued)
             .filter(|&i| driven.acked[i] && sends.count(i) > 0)
             .count();
-        if answered >= acked {
+        // TMC: and thanked by care.
+        let thanked = side.care_wechat().is_none_or(|wechat| {
+            let thanks = care::thanks_per_order(wechat);
+            (0..driven.issued)
+                .filter(|&i| driven.acked[i])
+                .all(|i| thanks.contains_key(&tmc::tid(i)))
+        });
+        if answered >= acked && thanked {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -56,6 +56,8 @@ pub struct Side {
     wecom: WecomStandIn,
     wecom_callbacks: WecomCallbacks,
     taobao: Option<TaobaoEmulator>,
+    /// TMC: the WeChat emulator proactive care sends thank-yous through.
+    wechat: Option<tongdao_emulator_wechat::api::WechatApiEmulator>,
     /// Every this many messages a customer threatens a complaint instead of
     /// asking [`QUESTION`] (WeChat; the console streams' load).
     pub threat_every: Option<usize>,
@@ -63,10 +65,14 @@ pub struct Side {
 
 impl Side {
     /// The side of `platform`, recording replies in `sends`; for TMC this
-    /// starts the Taobao emulator.
+    /// starts the Taobao emulator, and the WeChat one care goes through.
     pub async fn start(platform: Platform, sends: Arc<Sends>) -> anyhow::Result<Side> {
         let taobao = match platform {
             Platform::Tmc => Some(tmc::start(Arc::clone(&sends)).await?),
+            _ => None,
+        };
+        let wechat = match platform {
+            Platform::Tmc => Some(crate::care::start_wechat().await?),
             _ => None,
         };
         Ok(Side {
@@ -75,6 +81,7 @@ impl Side {
             wecom: WecomStandIn::default(),
             wecom_callbacks: WecomCallbacks::new(wecom::TOKEN, wecom::CORP_ID, wecom::AES_KEY),
             taobao,
+            wechat,
             threat_every: None,
         })
     }
@@ -88,6 +95,11 @@ impl Side {
     /// The Taobao emulator of a TMC run.
     pub fn taobao(&self) -> Option<&TaobaoEmulator> {
         self.taobao.as_ref()
+    }
+
+    /// TMC: the WeChat emulator care goes through.
+    pub fn care_wechat(&self) -> Option<&tongdao_emulator_wechat::api::WechatApiEmulator> {
+        self.wechat.as_ref()
     }
 
     /// The plugin that serves it.
@@ -122,12 +134,13 @@ impl Side {
                 format!(
                     "[[shops]]\nid = \"{SHOP}\"\nplugin = \"tmall\"\negress = [\"gw.api.taobao.com\", \"mc.api.taobao.com\"]\n\
                      credentials = {{ app_key = \"{}\", app_secret = \"{}\", session = \"{}\" }}\n\
-                     api_base = {{ \"gw.api.taobao.com\" = \"{}\", \"mc.api.taobao.com\" = \"{}\" }}\n",
+                     api_base = {{ \"gw.api.taobao.com\" = \"{}\", \"mc.api.taobao.com\" = \"{}\" }}\n{}",
                     tmc::APP_KEY,
                     tmc::APP_SECRET,
                     tmc::SESSION,
                     taobao.api_base_url(),
-                    taobao.stream_url()
+                    taobao.stream_url(),
+                    crate::care::care_toml()
                 )
             }
         }

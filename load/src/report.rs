@@ -241,6 +241,13 @@ impl fmt::Display for Report {
                 a.threats_unalerted, a.alerts_twice
             )?;
         }
+        if self.platform == "tmc" {
+            writeln!(
+                f,
+                "care: confirmed orders never thanked {}  thanked twice {}",
+                a.unthanked, a.thanked_twice
+            )?;
+        }
         if a.past_retention > 0 {
             writeln!(
                 f,

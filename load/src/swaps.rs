@@ -17,14 +17,14 @@ use tongdao_market::package::Package;
 use tongdao_market::registry::Registry;
 
 /// The admin token the host is configured with.
-const TOKEN: &str = "load-harness-admin-token-0001";
+pub const ADMIN_TOKEN: &str = "load-harness-admin-token-0001";
 
 /// How often the shop's plugin changes.
 const EVERY: Duration = Duration::from_millis(150);
 
 /// The admin token's line for the config's `[admin]` section.
 pub fn admin_token_line() -> String {
-    format!("token = \"{TOKEN}\"\n")
+    format!("token = \"{ADMIN_TOKEN}\"\n")
 }
 
 /// Creates the marketplace in `dir`; returns the config's `[market]`
@@ -67,7 +67,10 @@ async fn post(target: SocketAddr, path: &str, body: &str) -> anyhow::Result<u16>
     tokio::spawn(connection);
     let request = hyper::Request::post(path)
         .header(hyper::header::HOST, target.to_string())
-        .header(hyper::header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(
+            hyper::header::AUTHORIZATION,
+            format!("Bearer {ADMIN_TOKEN}"),
+        )
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.to_owned())))?;
     let response = sender.send_request(request).await?;

@@ -421,7 +421,10 @@ fn care_rules_are_read_with_their_limits() {
     assert_eq!(care.most_per_customer, 3);
     assert_eq!(care.cap_window, Duration::from_secs(7200));
     assert_eq!(care.rules[0].on, CareTrigger::Paid);
-    assert_eq!(care.rules[1].stuck_after, Some(Duration::from_secs(259_200)));
+    assert_eq!(
+        care.rules[1].stuck_after,
+        Some(Duration::from_secs(259_200))
+    );
     let notice = care.rules[1].wechat.as_ref().unwrap();
     assert_eq!(notice.kind, WechatNoticeKind::Template);
     assert_eq!(notice.fields["keyword1"], "{order_id}");
