@@ -366,7 +366,12 @@ fn answer_question(
         } else {
             crate::care::opt_out::OPTED_IN
         };
-        let reply = supports(ActionName::SendMessage).then(|| {
+        // With people the agent answers; the bot only records the wish.
+        let with_people = host
+            .store
+            .handoff(&stored.shop, &stored.event.conversation_id)?
+            .is_some();
+        let reply = (supports(ActionName::SendMessage) && !with_people).then(|| {
             action_for(
                 stored,
                 action_key(stored, "care-opt-out"),

@@ -51,6 +51,7 @@ fn options(platform: Platform) -> Options {
         threats_every: None,
         console_pages: false,
         plugin_swaps: false,
+        no_care: false,
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Audit {
     /// TMC: paid orders thanked more than once (at the platform, after
     /// WeChat dropped repeats of a `client_msg_id`).
     pub thanked_twice: usize,
+    /// TMC: thank-yous sent again (uncertain resends after kills) that
+    /// WeChat dropped as repeats of a `client_msg_id`.
+    pub thanks_repeated: usize,
 }
 
 /// Audit the store in `store_dir` against what the driver and stand-in saw.
@@ -71,6 +74,9 @@ pub fn audit(
     }
     audit.alerts_twice = alerts.values().filter(|&&n| n > 1).count();
     let thanks = side.care_wechat().map(crate::care::thanks_per_order);
+    audit.thanks_repeated = side
+        .care_wechat()
+        .map_or(0, |wechat| wechat.notice_repeats());
     for index in 0..driven.issued {
         if let Some(thanks) = &thanks {
             match thanks.get(&crate::tmc::tid(index)).copied().unwrap_or(0) {

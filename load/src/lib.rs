@@ -77,6 +77,9 @@ pub struct Options {
     /// Install, upgrade and roll back the shop's plugin from a marketplace
     /// over the admin API while the driver sends (WeChat, no kills).
     pub plugin_swaps: bool,
+    /// TMC: leave proactive care out (each paid order is then only looked
+    /// up, not also thanked).
+    pub no_care: bool,
 }
 
 /// A loopback port nobody is using now.
@@ -172,6 +175,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let mut side = platform::Side::start(options.platform, Arc::clone(&sends)).await?;
     if options.console_streams > 0 {
         side.threat_every = Some(options.threats_every.unwrap_or(console::ANGRY_EVERY).max(1));
+    }
+    if options.no_care {
+        side.without_care();
     }
     let side = Arc::new(side);
     let answering = Arc::clone(&side);

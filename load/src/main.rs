@@ -69,6 +69,10 @@ struct Cli {
     /// upgrade and roll it back in turn while sending (WeChat, no kills).
     #[arg(long)]
     plugin_swaps: bool,
+    /// TMC: leave proactive care out (paid orders are looked up, not also
+    /// thanked through a linked WeChat follower).
+    #[arg(long)]
+    no_care: bool,
     /// Also print the report as one JSON line.
     #[arg(long)]
     json: bool,
@@ -129,6 +133,7 @@ fn main() -> anyhow::Result<()> {
         threats_every: cli.threats_every,
         console_pages: cli.console_pages,
         plugin_swaps: cli.plugin_swaps,
+        no_care: cli.no_care,
     };
     let report = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -97,6 +97,11 @@ impl Side {
         self.taobao.as_ref()
     }
 
+    /// TMC: run without proactive care (no thank-yous, no linked buyers).
+    pub fn without_care(&mut self) {
+        self.wechat = None;
+    }
+
     /// TMC: the WeChat emulator care goes through.
     pub fn care_wechat(&self) -> Option<&tongdao_emulator_wechat::api::WechatApiEmulator> {
         self.wechat.as_ref()
@@ -140,7 +145,11 @@ impl Side {
                     tmc::SESSION,
                     taobao.api_base_url(),
                     taobao.stream_url(),
-                    crate::care::care_toml()
+                    if self.wechat.is_some() {
+                        crate::care::care_toml()
+                    } else {
+                        String::new()
+                    }
                 )
             }
         }

@@ -41,6 +41,8 @@ pub struct Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub platform: String,
+    /// TMC: proactive care thanked each paid order.
+    pub care: bool,
     pub connections: usize,
     pub seconds: f64,
     pub rate: Option<f64>,
@@ -142,6 +144,7 @@ impl Report {
         let store_at = |share: f64| at_share_of(&store_samples, share);
         Report {
             platform: format!("{:?}", options.platform).to_lowercase(),
+            care: options.platform == crate::platform::Platform::Tmc && !options.no_care,
             connections: options.connections,
             seconds: sending,
             rate: options.rate,
@@ -241,11 +244,11 @@ impl fmt::Display for Report {
                 a.threats_unalerted, a.alerts_twice
             )?;
         }
-        if self.platform == "tmc" {
+        if self.care {
             writeln!(
                 f,
-                "care: confirmed orders never thanked {}  thanked twice {}",
-                a.unthanked, a.thanked_twice
+                "care: confirmed orders never thanked {}  thanked twice {}  resent and dropped by WeChat {}",
+                a.unthanked, a.thanked_twice, a.thanks_repeated
             )?;
         }
         if a.past_retention > 0 {

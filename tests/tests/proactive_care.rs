@@ -362,6 +362,7 @@ async fn every_rule_fires_once_per_order_for_many_orders_through_redelivery_and_
     world.host.settled().await;
     let notices = world.wechat.notices();
     assert_eq!(notices.len(), expected, "{notices:#?}");
+    assert_eq!(world.wechat.notice_repeats(), 0);
     let grouped = notices_by_template(&notices);
     for i in 0..BUYERS {
         let to = |template: &str| grouped.get(&(openid(i), template.to_owned()));
@@ -447,6 +448,11 @@ async fn every_rule_fires_once_per_order_for_many_orders_through_redelivery_and_
         world.wechat.notices().len(),
         expected,
         "nothing was sent twice"
+    );
+    assert_eq!(
+        world.wechat.notice_repeats(),
+        0,
+        "nothing was even queued twice (WeChat would have dropped a repeated client_msg_id)"
     );
     world.host.stop().await;
 }

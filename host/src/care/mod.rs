@@ -46,16 +46,13 @@ pub fn on_commerce(
     let Some(care) = &shop.config.care else {
         return Ok(None);
     };
-    let (Some(order), Some(buyer)) = (
-        event.order_id.as_deref().filter(|id| !id.is_empty()),
-        &event.customer,
-    ) else {
+    let Some(order) = event.order_id.as_deref().filter(|id| !id.is_empty()) else {
         return Ok(None);
     };
     let fields = fields_of(event);
     let at_ms = event_time(stored);
     let mut changes = CareChanges::default();
-    if let Some(trigger) = trigger::trigger_of(event) {
+    if let (Some(trigger), Some(buyer)) = (trigger::trigger_of(event), &event.customer) {
         for rule in care.rules.iter().filter(|rule| rule.on == trigger) {
             changes.sends.push(send(
                 store,
@@ -71,20 +68,28 @@ pub fn on_commerce(
         }
     }
     if let Some(stuck) = care.rules.iter().find(|rule| rule.on == CareTrigger::Stuck) {
-        let wait = stuck.stuck_after.unwrap_or_default().as_millis() as i64;
-        changes.watch = match trigger::watch_effect(event) {
-            WatchEffect::Restart => Some(WatchChange::Set(CareWatch {
-                shop: shop.id().to_owned(),
-                order: order.to_owned(),
+        // Counted from when the host learned of the update: a backlog
+        // decided late does not find its watch already overdue.
+        let due_ms = stored.received_ms + stuck.stuck_after.unwrap_or_default().as_millis() as i64;
+        let (shop_id, order_id) = (shop.id().to_owned(), order.to_owned());
+        changes.watch = match (trigger::watch_effect(event), &event.customer) {
+            (WatchEffect::Restart, Some(buyer)) => Some(WatchChange::Set(CareWatch {
+                shop: shop_id,
+                order: order_id,
                 customer: buyer.platform_user_id.clone(),
-                due_ms: at_ms + wait,
+                due_ms,
                 fields,
             })),
-            WatchEffect::Stop => Some(WatchChange::Cancel {
-                shop: shop.id().to_owned(),
-                order: order.to_owned(),
+            (WatchEffect::Restart, None) => Some(WatchChange::PushBack {
+                shop: shop_id,
+                order: order_id,
+                due_ms,
             }),
-            WatchEffect::Keep => None,
+            (WatchEffect::Stop, _) => Some(WatchChange::Cancel {
+                shop: shop_id,
+                order: order_id,
+            }),
+            (WatchEffect::Keep, _) => None,
         };
     }
     Ok((!changes.sends.is_empty() || changes.watch.is_some()).then_some(changes))
@@ -119,36 +124,54 @@ pub fn check_channels(shops: &Shops, config_path: &std::path::Path) -> anyhow::R
 pub fn fire_stuck_parcels(store: &dyn Store, shops: &Shops, now_ms: i64) -> anyhow::Result<usize> {
     let mut queued = 0;
     for watch in store.due_care_watches(now_ms, 256)? {
-        let Some(shop) = shops.get(&watch.shop) else {
-            continue;
-        };
-        let Some(care) = &shop.config.care else {
-            continue;
-        };
-        let Some(rule) = care.rules.iter().find(|rule| rule.on == CareTrigger::Stuck) else {
-            continue;
-        };
-        let buyer = Identity {
-            platform_user_id: watch.customer.clone(),
-            display_name: None,
-            hints: Vec::new(),
-        };
-        let send = send(
-            store,
-            shops,
-            care,
-            &watch.shop,
-            &watch.order,
-            &buyer,
-            rule,
-            &watch.fields,
-            now_ms,
-        )?;
-        if store.fire_care_watch(&watch, &send, now_ms)?.is_some() {
-            queued += 1;
+        match fire_watch(store, shops, &watch, now_ms) {
+            Ok(true) => queued += 1,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(shop = %watch.shop, order = %watch.order, error = %format!("{err:#}"), "a stuck-parcel watch could not fire; it is tried again");
+            }
         }
     }
     Ok(queued)
+}
+
+/// Fires one due watch; a watch whose shop no longer has a `stuck` rule is
+/// dropped. Whether a message was queued.
+fn fire_watch(
+    store: &dyn Store,
+    shops: &Shops,
+    watch: &CareWatch,
+    now_ms: i64,
+) -> anyhow::Result<bool> {
+    let rule = shops.get(&watch.shop).and_then(|shop| {
+        let care = shop.config.care.as_ref()?;
+        let rule = care
+            .rules
+            .iter()
+            .find(|rule| rule.on == CareTrigger::Stuck)?;
+        Some((care, rule))
+    });
+    let Some((care, rule)) = rule else {
+        store.fire_care_watch(watch, None, now_ms)?;
+        return Ok(false);
+    };
+    let buyer = Identity {
+        platform_user_id: watch.customer.clone(),
+        display_name: None,
+        hints: Vec::new(),
+    };
+    let send = send(
+        store,
+        shops,
+        care,
+        &watch.shop,
+        &watch.order,
+        &buyer,
+        rule,
+        &watch.fields,
+        now_ms,
+    )?;
+    Ok(store.fire_care_watch(watch, Some(&send), now_ms)?.is_some())
 }
 
 /// One rule's message for one order, due at `at_ms` (or after the quiet

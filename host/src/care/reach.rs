@@ -15,8 +15,8 @@
 use crate::config::{CareConfig, CareRule, WechatNoticeKind};
 use crate::identity;
 use crate::model::{
-    Action, ActionKind, ActionName, CareMessage, Content, Identity, KnownIdentity, NewAction, Pair,
-    RawContent,
+    Action, ActionKind, ActionName, CareMessage, Content, ContentKind, Identity, KnownIdentity,
+    Manifest, NewAction, Pair, RawContent,
 };
 use crate::shops::{Shop, Shops};
 use crate::store::Store;
@@ -32,11 +32,20 @@ pub const WECHAT_TEMPLATE: &str = "wechat-template";
 /// [`RawContent::kind`] of a WeChat subscription message.
 pub const WECHAT_SUBSCRIPTION: &str = "wechat-subscription";
 
+/// Whether a shop's plugin sends WeChat notifications: it speaks for an
+/// Official Account and declares raw content (which is how notifications
+/// reach it; a plugin without it would send their text as a chat message).
+pub fn sends_notifications(manifest: &Manifest) -> bool {
+    manifest.platform == WECHAT_OFFICIAL_ACCOUNT
+        && manifest.content_kinds.contains(&ContentKind::Raw)
+        && manifest.actions.contains(&ActionName::SendMessage)
+}
+
 /// Whether a shop's channel can carry care messages at all.
 pub fn can_carry(shop: &Shop) -> bool {
     let plugin = shop.plugin();
     let manifest = &plugin.manifest;
-    manifest.platform == WECHAT_OFFICIAL_ACCOUNT
+    sends_notifications(manifest)
         || (manifest.reply_window.is_some() && manifest.actions.contains(&ActionName::SendMessage))
 }
 
@@ -131,10 +140,7 @@ fn carry(
     let manifest = &plugin.manifest;
     let recipient = identity.platform_user_id.clone();
     let conversation = identity.conversations.last().cloned();
-    if let (true, Some(notice)) = (
-        manifest.platform == WECHAT_OFFICIAL_ACCOUNT,
-        &letter.rule.wechat,
-    ) {
+    if let (true, Some(notice)) = (sends_notifications(manifest), &letter.rule.wechat) {
         let kind = match notice.kind {
             WechatNoticeKind::Template => WECHAT_TEMPLATE,
             WechatNoticeKind::Subscription => WECHAT_SUBSCRIPTION,

@@ -15,8 +15,12 @@ const REFUND_APPROVED_TOPICS: &[&str] = &[
     "RefundSellerAgreeAgreement",
 ];
 
-/// Refund statuses that mean the same (TOP's refund `status`).
-const REFUND_APPROVED_STATUSES: &[&str] = &["SUCCESS", "WAIT_BUYER_RETURN_GOODS"];
+/// Refund statuses that mean the same (TOP's refund `status`: the refund
+/// was paid).
+const REFUND_APPROVED_STATUSES: &[&str] = &["SUCCESS"];
+
+/// Logistics statuses that mean the parcel was signed for.
+const SIGNED_STATUSES: &[&str] = &["SIGN", "SIGNED", "TRADE_BUYER_SIGNED", "签收", "已签收"];
 
 /// The trigger an event is, if any.
 pub fn trigger_of(event: &CommerceEvent) -> Option<CareTrigger> {
@@ -54,7 +58,7 @@ pub fn watch_effect(event: &CommerceEvent) -> WatchEffect {
 
 fn signed_for(event: &CommerceEvent) -> bool {
     event.status.as_deref().is_some_and(|status| {
-        status.to_ascii_uppercase().contains("SIGN") || status.contains("签收")
+        SIGNED_STATUSES.contains(&status.trim().to_ascii_uppercase().as_str())
     })
 }
 
@@ -111,6 +115,9 @@ mod tests {
                 Some(CareTrigger::SignedFor),
             ),
             (event(LogisticsUpdated, "x", Some("TRANSPORT")), None),
+            (event(LogisticsUpdated, "x", Some("SIGN_FAILED")), None),
+            (event(LogisticsUpdated, "x", Some("ASSIGNED")), None),
+            (event(LogisticsUpdated, "x", Some("未签收")), None),
             (
                 event(RefundUpdated, "taobao_refund_RefundSuccess", None),
                 Some(CareTrigger::RefundApproved),

@@ -308,7 +308,7 @@ impl Builder {
         Ok(())
     }
 
-    /// Each shop's care `via` names configured shops other than itself.
+    /// Each shop's care `via` names configured shops.
     pub(super) fn check_care_via(
         &self,
         shops: &BTreeMap<String, super::ShopConfig>,

@@ -103,11 +103,9 @@ fn recover(host: &Delivery) -> anyhow::Result<()> {
     // idempotency key, and for look-ups, which only read. A message to a
     // group (a risk alert to a robot) carries no key the platform knows.
     let idempotent = |item: &OutboxItem| {
-        let to_group = item
-            .action
-            .route
-            .iter()
-            .any(|pair| pair.name == crate::risk::TARGET_ROUTE);
+        let to_group = item.action.route.iter().any(|pair| {
+            pair.name == crate::risk::TARGET_ROUTE && pair.value == crate::risk::TARGET_GROUP_ROBOT
+        });
         matches!(
             item.action.kind,
             ActionKind::QueryOrder(_) | ActionKind::QueryLogistics(_)

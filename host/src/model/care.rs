@@ -90,7 +90,18 @@ pub struct CareSend {
 pub enum WatchChange {
     /// Watch it (again), until the new due time.
     Set(CareWatch),
-    /// Stop watching (signed for, closed).
+    /// Move an order's watch, if it has one, to a new due time (a
+    /// logistics update that names no buyer).
+    PushBack {
+        /// The shop.
+        shop: String,
+        /// The order.
+        order: String,
+        /// The new due time, Unix milliseconds.
+        due_ms: i64,
+    },
+    /// Stop watching for good (signed for, closed): an update arriving
+    /// late, out of order, does not start it again.
     Cancel {
         /// The shop.
         shop: String,

@@ -436,11 +436,12 @@ pub trait Store: Flush {
 
     /// Fires a due watch in one transaction: if it is unchanged (not pushed
     /// back or cancelled since it was read), stop watching and commit
-    /// `send` as a rule firing once for the order. The seq queued, if any.
+    /// `send`, if any, as a rule firing once for the order. The seq queued,
+    /// if any.
     fn fire_care_watch(
         &self,
         watch: &crate::model::CareWatch,
-        send: &crate::model::CareSend,
+        send: Option<&crate::model::CareSend>,
         now_ms: i64,
     ) -> StoreResult<Option<u64>>;
 

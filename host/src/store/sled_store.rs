@@ -1378,7 +1378,7 @@ impl Store for SledStore {
     fn fire_care_watch(
         &self,
         watch: &CareWatch,
-        send: &CareSend,
+        send: Option<&CareSend>,
         now_ms: i64,
     ) -> StoreResult<Option<u64>> {
         let _writing = self.writing();
@@ -1399,6 +1399,9 @@ impl Store for SledStore {
                         _ => return Ok(None),
                     }
                     care::remove_watch(care_tree, &watch.shop, &watch.order)?;
+                    let Some(send) = send else {
+                        return Ok(None);
+                    };
                     let tx = OutboxTx {
                         outbox,
                         outbox_due,
@@ -1762,7 +1765,16 @@ impl Store for SledStore {
                                 if let ActionKind::SendMessage(content) = &item.action.kind {
                                     let conversation_key =
                                         keys::parts(&[&item.shop, &item.action.conversation_id]);
-                                    if let Some(bytes) = conversations.get(&conversation_key)? {
+                                    // A platform notification (a template
+                                    // message) spends none of the chat
+                                    // window's replies.
+                                    let notification = crate::care::reach::is_notification(
+                                        &item.action.route,
+                                        content,
+                                    );
+                                    if let (false, Some(bytes)) =
+                                        (notification, conversations.get(&conversation_key)?)
+                                    {
                                         let mut conversation: Conversation =
                                             from_json(&bytes, "conversation")?;
                                         conversation.replies_since_inbound += 1;

@@ -10,6 +10,7 @@
 //! | `o` | shop, customer | when the customer opted out (退订) |
 //! | `w` | shop, order | [`CareWatch`] |
 //! | `d` | due time, shop, order | (the watches by due time) |
+//! | `x` | shop, order | (signed for or closed: never watched again) |
 
 use super::{OutboxTx, TxResult, from_json, to_json};
 use crate::model::{CareChanges, CareOutcome, CareRecord, CareSend, CareWatch, WatchChange};
@@ -21,6 +22,7 @@ const QUOTA: u8 = b'q';
 const OPTED_OUT: u8 = b'o';
 const WATCH: u8 = b'w';
 const DUE: u8 = b'd';
+const WATCH_CLOSED: u8 = b'x';
 
 fn key(prefix: u8, parts: &[&str]) -> Vec<u8> {
     let mut key = vec![prefix];
@@ -79,9 +81,25 @@ pub(super) fn apply(
         }
     }
     match &changes.watch {
+        // Signed for or closed already: a late update starts nothing.
+        Some(WatchChange::Set(watch))
+            if care
+                .get(key(WATCH_CLOSED, &[&watch.shop, &watch.order]))?
+                .is_some() => {}
         Some(WatchChange::Set(watch)) => set_watch(care, watch)?,
+        Some(WatchChange::PushBack {
+            shop,
+            order,
+            due_ms,
+        }) => {
+            if let Some(mut watch) = remove_watch(care, shop, order)? {
+                watch.due_ms = *due_ms;
+                set_watch(care, &watch)?;
+            }
+        }
         Some(WatchChange::Cancel { shop, order }) => {
             remove_watch(care, shop, order)?;
+            care.insert(key(WATCH_CLOSED, &[shop, order]), &[])?;
         }
         None => {}
     }

@@ -822,3 +822,171 @@ fn figures_count_for_the_day_the_message_arrived() {
         assert_eq!(figures.voc[0].1.messages, expected, "day {day}");
     }
 }
+
+fn care_watch(order: &str, due_ms: i64) -> crate::model::CareWatch {
+    crate::model::CareWatch {
+        shop: "tmall".into(),
+        order: order.into(),
+        customer: "buyer".into(),
+        due_ms,
+        fields: vec![],
+    }
+}
+
+fn care_send(order: &str, rule: &str, due_ms: i64) -> crate::model::CareSend {
+    crate::model::CareSend {
+        shop: "tmall".into(),
+        order: order.into(),
+        rule: rule.into(),
+        message: Ok((
+            reply("oa", &format!("care:{order}:{rule}"), "o1"),
+            ("oa".into(), "o1".into()),
+        )),
+        due_ms,
+        most_per_customer: 2,
+        cap_window_ms: 10_000,
+    }
+}
+
+/// Commits care's changes with an event of its own.
+fn commit_care(store: &SledStore, n: u32, changes: crate::model::CareChanges) -> Vec<u64> {
+    let events = [text_event(&format!("c{n}"), "u1", "x", 500)];
+    let receipt = store.commit_ingest(&batch("tmall", &events, &[])).unwrap();
+    store
+        .finish_inbox(
+            &receipt.stored[0],
+            &InboxOutcome {
+                shop: "tmall",
+                care: Some(&changes),
+                ..InboxOutcome::default()
+            },
+            2_000,
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_care_rule_fires_once_per_order_within_the_cap_and_never_after_an_opt_out() {
+    use crate::model::{CareChanges, CareOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let sends = |sends: Vec<crate::model::CareSend>| CareChanges {
+        sends,
+        ..CareChanges::default()
+    };
+    // Two orders and the first again, in one commit: the cap (2) holds
+    // both orders; the repeat is not a third.
+    let queued = commit_care(
+        &store,
+        1,
+        sends(vec![
+            care_send("o-1", "thanks", 5_000),
+            care_send("o-1", "thanks", 5_000),
+            care_send("o-2", "thanks", 5_000),
+        ]),
+    );
+    assert_eq!(queued.len(), 2);
+    let first = store.outbox_item(queued[0]).unwrap().unwrap();
+    assert_eq!(first.next_attempt_ms, 5_000, "held until it is due");
+    // A third order within the window is over the cap: skipped for good.
+    assert!(commit_care(&store, 2, sends(vec![care_send("o-3", "thanks", 6_000)])).is_empty());
+    let records = store.care_records("tmall", "o-3").unwrap();
+    assert!(
+        matches!(&records[0].outcome, CareOutcome::Skipped { reason } if reason.contains("already had 2")),
+        "{records:?}"
+    );
+    // Past the window, the cap has room again; an opt-out skips it.
+    assert_eq!(
+        commit_care(&store, 3, sends(vec![care_send("o-4", "thanks", 16_000)])).len(),
+        1
+    );
+    let opt_out = CareChanges {
+        opt_out: Some(("o1".into(), true)),
+        ..CareChanges::default()
+    };
+    let events = [text_event("c4", "o1", "退订", 500)];
+    let receipt = store.commit_ingest(&batch("oa", &events, &[])).unwrap();
+    store
+        .finish_inbox(
+            &receipt.stored[0],
+            &InboxOutcome {
+                shop: "oa",
+                care: Some(&opt_out),
+                ..InboxOutcome::default()
+            },
+            2_000,
+        )
+        .unwrap();
+    assert!(store.care_opted_out("oa", "o1").unwrap());
+    assert!(commit_care(&store, 5, sends(vec![care_send("o-5", "thanks", 40_000)])).is_empty());
+    let records = store.care_records("tmall", "o-5").unwrap();
+    assert!(
+        matches!(&records[0].outcome, CareOutcome::Skipped { reason } if reason.contains("opted out"))
+    );
+    // The same order and rule never fire again, whatever comes.
+    assert!(commit_care(&store, 6, sends(vec![care_send("o-1", "thanks", 90_000)])).is_empty());
+    assert_eq!(store.care_records("tmall", "o-1").unwrap().len(), 1);
+}
+
+#[test]
+fn a_stuck_parcel_watch_moves_with_updates_and_stops_for_good_once_signed_for() {
+    use crate::model::{CareChanges, WatchChange};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let watch = |change| CareChanges {
+        watch: Some(change),
+        ..CareChanges::default()
+    };
+    commit_care(&store, 1, watch(WatchChange::Set(care_watch("o-1", 5_000))));
+    commit_care(&store, 2, watch(WatchChange::Set(care_watch("o-2", 6_000))));
+    assert_eq!(store.due_care_watches(5_999, 10).unwrap().len(), 1);
+    // An update that names no buyer moves the watch.
+    commit_care(
+        &store,
+        3,
+        watch(WatchChange::PushBack {
+            shop: "tmall".into(),
+            order: "o-1".into(),
+            due_ms: 9_000,
+        }),
+    );
+    let due = store.due_care_watches(9_000, 10).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|w| (w.order.as_str(), w.due_ms))
+            .collect::<Vec<_>>(),
+        [("o-2", 6_000), ("o-1", 9_000)]
+    );
+    // A watch read before it moved does not fire.
+    let stale = care_watch("o-1", 5_000);
+    assert_eq!(
+        store
+            .fire_care_watch(&stale, Some(&care_send("o-1", "sorry", 9_000)), 9_000)
+            .unwrap(),
+        None
+    );
+    // Signed for: stopped, and a shipping update arriving late, out of
+    // order, does not start it again.
+    commit_care(
+        &store,
+        4,
+        watch(WatchChange::Cancel {
+            shop: "tmall".into(),
+            order: "o-1".into(),
+        }),
+    );
+    commit_care(
+        &store,
+        5,
+        watch(WatchChange::Set(care_watch("o-1", 20_000))),
+    );
+    let due = store.due_care_watches(i64::MAX, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].order, "o-2");
+    // Firing queues the apology once and ends the watch.
+    let fired = store
+        .fire_care_watch(&due[0], Some(&care_send("o-2", "sorry", 9_000)), 9_000)
+        .unwrap();
+    assert!(fired.is_some());
+    assert!(store.due_care_watches(i64::MAX, 10).unwrap().is_empty());
+}

@@ -352,6 +352,12 @@ impl WechatApiEmulator {
         });
     }
 
+    /// Template messages whose `client_msg_id` repeated one accepted
+    /// within 10 minutes: answered with the first msgid, not sent again.
+    pub fn notice_repeats(&self) -> usize {
+        self.with(|s| s.notices.repeats)
+    }
+
     /// Template and subscription messages accepted so far, in order.
     pub fn notices(&self) -> Vec<crate::notices::SentNotice> {
         self.with(|s| s.notices.sent.clone())

@@ -65,6 +65,9 @@ pub(crate) struct Notices {
     pub client_msg_ids: BTreeMap<(String, String), (u64, i64)>,
     /// Accepted, in order.
     pub sent: Vec<SentNotice>,
+    /// Template messages answered from the `client_msg_id` cache instead
+    /// of being sent again.
+    pub repeats: usize,
 }
 
 /// Serves both notification endpoints.
@@ -111,6 +114,7 @@ pub(crate) fn send(state: &mut State, request: &Incoming, api: NoticeApi) -> Rep
             .get(&(touser.to_owned(), id.clone()))
         && now - at < CLIENT_MSG_ID_SECS
     {
+        state.notices.repeats += 1;
         return Reply::json(&json!({"errcode": 0, "errmsg": "ok", "msgid": msgid}));
     }
     if let Some((code, message)) = state.failures.pop_front() {
