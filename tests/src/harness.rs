@@ -267,3 +267,28 @@ pub async fn eventually<T>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// WeCom tells the host the kf account `open_kfid` of shop `shop` (signed
+/// with the given callback token and key) has messages to pull; panics
+/// unless the host answers 200.
+pub async fn wake_wecom(
+    host: &TestHost,
+    api: &tongdao_emulator_wecom::api::WecomApiEmulator,
+    callbacks: &tongdao_emulator_wecom::callbacks::WecomCallbacks,
+    shop: &str,
+    open_kfid: &str,
+) {
+    let request = callbacks
+        .kf_msg_or_event(
+            &format!("/hooks/wecom/{shop}"),
+            open_kfid,
+            &api.issue_sync_token(open_kfid),
+            &tongdao_emulator_wecom::callbacks::CallbackOptions::default(),
+        )
+        .expect("a signed callback");
+    let answer = request
+        .send(&reqwest::Client::new(), &host.base_url)
+        .await
+        .expect("the callback reaches the host");
+    assert_eq!(answer.status, 200, "{answer:?}");
+}

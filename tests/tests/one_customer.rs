@@ -226,7 +226,7 @@ async fn a_unionid_joins_one_persons_conversations_on_two_accounts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unionid_joins_the_official_account_and_wecom_kf() {
     use tongdao_emulator_wecom::api::{CUSTOMER_BATCHGET_PATH, WecomApiConfig, WecomApiEmulator};
-    use tongdao_emulator_wecom::callbacks::{CallbackOptions, WecomCallbacks};
+    use tongdao_emulator_wecom::callbacks::WecomCallbacks;
 
     const CORP: &str = "ww12345678910";
     const KF: &str = "wkDEMOkf000000001";
@@ -252,21 +252,8 @@ async fn a_unionid_joins_the_official_account_and_wecom_kf() {
     oa.customer_says(&host, "oServiceOpenid0001", "我的快递到哪了", 4001)
         .await;
     kf.customer_says(KF, "wmExternalUser0001", "可以开发票吗");
-    let wake = WecomCallbacks::new("wecomtoken", CORP, AES)
-        .kf_msg_or_event(
-            "/hooks/wecom/demo-wecom",
-            KF,
-            &kf.issue_sync_token(KF),
-            &CallbackOptions::default(),
-        )
-        .unwrap();
-    assert_eq!(
-        wake.send(&reqwest::Client::new(), &host.base_url)
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    let callbacks = WecomCallbacks::new("wecomtoken", CORP, AES);
+    tongdao_e2e::harness::wake_wecom(&host, &kf, &callbacks, "demo-wecom", KF).await;
 
     eventually("the channels to be linked", Duration::from_secs(15), || {
         let customer = tongdao::identity::customer(

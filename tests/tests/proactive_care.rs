@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tongdao_e2e::harness::{TestHost, bot_entry, eventually, plugin_entry};
+use tongdao_e2e::harness::{TestHost, bot_entry, eventually, plugin_entry, wake_wecom};
 use tongdao_emulator_taobao::{TaobaoConfig, TaobaoEmulator};
 use tongdao_emulator_wechat::api::{WechatApiConfig, WechatApiEmulator};
 use tongdao_emulator_wechat::notices::{NoticeApi, SentNotice};
@@ -63,6 +63,15 @@ text = "订单{order_id}的包裹有几天没动静了，我们正在催快递�
 wechat_template = "TPL_SORRY"
 fields = { keyword1 = "{order_id}" }
 "#;
+
+/// How far an order got.
+#[derive(Clone, Copy)]
+enum Step {
+    Paid,
+    Shipped,
+    SignedFor,
+    Refunded,
+}
 
 /// A Tmall shop whose care goes through the Official Account, the OA
 /// itself, and a supervisor for the admin API.
@@ -179,39 +188,30 @@ impl World {
     }
 
     fn paid(&self, tid: &str, buyer: &str) -> i64 {
-        self.order_event(
-            "taobao_trade_TradeBuyerPay",
-            tid,
-            buyer,
-            json!({"status": "WAIT_SELLER_SEND_GOODS"}),
-        )
+        self.step(Step::Paid, tid, buyer)
     }
 
-    fn shipped(&self, tid: &str, buyer: &str) -> i64 {
-        self.order_event(
-            "taobao_trade_TradeSellerShip",
-            tid,
-            buyer,
-            json!({"status": "WAIT_BUYER_CONFIRM_GOODS", "out_sid": waybill(tid)}),
-        )
-    }
-
-    fn signed_for(&self, tid: &str, buyer: &str) -> i64 {
-        self.order_event(
-            "taobao_trade_TradeSuccess",
-            tid,
-            buyer,
-            json!({"status": "TRADE_FINISHED"}),
-        )
-    }
-
-    fn refunded(&self, tid: &str, buyer: &str) -> i64 {
-        self.order_event(
-            "taobao_refund_RefundSuccess",
-            tid,
-            buyer,
-            json!({"refund_id": format!("9{tid}"), "refund_fee": "20.00", "status": "SUCCESS"}),
-        )
+    /// The platform's message that order `tid` of `buyer` reached `step`.
+    fn step(&self, step: Step, tid: &str, buyer: &str) -> i64 {
+        let (topic, extra) = match step {
+            Step::Paid => (
+                "taobao_trade_TradeBuyerPay",
+                json!({"status": "WAIT_SELLER_SEND_GOODS"}),
+            ),
+            Step::Shipped => (
+                "taobao_trade_TradeSellerShip",
+                json!({"status": "WAIT_BUYER_CONFIRM_GOODS", "out_sid": waybill(tid)}),
+            ),
+            Step::SignedFor => (
+                "taobao_trade_TradeSuccess",
+                json!({"status": "TRADE_FINISHED"}),
+            ),
+            Step::Refunded => (
+                "taobao_refund_RefundSuccess",
+                json!({"refund_id": format!("9{tid}"), "refund_fee": "20.00", "status": "SUCCESS"}),
+            ),
+        };
+        self.order_event(topic, tid, buyer, extra)
     }
 
     /// Waits until the host has committed every event in `ids` (TMC
@@ -340,14 +340,14 @@ async fn every_rule_fires_once_per_order_for_many_orders_through_redelivery_and_
     for i in 0..BUYERS {
         world.paid(&tid(i), &buyer(i));
         world.paid(&tid(i), &buyer(i));
-        world.shipped(&tid(i), &buyer(i));
+        world.step(Step::Shipped, &tid(i), &buyer(i));
     }
     for i in 0..BUYERS {
         if i % 2 == 1 {
-            world.signed_for(&tid(i), &buyer(i));
+            world.step(Step::SignedFor, &tid(i), &buyer(i));
         }
         if i < 3 {
-            world.refunded(&tid(i), &buyer(i));
+            world.step(Step::Refunded, &tid(i), &buyer(i));
         }
     }
 
@@ -422,13 +422,13 @@ async fn every_rule_fires_once_per_order_for_many_orders_through_redelivery_and_
     let mut again = Vec::new();
     for i in 0..BUYERS {
         again.push(world.paid(&tid(i), &buyer(i)));
-        again.push(world.shipped(&tid(i), &buyer(i)));
+        again.push(world.step(Step::Shipped, &tid(i), &buyer(i)));
         if i % 2 == 1 {
             world.wechat.subscribe(&openid(i), "SUB_SURVEY");
-            again.push(world.signed_for(&tid(i), &buyer(i)));
+            again.push(world.step(Step::SignedFor, &tid(i), &buyer(i)));
         }
         if i < 3 {
-            again.push(world.refunded(&tid(i), &buyer(i)));
+            again.push(world.step(Step::Refunded, &tid(i), &buyer(i)));
         }
     }
     world.committed(&again).await;
@@ -581,7 +581,7 @@ async fn quiet_hours_hold_messages_back_and_the_cap_and_an_opt_out_skip_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wecom_carries_care_inside_the_session_window_and_unreachable_customers_are_skipped() {
     use tongdao_emulator_wecom::api::{WecomApiConfig, WecomApiEmulator};
-    use tongdao_emulator_wecom::callbacks::{CallbackOptions, WecomCallbacks};
+    use tongdao_emulator_wecom::callbacks::WecomCallbacks;
     const CORP: &str = "ww12345678910";
     const KF: &str = "wkDEMOkf000000001";
     const AES: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -606,21 +606,8 @@ async fn wecom_carries_care_inside_the_session_window_and_unreachable_customers_
     // answers), and has a Tmall order; D only has an order.
     let external = "wmCustomerC000000001";
     wecom.customer_says(KF, external, "你好，在吗");
-    let wake = WecomCallbacks::new("wecomtoken", CORP, AES)
-        .kf_msg_or_event(
-            "/hooks/wecom/demo-wecom",
-            KF,
-            &wecom.issue_sync_token(KF),
-            &CallbackOptions::default(),
-        )
-        .unwrap();
-    assert_eq!(
-        wake.send(&reqwest::Client::new(), &host.base_url)
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    let callbacks = WecomCallbacks::new("wecomtoken", CORP, AES);
+    wake_wecom(&host, &wecom, &callbacks, "demo-wecom", KF).await;
     wecom
         .wait_for_deliveries(1, Duration::from_secs(15))
         .await
