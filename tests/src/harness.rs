@@ -292,3 +292,32 @@ pub async fn wake_wecom(
         .expect("the callback reaches the host");
     assert_eq!(answer.status, 200, "{answer:?}");
 }
+
+/// A request to the admin API as agent `agent` signed in with their own
+/// `password` (set for them first): the status and the JSON answer.
+pub async fn admin_as(
+    host: &TestHost,
+    agent: &str,
+    password: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    tongdao::auth::credentials::set_secret(&host.data_dir(), agent, Some(password))
+        .expect("setting the agent's password");
+    let client = reqwest::Client::new();
+    let url = format!("{}/admin/{path}", host.base_url);
+    let body = body.unwrap_or(serde_json::json!({}));
+    let request = match method {
+        "GET" => client.get(&url),
+        "DELETE" => client.delete(&url).json(&body),
+        _ => client.post(&url).json(&body),
+    };
+    let response = request
+        .bearer_auth(format!("{agent}:{password}"))
+        .send()
+        .await
+        .expect("the admin API answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}

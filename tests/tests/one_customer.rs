@@ -65,22 +65,8 @@ impl Account {
 }
 
 async fn admin(host: &TestHost, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{}/admin/{path}", host.base_url);
-    let request = match method {
-        "GET" => client.get(&url),
-        "DELETE" => client.delete(&url).json(&body.unwrap_or(json!({}))),
-        _ => client.post(&url).json(&body.unwrap_or(json!({}))),
-    };
     // Signed in as the supervisor `mei`, with her own password.
-    tongdao::auth::credentials::set_secret(&host.data_dir(), "mei", Some(MEI_PASSWORD)).unwrap();
-    let response = request
-        .bearer_auth(format!("mei:{MEI_PASSWORD}"))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    tongdao_e2e::harness::admin_as(host, "mei", MEI_PASSWORD, method, path, body).await
 }
 
 fn identities(profile: &Value) -> Vec<(String, String)> {

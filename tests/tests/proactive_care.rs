@@ -292,20 +292,8 @@ fn waybill(tid: &str) -> String {
 }
 
 async fn admin(host: &TestHost, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{}/admin/{path}", host.base_url);
-    let request = match method {
-        "GET" => client.get(&url),
-        _ => client.post(&url).json(&body.unwrap_or(json!({}))),
-    };
-    tongdao::auth::credentials::set_secret(&host.data_dir(), "mei", Some(MEI_PASSWORD)).unwrap();
-    let response = request
-        .bearer_auth(format!("mei:{MEI_PASSWORD}"))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    // Signed in as the supervisor `mei`, with her own password.
+    tongdao_e2e::harness::admin_as(host, "mei", MEI_PASSWORD, method, path, body).await
 }
 
 fn notices_by_template(notices: &[SentNotice]) -> BTreeMap<(String, String), Vec<SentNotice>> {
