@@ -86,6 +86,7 @@ fn sentiment_evaluation_sets_are_apart_from_the_training_data() {
         "examples/sentiment/eval/test.tsv",
         "examples/sentiment/eval/reviews-validation.tsv",
         "examples/sentiment/eval/reviews-test.tsv",
+        "examples/sentiment/eval/questions-test.tsv",
     ]);
 }
 

@@ -21,7 +21,7 @@ use jieba_rs::Jieba;
 pub const TRAINING_DATA: &str = include_str!("../../data/sentiment-train.tsv");
 
 /// Probability at or above which a message is negative.
-pub const NEGATIVE_PROBABILITY: f64 = 0.35;
+pub const NEGATIVE_PROBABILITY: f64 = 0.30;
 
 /// How many model features an assessment reports.
 const SIGNALS: usize = 3;
