@@ -145,6 +145,10 @@ pub struct SweepReport {
     pub unanswered: usize,
     /// Console changes removed (kept a day).
     pub changes: usize,
+    /// Proactive care's records removed: what a rule did about an order
+    /// (they go with the order's events) and send times no cap still
+    /// counts.
+    pub care_records: usize,
     /// Whether the budget ran out before everything due was removed.
     pub more: bool,
 }

@@ -38,6 +38,8 @@ pub struct SledStore {
     writes: std::sync::RwLock<()>,
     /// Where the next identity retention pass starts.
     identity_sweep_cursor: std::sync::Mutex<Vec<u8>>,
+    /// Where the next sweep of the `care` tree resumes.
+    care_sweep_cursor: std::sync::Mutex<Vec<u8>>,
     /// event id (UUID bytes) → [`StoredEvent`] JSON.
     events: sled::Tree,
     /// (shop, conversation) ‖ event id → ().
@@ -464,6 +466,7 @@ impl SledStore {
             care: tree("care")?,
             writes: std::sync::RwLock::new(()),
             identity_sweep_cursor: std::sync::Mutex::new(Vec::new()),
+            care_sweep_cursor: std::sync::Mutex::new(Vec::new()),
             db,
         })
     }

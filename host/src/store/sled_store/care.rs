@@ -179,6 +179,35 @@ pub(super) fn fire(
     Ok(Some(seq))
 }
 
+/// Whether the `care` entry under `key` is past the retention: a rule's
+/// record decided before `before_ms`, or send times all before it.
+/// Opt-outs, watches and the rest are never expired here.
+pub(super) fn is_expired(key: &[u8], bytes: &[u8], before_ms: i64) -> anyhow::Result<bool> {
+    Ok(match key.first() {
+        Some(&FIRED) => {
+            let record: CareRecord = super::read(bytes, "care record")?;
+            record.at_ms < before_ms
+        }
+        Some(&QUOTA) => {
+            let sent: Vec<i64> = super::read(bytes, "care quota")?;
+            sent.iter().all(|&at| at < before_ms)
+        }
+        _ => false,
+    })
+}
+
+/// For a rule's record, the key of its order's closed-watch marker.
+pub(super) fn closed_key_of(fired: &[u8]) -> Option<Vec<u8>> {
+    if fired.first() != Some(&FIRED) {
+        return None;
+    }
+    let parts = keys::split(&fired[1..])?;
+    let [shop, order, _rule] = parts.as_slice() else {
+        return None;
+    };
+    Some(key(WATCH_CLOSED, &[shop, order]))
+}
+
 fn set_watch(care: &TransactionalTree, watch: &CareWatch) -> TxResult<()> {
     remove_watch(care, &watch.shop, &watch.order)?;
     care.insert(watch_key(&watch.shop, &watch.order), to_json(watch)?)?;

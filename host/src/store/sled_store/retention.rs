@@ -53,7 +53,9 @@ impl SledStore {
             identities_left_over =
                 self.sweep_identities(cutoff(now_ms, keep), &mut left, &mut report)?;
         }
-        report.more = left == 0 || identities_left_over;
+        let care_left_over =
+            self.sweep_care(cutoff(now_ms, retention.events), &mut left, &mut report)?;
+        report.more = left == 0 || identities_left_over || care_left_over;
         Ok(report)
     }
 
@@ -268,6 +270,58 @@ impl SledStore {
         };
         // Worth an early next pass when this one stopped short while removing.
         Ok(stopped_early && report.identities > 0)
+    }
+
+    /// Care's records older than the events' retention: what a rule did
+    /// about an order (the order's events are gone by then, so nothing
+    /// can make the rule fire again), with the order's closed watch, and
+    /// the send times of customers none of whose care messages is that
+    /// recent. Opt-outs are kept. Visits at most a budget per pass,
+    /// resuming where the last stopped; whether it stopped short while
+    /// removing.
+    fn sweep_care(
+        &self,
+        before_ms: i64,
+        left: &mut usize,
+        report: &mut SweepReport,
+    ) -> StoreResult<bool> {
+        let start = self
+            .care_sweep_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut visited = 0usize;
+        let mut last = None;
+        for entry in self.care.range(start..) {
+            if *left == 0 || visited >= IDENTITY_VISITS_PER_PASS {
+                break;
+            }
+            let (key, bytes) = entry?;
+            visited += 1;
+            last = Some(key.to_vec());
+            if !super::care::is_expired(&key, &bytes, before_ms)? {
+                continue;
+            }
+            if let Some(closed) = super::care::closed_key_of(&key) {
+                self.care.remove(closed)?;
+            }
+            self.care.remove(&key)?;
+            report.care_records += 1;
+            *left -= 1;
+        }
+        let stopped_early = visited >= IDENTITY_VISITS_PER_PASS || *left == 0;
+        let mut cursor = self
+            .care_sweep_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *cursor = match last {
+            Some(mut key) if stopped_early => {
+                key.push(0);
+                key
+            }
+            _ => Vec::new(),
+        };
+        Ok(stopped_early && report.care_records > 0)
     }
 
     fn sweep_state(

@@ -990,3 +990,34 @@ fn a_stuck_parcel_watch_moves_with_updates_and_stops_for_good_once_signed_for() 
     assert!(fired.is_some());
     assert!(store.due_care_watches(i64::MAX, 10).unwrap().is_empty());
 }
+
+#[test]
+fn care_records_go_with_the_events_retention_and_opt_outs_stay() {
+    use crate::model::CareChanges;
+    use crate::store::Retention;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    commit_care(
+        &store,
+        1,
+        CareChanges {
+            sends: vec![care_send("o-1", "thanks", 5_000)],
+            opt_out: Some(("o9".into(), true)),
+            ..CareChanges::default()
+        },
+    );
+    assert_eq!(store.care_records("tmall", "o-1").unwrap().len(), 1);
+    let short = Retention {
+        events: Duration::from_secs(60),
+        ..Retention::default()
+    };
+    // Within the retention nothing goes.
+    let report = store.sweep_expired(&short, 30_000, 100).unwrap();
+    assert_eq!(report.care_records, 0);
+    // Past it, the rule's record and the send times go; the opt-out stays.
+    let report = store.sweep_expired(&short, 200_000, 100).unwrap();
+    assert_eq!(report.care_records, 2, "{report:?}");
+    assert!(store.care_records("tmall", "o-1").unwrap().is_empty());
+    assert!(store.care_opted_out("tmall", "o9").unwrap());
+}
