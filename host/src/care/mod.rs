@@ -202,6 +202,7 @@ fn send(
             .map(|(name, value)| (name.clone(), fill(value, fields)))
             .collect(),
         key: idempotency_key(shop, order, &rule.name),
+        shop: shop.to_owned(),
     };
     let message = reach::reach(store, shops, care, shop, buyer, &letter, due_ms)?;
     Ok(CareSend {
@@ -213,6 +214,18 @@ fn send(
         most_per_customer: care.most_per_customer,
         cap_window_ms: care.cap_window.as_millis() as i64,
     })
+}
+
+/// When a care message whose attempt is due at `at_ms` may be tried: after
+/// the quiet hours of the shop whose rule sent it (from its route), so a
+/// retry does not land in them either. Other actions: `at_ms`.
+pub fn next_attempt(shops: &Shops, route: &[crate::model::Pair], at_ms: i64) -> i64 {
+    route
+        .iter()
+        .find(|pair| pair.name == reach::CARE_ROUTE)
+        .and_then(|pair| shops.get(&pair.value))
+        .and_then(|shop| shop.config.care.as_ref()?.quiet_hours)
+        .map_or(at_ms, |quiet| quiet.release(at_ms))
 }
 
 /// The outbox key of a rule's message about an order: 32 hex characters of

@@ -27,6 +27,9 @@ pub const WECHAT_OFFICIAL_ACCOUNT: &str = "wechat-official-account";
 /// The route value that tells delivery and the plugin a message is a
 /// platform notification, outside any chat window.
 pub const TARGET_NOTIFICATION: &str = "notification";
+/// The route name that marks a care message, with the shop whose rule
+/// sent it (delivery keeps its retries out of that shop's quiet hours).
+pub const CARE_ROUTE: &str = "tongdao-care";
 /// [`RawContent::kind`] of a WeChat template message.
 pub const WECHAT_TEMPLATE: &str = "wechat-template";
 /// [`RawContent::kind`] of a WeChat subscription message.
@@ -69,6 +72,8 @@ pub struct Letter<'a> {
     pub fields: Vec<(String, String)>,
     /// The action's idempotency key.
     pub key: String,
+    /// The shop whose rule it is.
+    pub shop: String,
 }
 
 /// The message to send and to whom ((shop, id)), or why the customer
@@ -214,6 +219,11 @@ fn new_action(
     route: Vec<Pair>,
     content: Content,
 ) -> NewAction {
+    let mut route = route;
+    route.push(Pair {
+        name: CARE_ROUTE.to_owned(),
+        value: letter.shop.clone(),
+    });
     NewAction {
         shop: shop.id().to_owned(),
         action: Action {

@@ -278,12 +278,13 @@ async fn record(host: &Delivery, item: &OutboxItem, attempt: &Attempt) -> anyhow
             if item.action.attempt < host.limits.max_delivery_attempts =>
         {
             let delay = backoff::delay(item.action.attempt, *after);
-            host.store.reschedule(
-                item.seq,
-                item.action.attempt,
+            let next = crate::care::next_attempt(
+                &host.shops,
+                &item.action.route,
                 clock::now_ms() + delay.as_millis() as i64,
-                reason,
-            )?;
+            );
+            host.store
+                .reschedule(item.seq, item.action.attempt, next, reason)?;
             host.group_commit.durable().await?;
             Metrics::bump(&host.metrics.deliveries_retried);
             return Ok(());
