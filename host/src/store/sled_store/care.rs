@@ -10,7 +10,7 @@
 //! | `o` | shop, customer | when the customer opted out (退订) |
 //! | `w` | shop, order | [`CareWatch`] |
 //! | `d` | due time, shop, order | (the watches by due time) |
-//! | `x` | shop, order | (signed for or closed: never watched again) |
+//! | `x` | shop, order | when it was signed for or closed: never watched again |
 
 use super::{OutboxTx, TxResult, from_json, to_json};
 use crate::model::{CareChanges, CareOutcome, CareRecord, CareSend, CareWatch, WatchChange};
@@ -99,7 +99,7 @@ pub(super) fn apply(
         }
         Some(WatchChange::Cancel { shop, order }) => {
             remove_watch(care, shop, order)?;
-            care.insert(key(WATCH_CLOSED, &[shop, order]), &[])?;
+            care.insert(key(WATCH_CLOSED, &[shop, order]), &keys::time(now_ms))?;
         }
         None => {}
     }
@@ -180,8 +180,8 @@ pub(super) fn fire(
 }
 
 /// Whether the `care` entry under `key` is past the retention: a rule's
-/// record decided before `before_ms`, or send times all before it.
-/// Opt-outs, watches and the rest are never expired here.
+/// record decided before `before_ms`, send times all before it, or an
+/// order closed before it. Opt-outs and watches are never expired here.
 pub(super) fn is_expired(key: &[u8], bytes: &[u8], before_ms: i64) -> anyhow::Result<bool> {
     Ok(match key.first() {
         Some(&FIRED) => {
@@ -192,20 +192,9 @@ pub(super) fn is_expired(key: &[u8], bytes: &[u8], before_ms: i64) -> anyhow::Re
             let sent: Vec<i64> = super::read(bytes, "care quota")?;
             sent.iter().all(|&at| at < before_ms)
         }
+        Some(&WATCH_CLOSED) => keys::decode_time(bytes).is_none_or(|at| at < before_ms),
         _ => false,
     })
-}
-
-/// For a rule's record, the key of its order's closed-watch marker.
-pub(super) fn closed_key_of(fired: &[u8]) -> Option<Vec<u8>> {
-    if fired.first() != Some(&FIRED) {
-        return None;
-    }
-    let parts = keys::split(&fired[1..])?;
-    let [shop, order, _rule] = parts.as_slice() else {
-        return None;
-    };
-    Some(key(WATCH_CLOSED, &[shop, order]))
 }
 
 fn set_watch(care: &TransactionalTree, watch: &CareWatch) -> TxResult<()> {

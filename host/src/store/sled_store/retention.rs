@@ -22,6 +22,10 @@ fn uuid_v7_ms(key: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(ms))
 }
 
+/// The shortest time care's records are kept, whatever the events'
+/// retention: 180 days.
+const CARE_KEPT_AT_LEAST_MS: i64 = 180 * 86_400_000;
+
 /// How long the console's change feed is kept.
 const CHANGES_KEPT_MS: i64 = 24 * 3600 * 1000;
 
@@ -53,8 +57,10 @@ impl SledStore {
             identities_left_over =
                 self.sweep_identities(cutoff(now_ms, keep), &mut left, &mut report)?;
         }
-        let care_left_over =
-            self.sweep_care(cutoff(now_ms, retention.events), &mut left, &mut report)?;
+        let care_kept = retention.events.max(std::time::Duration::from_millis(
+            CARE_KEPT_AT_LEAST_MS as u64,
+        ));
+        let care_left_over = self.sweep_care(cutoff(now_ms, care_kept), &mut left, &mut report)?;
         report.more = left == 0 || identities_left_over || care_left_over;
         Ok(report)
     }
@@ -222,6 +228,10 @@ impl SledStore {
         left: &mut usize,
         report: &mut SweepReport,
     ) -> StoreResult<bool> {
+        // Nothing left to spend: keep the place for the next pass.
+        if *left == 0 {
+            return Ok(true);
+        }
         let start = self
             .identity_sweep_cursor
             .lock()
@@ -272,19 +282,24 @@ impl SledStore {
         Ok(stopped_early && report.identities > 0)
     }
 
-    /// Care's records older than the events' retention: what a rule did
-    /// about an order (the order's events are gone by then, so nothing
-    /// can make the rule fire again), with the order's closed watch, and
-    /// the send times of customers none of whose care messages is that
-    /// recent. Opt-outs are kept. Visits at most a budget per pass,
-    /// resuming where the last stopped; whether it stopped short while
-    /// removing.
+    /// Care's records past their retention: what a rule did about an
+    /// order, and an order's closed watch, kept for the events' retention
+    /// but at least [`CARE_KEPT_AT_LEAST_MS`] (longer than any order's
+    /// course from payment to the last refund, so a late event of the
+    /// order cannot make a rule fire again); and the send times of
+    /// customers none of whose care messages is that recent. Opt-outs are
+    /// kept. An entry changed since it was read stays. Visits at most a
+    /// budget per pass, resuming where the last stopped; whether it
+    /// stopped short while removing.
     fn sweep_care(
         &self,
         before_ms: i64,
         left: &mut usize,
         report: &mut SweepReport,
     ) -> StoreResult<bool> {
+        if *left == 0 {
+            return Ok(true);
+        }
         let start = self
             .care_sweep_cursor
             .lock()
@@ -302,12 +317,15 @@ impl SledStore {
             if !super::care::is_expired(&key, &bytes, before_ms)? {
                 continue;
             }
-            if let Some(closed) = super::care::closed_key_of(&key) {
-                self.care.remove(closed)?;
+            // A transaction may have changed it since: then it stays.
+            if self
+                .care
+                .compare_and_swap(&key, Some(&bytes), None::<&[u8]>)?
+                .is_ok()
+            {
+                report.care_records += 1;
+                *left -= 1;
             }
-            self.care.remove(&key)?;
-            report.care_records += 1;
-            *left -= 1;
         }
         let stopped_early = visited >= IDENTITY_VISITS_PER_PASS || *left == 0;
         let mut cursor = self

@@ -1008,16 +1008,30 @@ fn care_records_go_with_the_events_retention_and_opt_outs_stay() {
         },
     );
     assert_eq!(store.care_records("tmall", "o-1").unwrap().len(), 1);
+    commit_care(
+        &store,
+        2,
+        CareChanges {
+            watch: Some(crate::model::WatchChange::Cancel {
+                shop: "tmall".into(),
+                order: "o-1".into(),
+            }),
+            ..CareChanges::default()
+        },
+    );
+    // Kept at least 180 days, however short the events' retention.
     let short = Retention {
         events: Duration::from_secs(60),
         ..Retention::default()
     };
-    // Within the retention nothing goes.
-    let report = store.sweep_expired(&short, 30_000, 100).unwrap();
+    let day = 86_400_000;
+    let report = store.sweep_expired(&short, 179 * day, 100).unwrap();
     assert_eq!(report.care_records, 0);
-    // Past it, the rule's record and the send times go; the opt-out stays.
-    let report = store.sweep_expired(&short, 200_000, 100).unwrap();
-    assert_eq!(report.care_records, 2, "{report:?}");
+    assert_eq!(store.care_records("tmall", "o-1").unwrap().len(), 1);
+    // Past that, the rule's record, the send times and the closed watch
+    // go; the opt-out stays.
+    let report = store.sweep_expired(&short, 181 * day, 100).unwrap();
+    assert_eq!(report.care_records, 3, "{report:?}");
     assert!(store.care_records("tmall", "o-1").unwrap().is_empty());
     assert!(store.care_opted_out("tmall", "o9").unwrap());
 }
