@@ -9,9 +9,9 @@ use crate::model::{
     Conversation, KnownIdentity, OutboxItem, OutboxStatus, StateEntry, StoredEvent,
 };
 
-/// Identities looked at per pass (most are kept, so visits, not removals,
-/// bound the pass).
-const IDENTITY_VISITS_PER_PASS: usize = 20_000;
+/// Entries of a tree swept in rounds (identities, care) looked at per pass
+/// (most are kept, so visits, not removals, bound the pass).
+const VISITS_PER_PASS: usize = 20_000;
 use crate::store::{Retention, StoreResult, SweepReport};
 
 /// The Unix milliseconds a UUIDv7 was minted at.
@@ -31,6 +31,51 @@ const CHANGES_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 fn cutoff(now_ms: i64, keep: std::time::Duration) -> i64 {
     now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Visits `tree` from where the last pass stopped (`cursor`), at most
+/// [`VISITS_PER_PASS`] entries and `left` removals, letting `remove_if_due`
+/// remove each entry past its retention (it says whether it did; each
+/// removal is counted in `removed`). Past the end, the next round starts
+/// from the beginning. Whether an early next pass is worth it: this one
+/// stopped short while removing, or had nothing left to spend.
+fn sweep_in_rounds(
+    tree: &sled::Tree,
+    cursor: &std::sync::Mutex<Vec<u8>>,
+    left: &mut usize,
+    removed: &mut usize,
+    mut remove_if_due: impl FnMut(&[u8], &[u8]) -> StoreResult<bool>,
+) -> StoreResult<bool> {
+    // Nothing left to spend: keep the place for the next pass.
+    if *left == 0 {
+        return Ok(true);
+    }
+    let start = cursor.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut visited = 0usize;
+    let mut last = None;
+    let mut removed_now = 0usize;
+    for entry in tree.range(start..) {
+        if *left == 0 || visited >= VISITS_PER_PASS {
+            break;
+        }
+        let (key, bytes) = entry?;
+        visited += 1;
+        last = Some(key.to_vec());
+        if remove_if_due(&key, &bytes)? {
+            removed_now += 1;
+            *left -= 1;
+        }
+    }
+    *removed += removed_now;
+    let stopped_early = visited >= VISITS_PER_PASS || *left == 0;
+    *cursor.lock().unwrap_or_else(|e| e.into_inner()) = match last {
+        Some(mut key) if stopped_early => {
+            key.push(0);
+            key
+        }
+        _ => Vec::new(),
+    };
+    Ok(stopped_early && removed_now > 0)
 }
 
 impl SledStore {
@@ -228,58 +273,31 @@ impl SledStore {
         left: &mut usize,
         report: &mut SweepReport,
     ) -> StoreResult<bool> {
-        // Nothing left to spend: keep the place for the next pass.
-        if *left == 0 {
-            return Ok(true);
-        }
-        let start = self
-            .identity_sweep_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut visited = 0usize;
-        let mut last = None;
-        for entry in self.identities.range(start.clone()..) {
-            if *left == 0 || visited >= IDENTITY_VISITS_PER_PASS {
-                break;
-            }
-            let (key, bytes) = entry?;
-            visited += 1;
-            last = Some(key.to_vec());
-            let known: KnownIdentity = super::read(&bytes, "identity")?;
-            if known.last_seen_ms >= before_ms {
-                continue;
-            }
-            for hint in &known.hints {
-                self.identity_hints.remove(keys::parts(&[
-                    &hint.kind,
-                    &hint.value,
-                    &known.shop,
-                    &known.platform_user_id,
-                ]))?;
-            }
-            for conversation in self.identity_conversations.scan_prefix(&key).keys() {
-                self.identity_conversations.remove(conversation?)?;
-            }
-            self.identities.remove(&key)?;
-            report.identities += 1;
-            *left -= 1;
-        }
-        // Past the end, the next round starts again from the beginning.
-        let stopped_early = visited >= IDENTITY_VISITS_PER_PASS || *left == 0;
-        let mut cursor = self
-            .identity_sweep_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *cursor = match last {
-            Some(mut key) if stopped_early => {
-                key.push(0);
-                key
-            }
-            _ => Vec::new(),
-        };
-        // Worth an early next pass when this one stopped short while removing.
-        Ok(stopped_early && report.identities > 0)
+        sweep_in_rounds(
+            &self.identities,
+            &self.identity_sweep_cursor,
+            left,
+            &mut report.identities,
+            |key, bytes| {
+                let known: KnownIdentity = super::read(bytes, "identity")?;
+                if known.last_seen_ms >= before_ms {
+                    return Ok(false);
+                }
+                for hint in &known.hints {
+                    self.identity_hints.remove(keys::parts(&[
+                        &hint.kind,
+                        &hint.value,
+                        &known.shop,
+                        &known.platform_user_id,
+                    ]))?;
+                }
+                for conversation in self.identity_conversations.scan_prefix(key).keys() {
+                    self.identity_conversations.remove(conversation?)?;
+                }
+                self.identities.remove(key)?;
+                Ok(true)
+            },
+        )
     }
 
     /// Care's records past their retention: what a rule did about an
@@ -288,58 +306,30 @@ impl SledStore {
     /// course from payment to the last refund, so a late event of the
     /// order cannot make a rule fire again); and the send times of
     /// customers none of whose care messages is that recent. Opt-outs are
-    /// kept. An entry changed since it was read stays. Visits at most a
-    /// budget per pass, resuming where the last stopped; whether it
-    /// stopped short while removing.
+    /// kept. An entry changed since it was read stays. The tree is not in
+    /// time order: visited in rounds, as identities are.
     fn sweep_care(
         &self,
         before_ms: i64,
         left: &mut usize,
         report: &mut SweepReport,
     ) -> StoreResult<bool> {
-        if *left == 0 {
-            return Ok(true);
-        }
-        let start = self
-            .care_sweep_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut visited = 0usize;
-        let mut last = None;
-        for entry in self.care.range(start..) {
-            if *left == 0 || visited >= IDENTITY_VISITS_PER_PASS {
-                break;
-            }
-            let (key, bytes) = entry?;
-            visited += 1;
-            last = Some(key.to_vec());
-            if !super::care::is_expired(&key, &bytes, before_ms)? {
-                continue;
-            }
-            // A transaction may have changed it since: then it stays.
-            if self
-                .care
-                .compare_and_swap(&key, Some(&bytes), None::<&[u8]>)?
-                .is_ok()
-            {
-                report.care_records += 1;
-                *left -= 1;
-            }
-        }
-        let stopped_early = visited >= IDENTITY_VISITS_PER_PASS || *left == 0;
-        let mut cursor = self
-            .care_sweep_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *cursor = match last {
-            Some(mut key) if stopped_early => {
-                key.push(0);
-                key
-            }
-            _ => Vec::new(),
-        };
-        Ok(stopped_early && report.care_records > 0)
+        sweep_in_rounds(
+            &self.care,
+            &self.care_sweep_cursor,
+            left,
+            &mut report.care_records,
+            |key, bytes| {
+                if !super::care::is_expired(key, bytes, before_ms)? {
+                    return Ok(false);
+                }
+                // A transaction may have changed it since: then it stays.
+                Ok(self
+                    .care
+                    .compare_and_swap(key, Some(bytes), None::<&[u8]>)?
+                    .is_ok())
+            },
+        )
     }
 
     fn sweep_state(
