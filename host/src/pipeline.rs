@@ -169,18 +169,19 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
                     customer: event_customer(&stored.event)
                         .map(|identity| (stored.event.conversation_id.as_str(), identity)),
                     context: Some((stored.event.conversation_id.as_str(), &p.decided.context)),
-                    unanswered: p.decided.unanswered.as_ref(),
+                    unanswered: p.decided.found.unanswered.as_ref(),
                     conversation: Some(stored.event.conversation_id.as_str()),
-                    decision: p.decided.decision.as_ref(),
-                    risk: p.decided.risk.as_ref(),
-                    voc: p.decided.voc.as_ref(),
-                    rating: p.decided.rating.as_ref(),
+                    decision: p.decided.found.decision.as_ref(),
+                    risk: p.decided.found.risk.as_ref().map(|(update, _)| update),
+                    voc: p.decided.found.voc.as_ref(),
+                    rating: p.decided.found.rating.as_ref(),
                     arrived_ms: stored.received_ms,
                     csat: p
                         .decided
+                        .found
                         .csat
                         .map(|due| (stored.event.conversation_id.as_str(), due)),
-                    care: p.decided.care.as_ref(),
+                    care: p.decided.found.care.as_ref(),
                 },
             };
             (p.event_id.as_str(), outcome)
@@ -191,7 +192,11 @@ fn decide_batch(host: &Pipeline, pending: &[String]) -> anyhow::Result<usize> {
     let mut escalated_any = false;
     for p in &batch {
         queued_any |= !p.decided.actions.is_empty()
-            || p.decided.care.as_ref().is_some_and(|c| !c.sends.is_empty());
+            || p.decided
+                .found
+                .care
+                .as_ref()
+                .is_some_and(|c| !c.sends.is_empty());
         if let Some(handoff) = &p.decided.escalation {
             escalated_any = true;
             tracing::info!(shop = %handoff.shop, conversation = %handoff.conversation, priority = ?handoff.priority, reason = %handoff.reason, "conversation handed to people");
@@ -240,24 +245,13 @@ struct Decided {
     escalation: Option<Handoff>,
     /// What the bot remembers for the conversation's next message.
     context: ContextUpdate,
-    /// The question, when the knowledge base has no answer for it.
-    unanswered: Option<UnansweredQuestion>,
-    /// The bot's decision about a customer's message.
-    decision: Option<BotDecision>,
-    /// The conversation's risk after a negative message.
-    risk: Option<crate::store::RiskUpdate>,
-    /// What a customer's message adds to the voice of the customer.
-    voc: Option<crate::model::VocTally>,
-    /// A customer's rating: who served, and the score.
-    rating: Option<(String, u8)>,
-    /// The bot's invitation to rate it: when due, or `None` to cancel one.
-    csat: Option<Option<i64>>,
-    /// What proactive care decided.
-    care: Option<crate::model::CareChanges>,
+    /// Everything else deciding found (the risk's group message already
+    /// moved into `actions`).
+    found: Findings,
 }
 
-/// What deciding about a customer's message found besides its actions.
-#[derive(Default)]
+/// What deciding about an event found besides its actions.
+#[derive(Debug, Default)]
 struct Findings {
     /// The question, when the knowledge base has no answer for it.
     unanswered: Option<UnansweredQuestion>,
@@ -307,30 +301,15 @@ fn decide(host: &Pipeline, stored: &StoredEvent) -> anyhow::Result<Decided> {
             sent_by: None,
         })
         .collect();
-    let Findings {
-        unanswered,
-        decision,
-        risk,
-        voc,
-        rating,
-        csat,
-        care,
-    } = found;
-    let risk = risk.map(|(update, to_group)| {
-        actions.extend(to_group);
-        update
-    });
+    // The alert's message to the group goes out with the event's actions.
+    if let Some((_, to_group)) = &mut found.risk {
+        actions.extend(to_group.take());
+    }
     Ok(Decided {
         actions,
         escalation,
         context,
-        unanswered,
-        decision,
-        risk,
-        voc,
-        rating,
-        csat,
-        care,
+        found,
     })
 }
 
