@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [settings]                       # optional
-//! answer_threshold = 0.28          # below: ask to clarify or hand over
+//! answer_threshold = 0.25          # below: ask to clarify or hand over
 //!
 //! [[intent]]
 //! id = "logistics"
@@ -18,6 +18,9 @@
 //!
 //! [synonyms]                       # optional: concept → terms
 //! parcel = ["小包裹"]
+//!
+//! [out_of_scope]                   # optional: questions to leave to people
+//! examples = ["面料会起球吗", "你们招人吗"]
 //!
 //! [shops.demo-tmall.answers]       # optional: per-shop wording
 //! logistics = "亲，天猫订单的物流在「我的淘宝 → 已买到的宝贝」里查看～"
@@ -76,7 +79,7 @@ pub struct MatchSettings {
 impl Default for MatchSettings {
     fn default() -> Self {
         MatchSettings {
-            answer_threshold: 0.28,
+            answer_threshold: 0.25,
             clarify_threshold: 0.4,
         }
     }
@@ -91,6 +94,9 @@ pub struct KnowledgeBase {
     pub intents: Vec<Intent>,
     /// Synonym groups added to the shipped lexicon.
     pub synonyms: BTreeMap<String, Vec<String>>,
+    /// Questions no intent answers, written so the bot learns to leave
+    /// their like to people (product details, jobs, chit-chat…).
+    pub out_of_scope: Vec<String>,
     /// Matching settings.
     pub settings: MatchSettings,
     /// shop → intent id → answer.
@@ -130,8 +136,15 @@ struct RawFile {
     intents: Vec<Spanned<RawIntent>>,
     #[serde(default)]
     synonyms: BTreeMap<String, Vec<String>>,
+    out_of_scope: Option<RawOutOfScope>,
     #[serde(default)]
     shops: BTreeMap<String, RawShop>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutOfScope {
+    examples: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -257,6 +270,21 @@ impl KnowledgeBase {
                 "the knowledge base has no intents".into(),
             ));
         }
+        let examples: HashSet<&str> = intents
+            .iter()
+            .flat_map(|intent| intent.examples.iter().map(|e| e.trim()))
+            .collect();
+        let mut out_of_scope = Vec::new();
+        for example in raw.out_of_scope.map(|o| o.examples).unwrap_or_default() {
+            if examples.contains(example.get_ref().trim()) {
+                return Err(invalid(
+                    example.span().start,
+                    "out_of_scope.examples",
+                    format!("「{}」 is also an intent's example", example.get_ref()),
+                ));
+            }
+            out_of_scope.push(example.into_inner());
+        }
         let mut overrides = BTreeMap::new();
         for (shop, raw_shop) in raw.shops {
             let mut answers = BTreeMap::new();
@@ -276,6 +304,7 @@ impl KnowledgeBase {
             source: path.to_owned(),
             intents,
             synonyms: raw.synonyms,
+            out_of_scope,
             settings,
             overrides,
         })
@@ -334,13 +363,14 @@ examples = ["什么时候发货"]
     #[test]
     fn shops_override_answers() {
         let text = format!(
-            "{MINIMAL}\n[shops.demo-jd.answers]\nship_time = \"京东仓当天发\"\n[synonyms]\nship = [\"发滴\"]\n"
+            "{MINIMAL}\n[shops.demo-jd.answers]\nship_time = \"京东仓当天发\"\n[synonyms]\nship = [\"发滴\"]\n[out_of_scope]\nexamples = [\"你们招人吗\"]\n"
         );
         let kb = parse(&text).unwrap();
         let intent = kb.intent("ship_time").unwrap();
         assert_eq!(kb.answer_for("demo-jd", intent), "京东仓当天发");
         assert_eq!(kb.answer_for("demo-oa", intent), "48小时内发货");
         assert_eq!(kb.synonyms["ship"], ["发滴"]);
+        assert_eq!(kb.out_of_scope, ["你们招人吗"]);
     }
 
     #[test]
@@ -358,6 +388,14 @@ examples = ["什么时候发货"]
         let message = parse(&bad_action).unwrap_err().to_string();
         assert!(message.starts_with("kb.toml:7:"), "{message}");
         assert!(message.contains("dance"), "{message}");
+
+        let both = format!("{MINIMAL}\n[out_of_scope]\nexamples = [\"什么时候发货\"]\n");
+        let message = parse(&both).unwrap_err().to_string();
+        assert!(
+            message.starts_with("kb.toml:10: out_of_scope.examples"),
+            "{message}"
+        );
+        assert!(message.contains("also an intent's example"), "{message}");
 
         let threshold = format!("[settings]\nanswer_threshold = 3.0\n{MINIMAL}");
         let message = parse(&threshold).unwrap_err().to_string();

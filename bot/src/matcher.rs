@@ -5,11 +5,16 @@
 //! wins both by covering the question's terms and by having one example
 //! really like it. The decision turns the ranking into answer / clarify /
 //! don't know, so the bot never answers a weak match confidently.
+//!
+//! The knowledge base's out-of-scope examples (questions to leave to people)
+//! are one more class, ranked like an intent but never answered: a question
+//! closest to them is left to people, and one nearly as close to them as to
+//! an intent loses the confidence to be answered.
 
 use crate::classifier::{Classifier, Vector, normalized};
 use crate::knowledge_base::{Intent, KnowledgeBase, MatchSettings};
 use crate::lexicon::Lexicon;
-use crate::text::{Analyzer, Features};
+use crate::text::{Analyzer, Features, normalize};
 use std::collections::HashMap;
 
 /// BM25 term-frequency saturation.
@@ -21,7 +26,7 @@ const BM25_SHARE: f64 = 0.5;
 /// Similarity to the closest example from which two intents can tie.
 const TIE_SIMILARITY: f64 = 0.6;
 /// A runner-up this close (as a share of the best's similarity) ties.
-const TIE_RATIO: f64 = 0.95;
+const TIE_RATIO: f64 = 0.9;
 /// How much a pinyin or initials feature counts (a shared bigram counts 0.3).
 const SOUND_WEIGHT: f32 = 0.4;
 /// Share of the classifier's probability in the blended score (the rest is
@@ -85,6 +90,19 @@ pub struct Matcher {
     document_count: usize,
     /// Trained on the examples: which intent a question's features point to.
     classifier: Classifier,
+    /// The class of the out-of-scope examples (after the intents), if any.
+    out_of_scope: Option<usize>,
+    /// Normalized example text → its class, for examples only one class has.
+    verbatim: HashMap<String, usize>,
+}
+
+/// One class's score: an intent's (by index) or the out-of-scope class's.
+#[derive(Debug, Clone, Copy)]
+struct ClassScore {
+    class: usize,
+    score: f64,
+    similarity: f64,
+    probability: f64,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -115,7 +133,20 @@ impl Matcher {
             }
             documents.push(document);
         }
+        let out_of_scope = (!knowledge_base.out_of_scope.is_empty()).then_some(documents.len());
+        if let Some(class) = out_of_scope {
+            let mut document = Features::new();
+            for text in knowledge_base.out_of_scope.iter().filter(|t| !t.is_empty()) {
+                let features = analyzer.features(text);
+                for (feature, weight) in &features {
+                    *document.entry(feature.clone()).or_default() += weight;
+                }
+                examples.push((class, features));
+            }
+            documents.push(document);
+        }
         let document_count = documents.len();
+        let verbatim = verbatim_examples(&knowledge_base);
         let lengths: Vec<f64> = documents
             .iter()
             .map(|d| d.values().map(|w| f64::from(*w)).sum())
@@ -176,6 +207,8 @@ impl Matcher {
             examples: example_norms,
             document_count,
             classifier,
+            out_of_scope,
+            verbatim,
         }
     }
 
@@ -189,8 +222,26 @@ impl Matcher {
         &self.analyzer
     }
 
-    /// Every intent scored for the question, best first.
+    /// Every intent scored for the question, best first (the out-of-scope
+    /// class is not listed).
     pub fn rank(&self, question: &str) -> Vec<Scored<'_>> {
+        let intents = &self.knowledge_base.intents;
+        self.scores(question)
+            .into_iter()
+            .filter_map(|scored| {
+                intents.get(scored.class).map(|intent| Scored {
+                    intent,
+                    score: scored.score,
+                    similarity: scored.similarity,
+                    probability: scored.probability,
+                })
+            })
+            .collect()
+    }
+
+    /// Every class (intents, then the out-of-scope class) scored for the
+    /// question, best first.
+    fn scores(&self, question: &str) -> Vec<ClassScore> {
         let query = self.analyzer.features(question);
         let mut bm25 = vec![0.0f64; self.document_count];
         let mut dots = vec![0.0f64; self.examples.len()];
@@ -217,64 +268,119 @@ impl Matcher {
         let query_norm = query_squares.sqrt();
         let mut similarity = vec![0.0f64; self.document_count];
         if query_norm > 0.0 {
-            for ((intent, example_norm), dot) in self.examples.iter().zip(&dots) {
+            for ((class, example_norm), dot) in self.examples.iter().zip(&dots) {
                 if *example_norm > 0.0 {
                     let cosine = dot / (query_norm * example_norm);
-                    similarity[*intent] = similarity[*intent].max(cosine);
+                    similarity[*class] = similarity[*class].max(cosine);
                 }
             }
         }
-        let mut scored: Vec<Scored<'_>> = self
-            .knowledge_base
-            .intents
-            .iter()
-            .enumerate()
-            .map(|(index, intent)| {
+        let mut scored: Vec<ClassScore> = (0..self.document_count)
+            .map(|class| {
                 let relative_bm25 = if best_bm25 > 0.0 {
-                    bm25[index] / best_bm25
+                    bm25[class] / best_bm25
                 } else {
                     0.0
                 };
-                let lexical = BM25_SHARE * relative_bm25 + (1.0 - BM25_SHARE) * similarity[index];
-                Scored {
-                    intent,
+                let lexical = BM25_SHARE * relative_bm25 + (1.0 - BM25_SHARE) * similarity[class];
+                ClassScore {
+                    class,
                     score: (1.0 - CLASSIFIER_SHARE) * lexical
-                        + CLASSIFIER_SHARE * probabilities[index],
-                    similarity: similarity[index],
-                    probability: probabilities[index],
+                        + CLASSIFIER_SHARE * probabilities[class],
+                    similarity: similarity[class],
+                    probability: probabilities[class],
                 }
             })
             .collect();
         scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // The brand wrote this very question under one class: it comes first.
+        if let Some(&class) = self.verbatim.get(&normalize(question))
+            && let Some(at) = scored.iter().position(|s| s.class == class)
+        {
+            let hit = scored.remove(at);
+            scored.insert(0, hit);
+        }
         scored
     }
 
+    /// Whether the question is one of a class's examples, word for word
+    /// (after normalization).
+    fn is_verbatim(&self, question: &str, class: usize) -> bool {
+        self.verbatim.get(&normalize(question)) == Some(&class)
+    }
+
     /// Answer, clarify or don't know, by the knowledge base's thresholds.
+    /// A question closest to the out-of-scope examples is not known.
     pub fn decide(&self, question: &str) -> Decision<'_> {
         let settings: MatchSettings = self.knowledge_base.settings;
-        let ranked = self.rank(question);
-        let Some(best) = ranked.first() else {
+        let scored = self.scores(question);
+        let Some(best) = scored.first() else {
             return Decision::Unknown;
         };
-        let confidence = confidence(&ranked);
+        if Some(best.class) == self.out_of_scope {
+            return Decision::Unknown;
+        }
+        let intents = &self.knowledge_base.intents;
+        let confidence = if self.is_verbatim(question, best.class) {
+            1.0
+        } else {
+            confidence_of(best, scored.get(1))
+        };
         if confidence >= settings.answer_threshold {
             Decision::Answer {
-                intent: best.intent,
+                intent: &intents[best.class],
                 confidence,
             }
         } else if best.similarity >= settings.clarify_threshold {
             Decision::Clarify {
-                candidates: ranked
+                candidates: scored
                     .iter()
+                    .filter(|s| Some(s.class) != self.out_of_scope)
                     .take(2)
                     .filter(|s| s.similarity >= settings.clarify_threshold)
-                    .map(|s| s.intent)
+                    .map(|s| &intents[s.class])
                     .collect(),
             }
         } else {
             Decision::Unknown
         }
     }
+
+    /// How confident the bot is in its best intent for the question (the
+    /// number [`Matcher::decide`] compares with the answer threshold).
+    pub fn confidence(&self, question: &str) -> f64 {
+        let scored = self.scores(question);
+        match scored.first() {
+            Some(best) if Some(best.class) == self.out_of_scope => 0.0,
+            Some(best) if self.is_verbatim(question, best.class) => 1.0,
+            Some(best) => confidence_of(best, scored.get(1)),
+            _ => 0.0,
+        }
+    }
+}
+
+/// Each example's normalized text → its class (intents by index, then the
+/// out-of-scope class); a text two classes share belongs to neither.
+fn verbatim_examples(knowledge_base: &KnowledgeBase) -> HashMap<String, usize> {
+    let intents = knowledge_base.intents.iter().map(|i| &i.examples);
+    let classes = intents.chain(std::iter::once(&knowledge_base.out_of_scope));
+    let mut verbatim: HashMap<String, Option<usize>> = HashMap::new();
+    for (class, examples) in classes.enumerate() {
+        for example in examples {
+            let text = normalize(example);
+            if text.is_empty() {
+                continue;
+            }
+            let entry = verbatim.entry(text).or_insert(Some(class));
+            if *entry != Some(class) {
+                *entry = None;
+            }
+        }
+    }
+    verbatim
+        .into_iter()
+        .filter_map(|(text, class)| class.map(|class| (text, class)))
+        .collect()
 }
 
 /// A text's features as the classifier's unit-length vector: each known
@@ -312,19 +418,15 @@ fn feature_weight(feature: &str, documents: usize, containing: usize) -> f64 {
     f64::from(kind_weight(feature)) * idf
 }
 
-/// Confidence in the best intent: the geometric mean of how far it leads
+/// Confidence in the best class: the geometric mean of how far it leads
 /// the runner-up (in blended score) and how similar the question is to its
 /// closest example. Both must be there: a clear lead on a question like no
 /// example is a guess. And when the question is close to an example of the
 /// runner-up as well, about as close as to the best's, it is a tie whatever
 /// the lead (退款 is as much 退货退款 as 退款进度): confidence 0.
-pub fn confidence(ranked: &[Scored<'_>]) -> f64 {
-    let Some(best) = ranked.first() else {
-        return 0.0;
-    };
-    let (runner_up_score, runner_up_similarity) = ranked
-        .get(1)
-        .map_or((0.0, 0.0), |s| (s.score, s.similarity));
+fn confidence_of(best: &ClassScore, runner_up: Option<&ClassScore>) -> f64 {
+    let (runner_up_score, runner_up_similarity) =
+        runner_up.map_or((0.0, 0.0), |s| (s.score, s.similarity));
     if best.similarity >= TIE_SIMILARITY && runner_up_similarity >= TIE_RATIO * best.similarity {
         return 0.0;
     }

@@ -1,7 +1,7 @@
 //! The evaluation sets stay apart from what the bot learns from: no
 //! question or message in `examples/kb/eval/` or `examples/sentiment/eval/`
 //! may equal or nearly equal (see `tongdao_bot::overlap`) the knowledge
-//! base's examples and names, its synonyms, the shipped lexicon or the
+//! base's examples, names and out-of-scope examples, its synonyms, the shipped lexicon or the
 //! sentiment model's training data; and a later set (development →
 //! validation → test) may not repeat an earlier one.
 
@@ -33,6 +33,7 @@ fn learned_from() -> Vec<String> {
         learned.extend(intent.examples.iter().cloned());
         learned.push(intent.name.clone());
     }
+    learned.extend(kb.out_of_scope.iter().cloned());
     learned.extend(kb.synonyms.values().flatten().cloned());
     learned.extend(Lexicon::retail().terms().map(str::to_owned));
     learned.extend(
@@ -75,6 +76,7 @@ fn knowledge_base_evaluation_sets_are_apart_from_examples_synonyms_and_training_
         "examples/kb/eval/development.tsv",
         "examples/kb/eval/validation.tsv",
         "examples/kb/eval/test.tsv",
+        "examples/kb/eval/test2.tsv",
     ]);
 }
 
@@ -93,7 +95,7 @@ fn sentiment_evaluation_sets_are_apart_from_the_training_data() {
 #[test]
 fn knowledge_base_evaluation_labels_name_intents() {
     let kb = KnowledgeBase::load(&workspace().join("examples/kb/retail.toml")).unwrap();
-    for set in ["development", "validation", "test"] {
+    for set in ["development", "validation", "test", "test2"] {
         let path = workspace().join(format!("examples/kb/eval/{set}.tsv"));
         for (label, question) in read_labelled(&path).unwrap() {
             assert!(
