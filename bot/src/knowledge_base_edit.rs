@@ -1,10 +1,14 @@
 //! Editing a knowledge-base file in place, keeping its comments and layout
 //! (`toml_edit`): adding example questions to an intent, or a new intent.
+//! Out-of-scope questions like the ones added (see `overlap`) leave the
+//! `[out_of_scope]` list, so they no longer hold the new examples' like back
+//! from being answered.
 //! The edited text is parsed as a knowledge base before it is written, and
 //! written atomically (a temporary file renamed over the old one), so a
 //! running host never reads half a file and a bad edit never lands.
 
 use crate::knowledge_base::KnowledgeBase;
+use crate::overlap::{Prepared, nearness};
 use std::path::Path;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 
@@ -82,6 +86,11 @@ pub fn apply(path: &Path, edit: &KnowledgeBaseEdit) -> Result<KnowledgeBase, Edi
 }
 
 fn edit_document(document: &mut DocumentMut, edit: &KnowledgeBaseEdit) -> Result<(), EditError> {
+    let added = match edit {
+        KnowledgeBaseEdit::AddExamples { questions, .. } => questions,
+        KnowledgeBaseEdit::AddIntent { examples, .. } => examples,
+    };
+    release_from_out_of_scope(document, added);
     let intents = document
         .entry("intent")
         .or_insert(Item::ArrayOfTables(ArrayOfTables::new()))
@@ -148,6 +157,28 @@ fn edit_document(document: &mut DocumentMut, edit: &KnowledgeBaseEdit) -> Result
     Ok(())
 }
 
+/// Removes from `[out_of_scope].examples` every question equal or nearly
+/// equal to one of `added`.
+fn release_from_out_of_scope(document: &mut DocumentMut, added: &[String]) {
+    let Some(examples) = document
+        .get_mut("out_of_scope")
+        .and_then(|item| item.get_mut("examples"))
+        .and_then(|item| item.as_array_mut())
+    else {
+        return;
+    };
+    let added: Vec<Prepared> = added.iter().map(|q| Prepared::new(q.trim())).collect();
+    examples.retain(|value| {
+        let Some(text) = value.as_str() else {
+            return true;
+        };
+        let text = Prepared::new(text);
+        !added
+            .iter()
+            .any(|question| nearness(&text, question).is_some())
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +195,12 @@ answer = "48小时内发货"
 examples = [
     "什么时候发货",
     "几天发货",
+]
+
+[out_of_scope]
+examples = [
+    "是纯棉的吗？",
+    "你们招人吗",
 ]
 "#;
 
@@ -193,6 +230,11 @@ examples = [
         )
         .unwrap();
         assert_eq!(kb.intent("fabric").unwrap().answer, "亲，这款是纯棉的～");
+        assert_eq!(
+            kb.out_of_scope,
+            ["你们招人吗"],
+            "released to the new intent"
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# Our knowledge base.\n"), "{text}");
         assert!(
