@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [settings]                       # optional
-//! answer_threshold = 0.25          # below: ask to clarify or hand over
+//! answer_threshold = 0.22          # below: ask to clarify or hand over
 //!
 //! [[intent]]
 //! id = "logistics"
@@ -79,7 +79,7 @@ pub struct MatchSettings {
 impl Default for MatchSettings {
     fn default() -> Self {
         MatchSettings {
-            answer_threshold: 0.25,
+            answer_threshold: 0.22,
             clarify_threshold: 0.4,
         }
     }

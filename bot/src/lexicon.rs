@@ -69,15 +69,24 @@ impl Lexicon {
     }
 
     /// Scans normalized text left to right, taking the longest term at each
-    /// position; characters not starting a term are skipped.
+    /// position; characters not starting a term are skipped. A term's Latin
+    /// letters or digits at its edges must not run on into the text's (hi is
+    /// not found in shipping, nor ok in look, nor dd in address).
     pub fn scan<'a>(&'a self, text: &str) -> Vec<TermHit<'a>> {
         let chars: Vec<char> = text.chars().collect();
+        let latin = |c: Option<&char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
         let mut hits = Vec::new();
         let mut at = 0;
         while at < chars.len() {
             let longest = self.longest_term_chars.min(chars.len() - at);
             let found = (1..=longest).rev().find_map(|len| {
-                let candidate: String = chars[at..at + len].iter().collect();
+                let end = at + len;
+                let runs_on_before = at > 0 && latin(chars.get(at)) && latin(chars.get(at - 1));
+                let runs_on_after = latin(chars.get(end - 1)) && latin(chars.get(end));
+                if runs_on_before || runs_on_after {
+                    return None;
+                }
+                let candidate: String = chars[at..end].iter().collect();
                 self.concepts_by_term
                     .get_key_value(&candidate)
                     .map(|(term, concepts)| TermHit {
@@ -110,6 +119,22 @@ mod tests {
         let terms: Vec<&str> = hits.iter().map(|h| h.term).collect();
         assert!(terms.contains(&"收货地址"), "{terms:?}");
         assert!(!terms.contains(&"地址"), "{terms:?}");
+    }
+
+    #[test]
+    fn latin_terms_are_whole_words() {
+        let lexicon = Lexicon::retail();
+        let terms = |text: &str| -> Vec<String> {
+            lexicon
+                .scan(text)
+                .iter()
+                .map(|h| h.term.to_owned())
+                .collect()
+        };
+        assert!(!terms("this shipping address").contains(&"hi".to_owned()));
+        assert!(!terms("look").contains(&"ok".to_owned()));
+        assert!(terms("kd到哪了").contains(&"kd".to_owned()));
+        assert!(terms("hi 在吗").contains(&"hi".to_owned()));
     }
 
     #[test]
