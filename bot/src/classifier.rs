@@ -11,8 +11,6 @@
 //! examples in knowledge-base order, so the same knowledge base always gives
 //! the same model.
 
-use std::collections::HashMap;
-
 /// Passes over the examples.
 const EPOCHS: usize = 400;
 /// Step size.
@@ -53,12 +51,21 @@ impl Classifier {
             return Classifier { weights, biases };
         }
         let scale = LEARNING_RATE / rows.len() as f64;
-        let mut weight_gradient: HashMap<usize, Vec<f64>> = HashMap::new();
+        // Full batch: every feature of every row has a gradient each pass,
+        // kept in one flat features × classes block, cleared per pass.
+        let mut used = vec![false; features];
+        for (_, vector) in rows {
+            for (feature, _) in vector {
+                used[*feature] = true;
+            }
+        }
+        let used: Vec<usize> = (0..features).filter(|f| used[*f]).collect();
+        let mut weight_gradient = vec![0.0; features * classes];
         let mut bias_gradient = vec![0.0; classes];
         let mut logits = vec![0.0; classes];
         for _ in 0..EPOCHS {
-            weight_gradient.clear();
-            bias_gradient.iter_mut().for_each(|g| *g = 0.0);
+            weight_gradient.fill(0.0);
+            bias_gradient.fill(0.0);
             for (class, vector) in rows {
                 Self::logits_into(&weights, &biases, vector, &mut logits);
                 softmax_in_place(&mut logits);
@@ -67,16 +74,15 @@ impl Classifier {
                     *gradient += error;
                 }
                 for (feature, value) in vector {
-                    let gradient = weight_gradient
-                        .entry(*feature)
-                        .or_insert_with(|| vec![0.0; classes]);
+                    let gradient = &mut weight_gradient[feature * classes..][..classes];
                     for (g, error) in gradient.iter_mut().zip(&logits) {
                         *g += error * value;
                     }
                 }
             }
-            for (feature, gradient) in &weight_gradient {
-                for (weight, g) in weights[*feature].iter_mut().zip(gradient) {
+            for &feature in &used {
+                let gradient = &weight_gradient[feature * classes..][..classes];
+                for (weight, g) in weights[feature].iter_mut().zip(gradient) {
                     *weight -= scale * g + LEARNING_RATE * L2 * *weight;
                 }
             }

@@ -4,6 +4,7 @@
 //! per-class results and end with the summary line the `tongdao kb eval` and
 //! `tongdao sentiment eval` commands promise.
 
+use crate::knowledge_base::KnowledgeBase;
 use crate::matcher::{Decision, Matcher};
 use crate::sentiment::SentimentDetector;
 use std::collections::BTreeMap;
@@ -179,6 +180,67 @@ pub fn evaluate_kb(matcher: &Matcher, questions: &[(String, String)]) -> KbRepor
     report
 }
 
+/// Cross-validates a knowledge base on its own examples, for a brand
+/// without labelled questions: the examples (and out-of-scope questions,
+/// labelled [`OUT_OF_SCOPE`]) are dealt into `folds` folds by position;
+/// each fold is matched against a knowledge base built from the others and
+/// the results are summed. An intent with a single example keeps it. The
+/// figures are lower than on questions like the examples, since every
+/// held-out example is one the others were written not to repeat.
+pub fn cross_validate(knowledge_base: &KnowledgeBase, folds: usize) -> KbReport {
+    let folds = folds.max(2);
+    let mut report = KbReport::default();
+    for fold in 0..folds {
+        let held_out = |index: usize| index % folds == fold;
+        let mut training = knowledge_base.clone();
+        let mut questions: Vec<(String, String)> = Vec::new();
+        for intent in &mut training.intents {
+            if intent.examples.len() < 2 {
+                continue;
+            }
+            let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut intent.examples)
+                .into_iter()
+                .enumerate()
+                .partition(|(index, _)| held_out(*index));
+            questions.extend(held.into_iter().map(|(_, q)| (intent.id.clone(), q)));
+            intent.examples = kept.into_iter().map(|(_, q)| q).collect();
+        }
+        let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut training.out_of_scope)
+            .into_iter()
+            .enumerate()
+            .partition(|(index, _)| held_out(*index));
+        questions.extend(held.into_iter().map(|(_, q)| (OUT_OF_SCOPE.to_owned(), q)));
+        training.out_of_scope = kept.into_iter().map(|(_, q)| q).collect();
+        report.add(evaluate_kb(&Matcher::new(training), &questions));
+    }
+    report
+}
+
+impl KbReport {
+    /// Adds another evaluation's counts to this one.
+    pub fn add(&mut self, other: KbReport) {
+        for (label, result) in other.intents {
+            let mine = self.intents.entry(label).or_default();
+            mine.total += result.total;
+            mine.correct += result.correct;
+            mine.automated += result.automated;
+            for (confused, count) in result.confused_with {
+                *mine.confused_with.entry(confused).or_default() += count;
+            }
+        }
+        self.answered += other.answered;
+        self.answered_correctly += other.answered_correctly;
+        self.clarified_with_right_candidate += other.clarified_with_right_candidate;
+        self.clarified += other.clarified;
+        self.out_of_scope_answered += other.out_of_scope_answered;
+        for label in other.unknown_labels {
+            if !self.unknown_labels.contains(&label) {
+                self.unknown_labels.push(label);
+            }
+        }
+    }
+}
+
 impl fmt::Display for KbReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -330,5 +392,41 @@ fn ratio(part: usize, whole: usize) -> f64 {
         0.0
     } else {
         part as f64 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn cross_validation_holds_out_every_example_once() {
+        let text = r#"
+[[intent]]
+id = "ship_time"
+answer = "48小时内发货"
+examples = ["什么时候发货", "几天能发出", "今天能发货吗", "啥时候寄出"]
+
+[[intent]]
+id = "invoice"
+answer = "可以开发票"
+examples = ["能开发票吗", "发票怎么开", "可以开专票吗"]
+
+[[intent]]
+id = "greeting"
+answer = "您好"
+examples = ["在吗"]
+
+[out_of_scope]
+examples = ["你们招人吗", "实体店在哪", "天气真好"]
+"#;
+        let kb = KnowledgeBase::parse(Path::new("kb.toml"), text).unwrap();
+        let report = cross_validate(&kb, 3);
+        assert_eq!(report.total(), 4 + 3 + 3, "the single example stays");
+        assert_eq!(report.out_of_scope(), 3);
+        assert_eq!(report.intents["ship_time"].total, 4);
+        assert!(!report.intents.contains_key("greeting"));
+        assert!(report.unknown_labels.is_empty());
     }
 }

@@ -188,16 +188,21 @@ enum AgentCommand {
 
 #[derive(Subcommand)]
 enum KbCommand {
-    /// Match labelled questions (TSV with a header: intent, question) and
-    /// print per-intent results, ending with the automation rate, the precision
-    /// of outright answers, the shares clarified and handed over, and top-1.
+    /// Match labelled questions (TSV with a header: intent, question), or
+    /// cross-validate the knowledge base on its own examples, and print
+    /// per-intent results, ending with the automation rate, the precision of
+    /// outright answers, the shares clarified and handed over, and top-1.
     Eval {
         /// The knowledge base (TOML).
         #[arg(long)]
         kb: PathBuf,
         /// The labelled questions (TSV).
-        #[arg(long)]
-        questions: PathBuf,
+        #[arg(long, required_unless_present = "folds", conflicts_with = "folds")]
+        questions: Option<PathBuf>,
+        /// Instead of questions: hold out each of this many folds of the
+        /// examples in turn and match them against the rest.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(2..=50))]
+        folds: Option<u32>,
     },
     /// Group the questions the bot could not answer, with the agents'
     /// replies to them, into suggested new examples and intents (from the
@@ -528,12 +533,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Kb {
-            command: KbCommand::Eval { kb, questions },
+            command:
+                KbCommand::Eval {
+                    kb,
+                    questions,
+                    folds,
+                },
         } => {
             let knowledge_base = tongdao_bot::KnowledgeBase::load(&kb)?;
-            let rows = tongdao_bot::eval::read_labelled(&questions)?;
-            let matcher = tongdao_bot::Matcher::new(knowledge_base);
-            println!("{}", tongdao_bot::eval::evaluate_kb(&matcher, &rows));
+            let report = match (questions, folds) {
+                (Some(questions), _) => {
+                    let rows = tongdao_bot::eval::read_labelled(&questions)?;
+                    let matcher = tongdao_bot::Matcher::new(knowledge_base);
+                    tongdao_bot::eval::evaluate_kb(&matcher, &rows)
+                }
+                (None, folds) => {
+                    let folds = folds.expect("clap requires --questions or --folds");
+                    tongdao_bot::eval::cross_validate(&knowledge_base, folds as usize)
+                }
+            };
+            println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Kb {

@@ -207,6 +207,31 @@ fn kb_eval_settles_most_questions_and_answers_precisely() {
 }
 
 #[test]
+fn kb_eval_cross_validates_the_knowledge_base_on_its_own_examples() {
+    let result = summary(&[
+        "kb",
+        "eval",
+        "--kb",
+        "examples/kb/retail.toml",
+        "--folds",
+        "5",
+    ]);
+    // Every held-out example is one the others were written not to repeat,
+    // so this is well below the figures on the evaluation sets.
+    assert!(value(&result, "automation") >= 0.70, "{result:?}");
+    assert!(value(&result, "precision") >= 0.95, "{result:?}");
+
+    let neither = Command::new(env!("CARGO_BIN_EXE_tongdao"))
+        .args(["kb", "eval", "--kb", "examples/kb/retail.toml"])
+        .current_dir(workspace())
+        .output()
+        .expect("running tongdao");
+    assert!(!neither.status.success());
+    let message = String::from_utf8_lossy(&neither.stderr);
+    assert!(message.contains("--questions"), "{message}");
+}
+
+#[test]
 fn sentiment_eval_catches_angry_customers_without_crying_wolf() {
     for data in [
         "examples/sentiment/eval/development.tsv",
