@@ -191,29 +191,32 @@ pub fn cross_validate(knowledge_base: &KnowledgeBase, folds: usize) -> KbReport 
     let folds = folds.max(2);
     let mut report = KbReport::default();
     for fold in 0..folds {
-        let held_out = |index: usize| index % folds == fold;
         let mut training = knowledge_base.clone();
         let mut questions: Vec<(String, String)> = Vec::new();
         for intent in &mut training.intents {
             if intent.examples.len() < 2 {
                 continue;
             }
-            let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut intent.examples)
-                .into_iter()
-                .enumerate()
-                .partition(|(index, _)| held_out(*index));
-            questions.extend(held.into_iter().map(|(_, q)| (intent.id.clone(), q)));
-            intent.examples = kept.into_iter().map(|(_, q)| q).collect();
+            let (held, kept) = split_fold(std::mem::take(&mut intent.examples), folds, fold);
+            questions.extend(held.into_iter().map(|q| (intent.id.clone(), q)));
+            intent.examples = kept;
         }
-        let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut training.out_of_scope)
-            .into_iter()
-            .enumerate()
-            .partition(|(index, _)| held_out(*index));
-        questions.extend(held.into_iter().map(|(_, q)| (OUT_OF_SCOPE.to_owned(), q)));
-        training.out_of_scope = kept.into_iter().map(|(_, q)| q).collect();
+        let (held, kept) = split_fold(std::mem::take(&mut training.out_of_scope), folds, fold);
+        questions.extend(held.into_iter().map(|q| (OUT_OF_SCOPE.to_owned(), q)));
+        training.out_of_scope = kept;
         report.add(evaluate_kb(&Matcher::new(training), &questions));
     }
     report
+}
+
+/// Splits texts into fold `fold` of `folds` (by position) and the rest.
+fn split_fold(texts: Vec<String>, folds: usize, fold: usize) -> (Vec<String>, Vec<String>) {
+    let (held, kept): (Vec<_>, Vec<_>) = texts
+        .into_iter()
+        .enumerate()
+        .partition(|(index, _)| index % folds == fold);
+    let texts = |pairs: Vec<(usize, String)>| pairs.into_iter().map(|(_, t)| t).collect();
+    (texts(held), texts(kept))
 }
 
 impl KbReport {

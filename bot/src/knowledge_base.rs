@@ -26,6 +26,7 @@
 //! logistics = "亲，天猫订单的物流在「我的淘宝 → 已买到的宝贝」里查看～"
 //! ```
 
+use crate::text::normalize;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -270,17 +271,28 @@ impl KnowledgeBase {
                 "the knowledge base has no intents".into(),
             ));
         }
-        let examples: HashSet<&str> = intents
+        let examples: HashSet<String> = intents
             .iter()
-            .flat_map(|intent| intent.examples.iter().map(|e| e.trim()))
+            .flat_map(|intent| intent.examples.iter().map(|e| normalize(e)))
             .collect();
         let mut out_of_scope = Vec::new();
         for example in raw.out_of_scope.map(|o| o.examples).unwrap_or_default() {
-            if examples.contains(example.get_ref().trim()) {
+            let normalized = normalize(example.get_ref());
+            let problem = if normalized.is_empty() {
+                Some(format!("「{}」 has no words", example.get_ref()))
+            } else if examples.contains(&normalized) {
+                Some(format!(
+                    "「{}」 is also an intent's example",
+                    example.get_ref()
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
                 return Err(invalid(
                     example.span().start,
                     "out_of_scope.examples",
-                    format!("「{}」 is also an intent's example", example.get_ref()),
+                    message,
                 ));
             }
             out_of_scope.push(example.into_inner());
@@ -389,13 +401,16 @@ examples = ["什么时候发货"]
         assert!(message.starts_with("kb.toml:7:"), "{message}");
         assert!(message.contains("dance"), "{message}");
 
-        let both = format!("{MINIMAL}\n[out_of_scope]\nexamples = [\"什么时候发货\"]\n");
+        let both = format!("{MINIMAL}\n[out_of_scope]\nexamples = [\"什么时候发货？\"]\n");
         let message = parse(&both).unwrap_err().to_string();
         assert!(
             message.starts_with("kb.toml:10: out_of_scope.examples"),
             "{message}"
         );
         assert!(message.contains("also an intent's example"), "{message}");
+        let blank = format!("{MINIMAL}\n[out_of_scope]\nexamples = [\"？？\"]\n");
+        let message = parse(&blank).unwrap_err().to_string();
+        assert!(message.contains("has no words"), "{message}");
 
         let threshold = format!("[settings]\nanswer_threshold = 3.0\n{MINIMAL}");
         let message = parse(&threshold).unwrap_err().to_string();

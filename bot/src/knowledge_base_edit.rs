@@ -1,14 +1,14 @@
 //! Editing a knowledge-base file in place, keeping its comments and layout
 //! (`toml_edit`): adding example questions to an intent, or a new intent.
-//! Out-of-scope questions like the ones added (see `overlap`) leave the
-//! `[out_of_scope]` list, so they no longer hold the new examples' like back
-//! from being answered.
+//! An out-of-scope question equal (after normalization) to one added leaves
+//! the `[out_of_scope]` list: a question may not be both.
 //! The edited text is parsed as a knowledge base before it is written, and
 //! written atomically (a temporary file renamed over the old one), so a
 //! running host never reads half a file and a bad edit never lands.
 
 use crate::knowledge_base::KnowledgeBase;
-use crate::overlap::{Prepared, nearness};
+use crate::text::normalize;
+use std::collections::HashSet;
 use std::path::Path;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 
@@ -157,8 +157,8 @@ fn edit_document(document: &mut DocumentMut, edit: &KnowledgeBaseEdit) -> Result
     Ok(())
 }
 
-/// Removes from `[out_of_scope].examples` every question equal or nearly
-/// equal to one of `added`.
+/// Removes from `[out_of_scope].examples` every question equal, after
+/// normalization, to one of `added` (an example may not be both).
 fn release_from_out_of_scope(document: &mut DocumentMut, added: &[String]) {
     let Some(examples) = document
         .get_mut("out_of_scope")
@@ -167,15 +167,11 @@ fn release_from_out_of_scope(document: &mut DocumentMut, added: &[String]) {
     else {
         return;
     };
-    let added: Vec<Prepared> = added.iter().map(|q| Prepared::new(q.trim())).collect();
+    let added: HashSet<String> = added.iter().map(|q| normalize(q)).collect();
     examples.retain(|value| {
-        let Some(text) = value.as_str() else {
-            return true;
-        };
-        let text = Prepared::new(text);
-        !added
-            .iter()
-            .any(|question| nearness(&text, question).is_some())
+        value
+            .as_str()
+            .is_none_or(|text| !added.contains(&normalize(text)))
     });
 }
 

@@ -79,9 +79,9 @@ impl Lexicon {
         let mut at = 0;
         while at < chars.len() {
             let longest = self.longest_term_chars.min(chars.len() - at);
+            let runs_on_before = at > 0 && latin(chars.get(at)) && latin(chars.get(at - 1));
             let found = (1..=longest).rev().find_map(|len| {
                 let end = at + len;
-                let runs_on_before = at > 0 && latin(chars.get(at)) && latin(chars.get(at - 1));
                 let runs_on_after = latin(chars.get(end - 1)) && latin(chars.get(end));
                 if runs_on_before || runs_on_after {
                     return None;

@@ -1,7 +1,8 @@
-//! Ranking a question against the knowledge base's intents. Each intent is
-//! one BM25 document made of its name and example questions; the ranking
-//! blends the intent's BM25 score (normalized by the best) with the cosine
-//! similarity of the question to the intent's closest example, so an intent
+//! Ranking a question against the knowledge base's intents. Each class (an
+//! intent, or the out-of-scope questions) is one BM25 document made of its
+//! examples (and an intent's name); the ranking blends the class's BM25
+//! score (normalized by the best) with the cosine similarity of the question
+//! to the class's closest example and a classifier's probability, so an intent
 //! wins both by covering the question's terms and by having one example
 //! really like it. The decision turns the ranking into answer / clarify /
 //! don't know, so the bot never answers a weak match confidently.
@@ -9,7 +10,9 @@
 //! The knowledge base's out-of-scope examples (questions to leave to people)
 //! are one more class, ranked like an intent but never answered: a question
 //! closest to them is left to people, and one nearly as close to them as to
-//! an intent loses the confidence to be answered.
+//! an intent loses the confidence to be answered. A question that is one
+//! class's example word for word (after normalization) is decided for that
+//! class outright.
 
 use crate::classifier::{Classifier, Vector, normalized};
 use crate::knowledge_base::{Intent, KnowledgeBase, MatchSettings};
@@ -71,7 +74,7 @@ struct Posting {
     /// The feature's index in the classifier.
     index: usize,
     weight: f64,
-    /// (intent index, BM25 saturation of the feature's frequency there)
+    /// (class index, BM25 saturation of the feature's frequency there)
     documents: Vec<(usize, f64)>,
     /// (example index, the feature's count in the example)
     examples: Vec<(usize, f32)>,
@@ -84,11 +87,12 @@ pub struct Matcher {
     knowledge_base: KnowledgeBase,
     analyzer: Analyzer,
     postings: HashMap<String, Posting>,
-    /// Per example: (intent index, norm).
+    /// Per example: (class index, norm).
     examples: Vec<(usize, f64)>,
-    /// Number of intents (BM25 documents).
+    /// Number of classes (BM25 documents): the intents, then the
+    /// out-of-scope class if there is one.
     document_count: usize,
-    /// Trained on the examples: which intent a question's features point to.
+    /// Trained on the examples: which class a question's features point to.
     classifier: Classifier,
     /// The class of the out-of-scope examples (after the intents), if any.
     out_of_scope: Option<usize>,
@@ -121,22 +125,10 @@ impl Matcher {
         let analyzer = Analyzer::new(lexicon);
         let mut documents: Vec<Features> = Vec::new();
         let mut examples: Vec<(usize, Features)> = Vec::new();
-        for (index, intent) in knowledge_base.intents.iter().enumerate() {
+        let mut add_class = |texts: &mut dyn Iterator<Item = &String>| {
+            let class = documents.len();
             let mut document = Features::new();
-            let texts = intent.examples.iter().chain(std::iter::once(&intent.name));
             for text in texts.filter(|t| !t.is_empty()) {
-                let features = analyzer.features(text);
-                for (feature, weight) in &features {
-                    *document.entry(feature.clone()).or_default() += weight;
-                }
-                examples.push((index, features));
-            }
-            documents.push(document);
-        }
-        let out_of_scope = (!knowledge_base.out_of_scope.is_empty()).then_some(documents.len());
-        if let Some(class) = out_of_scope {
-            let mut document = Features::new();
-            for text in knowledge_base.out_of_scope.iter().filter(|t| !t.is_empty()) {
                 let features = analyzer.features(text);
                 for (feature, weight) in &features {
                     *document.entry(feature.clone()).or_default() += weight;
@@ -144,7 +136,13 @@ impl Matcher {
                 examples.push((class, features));
             }
             documents.push(document);
+            class
+        };
+        for intent in &knowledge_base.intents {
+            add_class(&mut intent.examples.iter().chain(std::iter::once(&intent.name)));
         }
+        let out_of_scope = (!knowledge_base.out_of_scope.is_empty())
+            .then(|| add_class(&mut knowledge_base.out_of_scope.iter()));
         let document_count = documents.len();
         let verbatim = verbatim_examples(&knowledge_base);
         let lengths: Vec<f64> = documents
@@ -293,39 +291,41 @@ impl Matcher {
             })
             .collect();
         scored.sort_by(|a, b| b.score.total_cmp(&a.score));
-        // The brand wrote this very question under one class: it comes first.
-        if let Some(&class) = self.verbatim.get(&normalize(question))
-            && let Some(at) = scored.iter().position(|s| s.class == class)
-        {
-            let hit = scored.remove(at);
-            scored.insert(0, hit);
-        }
         scored
     }
 
-    /// Whether the question is one of a class's examples, word for word
-    /// (after normalization).
-    fn is_verbatim(&self, question: &str, class: usize) -> bool {
-        self.verbatim.get(&normalize(question)) == Some(&class)
+    /// The class the question is decided for, with the confidence, and
+    /// every class's score (best first): the class the brand wrote this very
+    /// question under, with full confidence, else the best-scored one.
+    fn decided_class(&self, question: &str) -> Option<(ClassScore, f64, Vec<ClassScore>)> {
+        let scored = self.scores(question);
+        let verbatim = self.verbatim.get(&normalize(question));
+        if let Some(hit) = verbatim.and_then(|class| scored.iter().find(|s| s.class == *class)) {
+            return Some((*hit, 1.0, scored));
+        }
+        let best = *scored.first()?;
+        let confidence = confidence_of(&best, scored.get(1));
+        Some((best, confidence, scored))
+    }
+
+    /// Whether the question is left to people as out of scope: it is
+    /// closest to the knowledge base's out-of-scope questions.
+    pub fn is_out_of_scope(&self, question: &str) -> bool {
+        self.decided_class(question)
+            .is_some_and(|(best, _, _)| Some(best.class) == self.out_of_scope)
     }
 
     /// Answer, clarify or don't know, by the knowledge base's thresholds.
     /// A question closest to the out-of-scope examples is not known.
     pub fn decide(&self, question: &str) -> Decision<'_> {
         let settings: MatchSettings = self.knowledge_base.settings;
-        let scored = self.scores(question);
-        let Some(best) = scored.first() else {
+        let Some((best, confidence, scored)) = self.decided_class(question) else {
             return Decision::Unknown;
         };
         if Some(best.class) == self.out_of_scope {
             return Decision::Unknown;
         }
         let intents = &self.knowledge_base.intents;
-        let confidence = if self.is_verbatim(question, best.class) {
-            1.0
-        } else {
-            confidence_of(best, scored.get(1))
-        };
         if confidence >= settings.answer_threshold {
             Decision::Answer {
                 intent: &intents[best.class],
@@ -349,11 +349,8 @@ impl Matcher {
     /// How confident the bot is in its best intent for the question (the
     /// number [`Matcher::decide`] compares with the answer threshold).
     pub fn confidence(&self, question: &str) -> f64 {
-        let scored = self.scores(question);
-        match scored.first() {
-            Some(best) if Some(best.class) == self.out_of_scope => 0.0,
-            Some(best) if self.is_verbatim(question, best.class) => 1.0,
-            Some(best) => confidence_of(best, scored.get(1)),
+        match self.decided_class(question) {
+            Some((best, confidence, _)) if Some(best.class) != self.out_of_scope => confidence,
             _ => 0.0,
         }
     }
@@ -409,8 +406,8 @@ fn vector_of(postings: &HashMap<String, Posting>, features: &Features, documents
 }
 
 /// The weight of one occurrence of a feature in similarities and BM25: its
-/// kind's weight times its inverse document frequency over the intents, so
-/// generic words (哪里, 怎么) count little; a feature no intent has counts as
+/// kind's weight times its inverse document frequency over the classes, so
+/// generic words (哪里, 怎么) count little; a feature no class has counts as
 /// the rarest.
 fn feature_weight(feature: &str, documents: usize, containing: usize) -> f64 {
     let (count, containing) = (documents as f64, containing as f64);
@@ -485,12 +482,18 @@ mod tests {
     }
 
     #[test]
-    fn every_example_ranks_its_own_intent_first() {
+    fn every_example_is_answered_with_its_own_intent_and_out_of_scope_left_alone() {
         let matcher = matcher();
         for intent in matcher.knowledge_base().intents() {
             for example in &intent.examples {
-                assert_eq!(matcher.rank(example)[0].intent.id, intent.id, "{example}");
+                let expected = format!("answer {}", intent.id);
+                assert_eq!(decided(&matcher, example), expected, "{example}");
             }
         }
+        for question in &matcher.knowledge_base().out_of_scope {
+            assert_eq!(decided(&matcher, question), "unknown", "{question}");
+            assert!(matcher.is_out_of_scope(question), "{question}");
+        }
+        assert!(!matcher.is_out_of_scope("什么时候发货"));
     }
 }

@@ -119,8 +119,10 @@ fn describe(matcher: &Matcher, items: &[Unanswered], group: &Group, number: usiz
     // The intent most of the group leans to, if they lean to one.
     let mut leaning: HashMap<&str, usize> = HashMap::new();
     for &member in &group.members {
-        if let Some(best) = matcher.rank(&items[member].question).first()
+        let question = &items[member].question;
+        if let Some(best) = matcher.rank(question).first()
             && best.similarity >= EXISTING_INTENT_SIMILARITY
+            && !matcher.is_out_of_scope(question)
         {
             *leaning.entry(best.intent.id.as_str()).or_default() += 1;
         }
